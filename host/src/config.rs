@@ -1,0 +1,1 @@
+//! Where switchyard keeps its data.

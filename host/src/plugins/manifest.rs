@@ -1,0 +1,370 @@
+//! `plugin.toml`: what a plugin is, what it exports, what it asks for, and its limits.
+//!
+//! Parsing rejects unknown fields (so a typo such as `htpp` is an error, not a
+//! silently ignored capability) and validation reports every problem with the
+//! field it is about.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The largest memory cap a manifest may ask for (MiB).
+pub const MAX_MEMORY_MB: u64 = 4096;
+/// The longest wall-clock deadline a manifest may ask for (ms).
+pub const MAX_TIMEOUT_MS: u64 = 300_000;
+
+/// A parsed and validated `plugin.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Unique plugin name: 1-48 chars of `a-z`, `0-9`, `-`, starting with a letter.
+    pub name: String,
+    /// Semantic version, e.g. `1.2.0`.
+    pub version: semver::Version,
+    /// One line on what the plugin does.
+    pub description: String,
+    /// The interfaces the component exports.
+    pub kinds: Vec<Kind>,
+    /// Path of the component inside the package.
+    pub component: String,
+    /// SPDX license expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// Authors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<String>,
+    /// What the plugin asks to be granted.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Resource limits for each call.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Configuration keys an administrator may set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, ConfigKey>,
+}
+
+/// An exported interface of the `switchyard:plugin` package.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Exports `tool`.
+    Tool,
+    /// Exports `channel`.
+    Channel,
+    /// Exports `skill`.
+    Skill,
+}
+
+impl Kind {
+    /// All kinds.
+    pub const ALL: [Kind; 3] = [Kind::Tool, Kind::Channel, Kind::Skill];
+
+    /// The WIT interface name of the export.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Kind::Tool => "switchyard:plugin/tool@0.1.0",
+            Kind::Channel => "switchyard:plugin/channel@0.1.0",
+            Kind::Skill => "switchyard:plugin/skill@0.1.0",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Tool => "tool",
+            Kind::Channel => "channel",
+            Kind::Skill => "skill",
+        })
+    }
+}
+
+/// Capabilities a plugin requests (in the manifest) or holds (once granted).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Hosts the plugin may reach over HTTP: `host` (ports 80/443), `host:port`,
+    /// `host:*`, `*.domain` (any subdomain) or `*` (anywhere).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<String>,
+    /// Whether the plugin has its own key-value space.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kv: bool,
+    /// Names of secrets the plugin may read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+impl Capabilities {
+    /// True when nothing is requested.
+    pub fn is_empty(&self) -> bool {
+        self.http.is_empty() && !self.kv && self.secrets.is_empty()
+    }
+
+    /// What `self` asks for beyond `granted`.
+    pub fn beyond(&self, granted: &Capabilities) -> Capabilities {
+        Capabilities {
+            http: (self.http.iter())
+                .filter(|h| !granted.http.contains(h))
+                .cloned()
+                .collect(),
+            kv: self.kv && !granted.kv,
+            secrets: (self.secrets.iter())
+                .filter(|s| !granted.secrets.contains(s))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The part of `self` that `requested` still asks for (drops stale grants).
+    pub fn within(&self, requested: &Capabilities) -> Capabilities {
+        Capabilities {
+            http: (self.http.iter())
+                .filter(|h| requested.http.contains(h))
+                .cloned()
+                .collect(),
+            kv: self.kv && requested.kv,
+            secrets: (self.secrets.iter())
+                .filter(|s| requested.secrets.contains(s))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if !self.http.is_empty() {
+            parts.push(format!("http: {}", self.http.join(", ")));
+        }
+        if self.kv {
+            parts.push("kv".to_string());
+        }
+        if !self.secrets.is_empty() {
+            parts.push(format!("secrets: {}", self.secrets.join(", ")));
+        }
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
+}
+
+/// Per-call resource limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Linear-memory cap in MiB (1-4096).
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+    /// Wall-clock deadline per call in milliseconds (1-300000).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Optional fuel (roughly, wasm instructions) per call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+}
+
+fn default_memory_mb() -> u64 {
+    64
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mb: default_memory_mb(),
+            timeout_ms: default_timeout_ms(),
+            fuel: None,
+        }
+    }
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigKey {
+    /// The value's type.
+    #[serde(rename = "type", default)]
+    pub kind: ConfigType,
+    /// What the key means.
+    #[serde(default)]
+    pub description: String,
+    /// The value when none is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<toml::Value>,
+    /// Whether calls fail until a value is set.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// Type of a configuration value.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigType {
+    /// Any text.
+    #[default]
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+impl ConfigType {
+    /// Check `value` and return its canonical text form.
+    pub fn check(self, value: &str) -> Result<String, String> {
+        let ok = match self {
+            ConfigType::String => true,
+            ConfigType::Integer => value.trim().parse::<i64>().is_ok(),
+            ConfigType::Number => value.trim().parse::<f64>().is_ok_and(f64::is_finite),
+            ConfigType::Boolean => matches!(value.trim(), "true" | "false"),
+        };
+        if ok {
+            Ok(if self == ConfigType::String { value.to_string() } else { value.trim().to_string() })
+        } else {
+            Err(format!("`{value}` is not a valid {self:?} value").to_lowercase())
+        }
+    }
+}
+
+/// Why a manifest was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file is not valid TOML or has wrong/missing/unknown fields.
+    #[error("plugin.toml: {0}")]
+    Parse(String),
+    /// Fields parse but break the rules.
+    #[error("plugin.toml: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+impl Manifest {
+    /// Parse and validate the text of a `plugin.toml`.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text)
+            .map_err(|e| ManifestError::Parse(e.to_string().trim_end().replace('\n', " ")))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Check every rule; report all problems, each naming its field.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let mut problems = Vec::new();
+        if let Err(e) = check_plugin_name(&self.name) {
+            problems.push(format!("name: {e}"));
+        }
+        if self.description.trim().is_empty() || self.description.len() > 1024 {
+            problems.push("description: must be 1-1024 characters".to_string());
+        }
+        if self.kinds.is_empty() {
+            problems.push("kinds: list at least one of \"tool\", \"channel\", \"skill\"".into());
+        }
+        let mut kinds = self.kinds.clone();
+        kinds.sort();
+        kinds.dedup();
+        if kinds.len() != self.kinds.len() {
+            problems.push("kinds: lists a kind twice".to_string());
+        }
+        if let Err(e) = check_relative_path(&self.component) {
+            problems.push(format!("component: {e}"));
+        } else if !self.component.ends_with(".wasm") {
+            problems.push("component: must name a `.wasm` file".to_string());
+        }
+        for host in &self.capabilities.http {
+            if let Err(e) = crate::runtime::HostPattern::parse(host) {
+                problems.push(format!("capabilities.http: `{host}`: {e}"));
+            }
+        }
+        for secret in &self.capabilities.secrets {
+            if !is_identifier(secret) {
+                problems.push(format!(
+                    "capabilities.secrets: `{secret}` must be 1-64 chars of a-z, 0-9, _ starting with a letter"
+                ));
+            }
+        }
+        let limits = &self.limits;
+        if !(1..=MAX_MEMORY_MB).contains(&limits.memory_mb) {
+            problems.push(format!(
+                "limits.memory_mb: must be between 1 and {MAX_MEMORY_MB}, got {}",
+                limits.memory_mb
+            ));
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&limits.timeout_ms) {
+            problems.push(format!(
+                "limits.timeout_ms: must be between 1 and {MAX_TIMEOUT_MS}, got {}",
+                limits.timeout_ms
+            ));
+        }
+        if limits.fuel == Some(0) {
+            problems.push("limits.fuel: must be at least 1 (omit it for no fuel limit)".into());
+        }
+        for (key, spec) in &self.config {
+            if !is_identifier(key) {
+                problems.push(format!(
+                    "config.{key}: key must be 1-64 chars of a-z, 0-9, _ starting with a letter"
+                ));
+            }
+            if let Some(default) = &spec.default {
+                let text = match default {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                if let Err(e) = spec.kind.check(&text) {
+                    problems.push(format!("config.{key}.default: {e}"));
+                }
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ManifestError::Invalid(problems)) }
+    }
+
+    /// Whether the manifest declares `kind`.
+    pub fn has(&self, kind: Kind) -> bool {
+        self.kinds.contains(&kind)
+    }
+}
+
+/// Check a plugin name: 1-48 chars of `a-z`, `0-9`, `-`, starting with a letter,
+/// no double or trailing hyphen (so `plugin__tool` names stay unambiguous).
+pub fn check_plugin_name(name: &str) -> Result<(), String> {
+    let valid = (1..=48).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid plugin name: use 1-48 chars of a-z, 0-9 and single hyphens, starting with a letter"
+        ))
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Check that `path` is relative, `/`-separated and stays inside its base directory.
+pub fn check_relative_path(path: &str) -> Result<(), String> {
+    if path.is_empty() || path.len() > 255 {
+        return Err("must be a non-empty relative path".into());
+    }
+    if path.starts_with('/') || path.contains('\\') || path.contains(':') || path.contains('\0') {
+        return Err(format!("`{path}` must be a relative path inside the package"));
+    }
+    if path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        return Err(format!("`{path}` must not contain empty, `.` or `..` segments"));
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Plugins: manifests, packages, the installed-plugin registry in the data dir.
+
+pub mod manifest;

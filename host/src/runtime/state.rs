@@ -1,0 +1,205 @@
+//! The per-call store data (`Store<HostState>`) and the `host` interface a plugin imports.
+
+use super::bindings::{host, types};
+use super::env::{KvError, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv};
+use super::http::HttpPolicy;
+use std::sync::{Arc, Mutex};
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// How much of a plugin's stderr (panic messages) is kept per call.
+const STDERR_CAPTURE: usize = 16 * 1024;
+/// Most keys one `kv-list` returns.
+const KV_LIST_LIMIT: usize = 1000;
+
+/// Store data for one call: the WASI context (empty: no files, env or sockets),
+/// the HTTP policy, the plugin's grants and the limit bookkeeping.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    policy: HttpPolicy,
+    env: Arc<PluginEnv>,
+    stderr: MemoryOutputPipe,
+    pub(super) limiter: MemoryLimiter,
+    pub(super) timed_out: bool,
+    pub(super) denied: Arc<Mutex<Vec<String>>>,
+}
+
+impl HostState {
+    /// Fresh state for one call of the plugin described by `env`.
+    pub fn new(env: Arc<PluginEnv>, memory_bytes: usize) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        let denied = Arc::new(Mutex::new(Vec::new()));
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            policy: HttpPolicy::new(env.http.clone(), denied.clone()),
+            env,
+            stderr,
+            limiter: MemoryLimiter {
+                max: memory_bytes,
+                used: 0,
+                hit: false,
+            },
+            timed_out: false,
+            denied,
+        }
+    }
+
+    /// The last line the plugin wrote to stderr (usually its panic message).
+    pub fn last_stderr_line(&self) -> Option<String> {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+        Some(line.chars().take(500).collect())
+    }
+
+    /// The capabilities the plugin tried to use without a grant during this call.
+    pub fn denied(&self) -> Vec<String> {
+        self.denied.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    fn deny(&self, what: String) -> types::Error {
+        tracing::warn!(plugin = %self.env.name, capability = %what, "denied capability");
+        if let Ok(mut d) = self.denied.lock() {
+            d.push(what.clone());
+        }
+        types::Error::Denied(format!("{what} is not granted to plugin `{}`", self.env.name))
+    }
+
+    fn kv(&self) -> Result<&Arc<dyn super::env::KvStore>, types::Error> {
+        self.env.kv.as_ref().ok_or_else(|| self.deny("key-value storage".to_string()))
+    }
+}
+
+fn kv_error(e: KvError) -> types::Error {
+    match e {
+        KvError::Invalid(m) => types::Error::InvalidInput(m),
+        KvError::Unavailable(_) => types::Error::Unavailable(e.to_string()),
+    }
+}
+
+fn check_key(key: &str) -> Result<(), types::Error> {
+    if key.is_empty() || key.len() > MAX_KV_KEY {
+        return Err(types::Error::InvalidInput(format!(
+            "keys must be 1-{MAX_KV_KEY} bytes, got {}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Caps linear memory and remembers whether the cap was hit.
+pub(super) struct MemoryLimiter {
+    max: usize,
+    used: usize,
+    pub(super) hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let after = self.used - current.min(self.used) + desired;
+        if after > self.max {
+            self.hit = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit of {} MiB reached",
+                self.max >> 20
+            )));
+        }
+        self.used = after;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.policy,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    async fn log(&mut self, level: types::LogLevel, message: String) {
+        let plugin = self.env.name.as_str();
+        let message: String = message.chars().take(4096).collect();
+        match level {
+            types::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            types::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            types::LogLevel::Info => tracing::info!(plugin, "{message}"),
+            types::LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            types::LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    async fn get_config(&mut self, key: String) -> Option<String> {
+        self.env.config.get(&key).cloned()
+    }
+
+    async fn get_secret(&mut self, name: String) -> Result<String, types::Error> {
+        if !self.env.secrets.contains(&name) {
+            return Err(self.deny(format!("secret `{name}`")));
+        }
+        let source = self.env.secret_source.clone();
+        let value = match source {
+            Some(source) => source.secret(&self.env.name, &name).await,
+            None => None,
+        };
+        value.ok_or_else(|| types::Error::NotFound(format!("secret `{name}` is granted but has no value yet")))
+    }
+
+    async fn kv_get(&mut self, key: String) -> Result<Option<Vec<u8>>, types::Error> {
+        check_key(&key)?;
+        self.kv()?.get(&self.env.name, &key).await.map_err(kv_error)
+    }
+
+    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), types::Error> {
+        check_key(&key)?;
+        if value.len() > MAX_KV_VALUE {
+            return Err(types::Error::InvalidInput(format!(
+                "values must be at most {MAX_KV_VALUE} bytes, got {}",
+                value.len()
+            )));
+        }
+        self.kv()?.set(&self.env.name, &key, value).await.map_err(kv_error)
+    }
+
+    async fn kv_delete(&mut self, key: String) -> Result<bool, types::Error> {
+        check_key(&key)?;
+        self.kv()?.delete(&self.env.name, &key).await.map_err(kv_error)
+    }
+
+    async fn kv_list(&mut self, prefix: String) -> Result<Vec<String>, types::Error> {
+        if prefix.len() > MAX_KV_KEY {
+            return Err(types::Error::InvalidInput(format!("prefixes must be at most {MAX_KV_KEY} bytes")));
+        }
+        self.kv()?.list(&self.env.name, &prefix, KV_LIST_LIMIT).await.map_err(kv_error)
+    }
+
+    async fn now(&mut self) -> u64 {
+        (self.env.clock)()
+    }
+}

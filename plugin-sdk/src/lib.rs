@@ -1,0 +1,132 @@
+//! Write switchyard plugins in Rust.
+//!
+//! A plugin is a WebAssembly component built for `wasm32-wasip2` that exports the
+//! `tool`, `channel` and/or `skill` interfaces of the WIT package
+//! `switchyard:plugin@0.1.0`: implement [`ToolPlugin`], [`channel::ChannelPlugin`]
+//! or [`SkillPlugin`] and export your type with [`export_tools!`],
+//! [`export_channel!`] or [`export_skills!`]. Only what you export ends up in the
+//! component.
+//!
+//! ```ignore
+//! use switchyard_plugin_sdk::prelude::*;
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Greet { /// Who to greet.
+//!     name: String }
+//!
+//! struct Demo;
+//! impl ToolPlugin for Demo {
+//!     fn tools() -> Tools {
+//!         Tools::new().tool("greet", "Say hello", |a: Greet, _cx| Ok(Output::text(format!("Hello, {}!", a.name))))
+//!     }
+//! }
+//! export_tools!(Demo);
+//! ```
+//!
+//! Helpers for what the host offers: [`http`] (outbound HTTP to granted hosts),
+//! [`kv`] (the plugin's own key-value space), [`config`] (configuration and
+//! granted secrets), [`log`] and [`now_ms`].
+
+#![allow(missing_docs, unsafe_code)]
+
+/// Raw bindings to the imports every plugin may use (`world imports`).
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "switchyard:plugin/imports",
+        generate_all,
+    });
+}
+
+#[doc(hidden)]
+pub mod tool_world {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "switchyard:plugin/tool-plugin",
+        with: {
+            "switchyard:plugin/types@0.1.0": crate::bindings::switchyard::plugin::types,
+            "switchyard:plugin/host@0.1.0": crate::bindings::switchyard::plugin::host,
+            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
+            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
+            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
+            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_tool_world",
+        default_bindings_module: "switchyard_plugin_sdk::tool_world",
+    });
+}
+
+#[doc(hidden)]
+pub mod channel_world {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "switchyard:plugin/channel-plugin",
+        with: {
+            "switchyard:plugin/types@0.1.0": crate::bindings::switchyard::plugin::types,
+            "switchyard:plugin/host@0.1.0": crate::bindings::switchyard::plugin::host,
+            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
+            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
+            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
+            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_channel_world",
+        default_bindings_module: "switchyard_plugin_sdk::channel_world",
+    });
+}
+
+#[doc(hidden)]
+pub mod skill_world {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "switchyard:plugin/skill-plugin",
+        with: {
+            "switchyard:plugin/types@0.1.0": crate::bindings::switchyard::plugin::types,
+            "switchyard:plugin/host@0.1.0": crate::bindings::switchyard::plugin::host,
+            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
+            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
+            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
+            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_skill_world",
+        default_bindings_module: "switchyard_plugin_sdk::skill_world",
+    });
+}
+
+pub mod channel;
+mod error;
+mod host_api;
+pub mod http;
+pub mod skill;
+pub mod tool;
+
+pub use bindings::switchyard::plugin::types::{Blob, Content, HttpRequest, HttpResponse};
+pub use error::{Error, Result};
+pub use host_api::{config, kv, log, now_ms};
+pub use schemars::{self, JsonSchema};
+pub use serde::{self, Deserialize, Serialize};
+pub use serde_json::{self, Value, json};
+pub use skill::{Skill, SkillPlugin};
+pub use tool::{Context, Output, Tool, ToolPlugin, Tools};
+
+/// Everything a plugin usually needs: `use switchyard_plugin_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Content, Context, Deserialize, Error, JsonSchema, Output, Result, Serialize, Skill,
+        SkillPlugin, Tool, ToolPlugin, Tools, config, export_skills, export_tools, http, json, kv,
+        log,
+    };
+        pub use crate::{
+        HttpRequest, HttpResponse,
+        channel::{ChannelInfo, ChannelPlugin, InboundMessage, OutboundMessage, WebhookOutcome},
+        export_channel,
+    };
+}
