@@ -3,9 +3,11 @@
 //! The host loads WebAssembly component plugins (channels, skills and tools,
 //! defined in `wit/`) and runs them fast and contained. Modules follow the
 //! concepts: [`runtime`] runs components, [`plugins`] owns packages, manifests and
-//! the installed-plugin registry, [`tools`] and [`skills`] and [`channels`] are
-//! the typed faces of what plugins export, and [`config`] says where data lives.
+//! the installed-plugin registry, [`tools`] and [`skills`] are the typed faces of
+//! what plugins export, and [`config`] says where data lives.
 
 pub mod config;
 pub mod plugins;
 pub mod runtime;
+pub mod skills;
+pub mod tools;

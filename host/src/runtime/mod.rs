@@ -106,6 +106,7 @@ impl Runtime {
             .epoch_interruption(true)
             .consume_fuel(true)
             .memory_init_cow(true)
+            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(setup)?;
         let mut linker = Linker::new(&engine);
@@ -406,9 +407,13 @@ fn classify(e: &wasmtime::Error, state: &HostState, plugin: &str, limits: &CallL
     if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return PluginError::new(ErrorKind::Busy, "all plugin instance slots are in use; retry shortly");
     }
-    let detail = match state.last_stderr_line() {
-        Some(line) => format!("{e} ({line})"),
-        None => format!("{e}"),
+    let reason = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{e}").lines().next().unwrap_or_default().to_string(),
+    };
+    let detail = match state.panic_message() {
+        Some(panic) => format!("{reason}: {panic}"),
+        None => reason,
     };
     PluginError::new(ErrorKind::Trap, format!("plugin `{plugin}` crashed: {detail}"))
 }

@@ -52,12 +52,17 @@ impl HostState {
         }
     }
 
-    /// The last line the plugin wrote to stderr (usually its panic message).
-    pub fn last_stderr_line(&self) -> Option<String> {
+    /// What the plugin wrote to stderr when it panicked: the `panicked at` line and
+    /// the message after it, else the last line written.
+    pub fn panic_message(&self) -> Option<String> {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
-        let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-        Some(line.chars().take(500).collect())
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let found = match lines.iter().position(|l| l.contains("panicked at")) {
+            Some(i) => lines[i..].iter().take(2).copied().collect::<Vec<_>>().join(" "),
+            None => lines.last()?.to_string(),
+        };
+        Some(found.chars().take(500).collect())
     }
 
     /// The capabilities the plugin tried to use without a grant during this call.
