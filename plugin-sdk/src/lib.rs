@@ -121,8 +121,8 @@ pub use tool::{Context, Output, Tool, ToolPlugin, Tools};
 pub mod prelude {
     pub use crate::{
         Content, Context, Deserialize, Error, JsonSchema, Output, Result, Serialize, Skill,
-        SkillPlugin, Tool, ToolPlugin, Tools, config, export_skills, export_tools, http, json, kv,
-        log,
+        SkillPlugin, Tool, ToolPlugin, Tools, Value, config, export_skills, export_tools, http, json,
+        kv, log, serde_json,
     };
         pub use crate::{
         HttpRequest, HttpResponse,
