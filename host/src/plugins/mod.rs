@@ -152,9 +152,9 @@ impl PluginManager {
         let component = self.runtime.compile(&package.component)?;
         let exports: Vec<String> =
             component.component_type().exports(self.runtime.engine()).map(|(n, _)| n.to_string()).collect();
-        check_exports(manifest, &exports)?;
         let env = Arc::new(PluginEnv::deny_all(&manifest.name));
         let loaded = self.runtime.load(&component, env, limits(manifest))?;
+        check_exports(manifest, &exports)?;
         self.contents(manifest, &loaded, &package.dir).await
     }
 

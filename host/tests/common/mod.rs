@@ -1,0 +1,92 @@
+//! Shared helpers for the integration tests: the plugin packages built by
+//! `scripts/build-plugins`, a fresh data dir, and a plugin manager over it.
+
+#![allow(dead_code, missing_docs)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchyard::config::Config;
+use switchyard::plugins::PluginManager;
+use switchyard::runtime::Runtime;
+use tempfile::TempDir;
+
+/// The cargo target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// The package directory of a first-party plugin or fixture.
+pub fn package(name: &str) -> PathBuf {
+    let dir = target_dir().join("packages").join(name);
+    assert!(
+        dir.join("plugin.toml").is_file(),
+        "package `{name}` is missing at {}: run `scripts/build-plugins` (or `scripts/test`) first",
+        dir.display()
+    );
+    dir
+}
+
+/// The `.tar.gz` of a package.
+pub fn archive(name: &str) -> PathBuf {
+    package(name);
+    target_dir().join("packages").join(format!("{name}-0.1.0.tar.gz"))
+}
+
+/// The component bytes of a package.
+pub fn component(name: &str) -> Vec<u8> {
+    std::fs::read(package(name).join(format!("{name}.wasm"))).expect("component")
+}
+
+/// A temporary data dir with a manager over it.
+pub struct Host {
+    pub data: TempDir,
+    pub manager: PluginManager,
+}
+
+impl Host {
+    pub fn new() -> Self {
+        let data = TempDir::new().expect("temp dir");
+        let manager = manager_for(data.path());
+        Self { data, manager }
+    }
+
+    /// Install packages with every requested capability granted.
+    pub async fn with(names: &[&str]) -> Self {
+        let host = Self::new();
+        for name in names {
+            host.manager.install(&package(name), true).await.expect("install");
+        }
+        host
+    }
+
+    /// Call a tool; `Ok` holds the text of all content blocks joined by newlines.
+    pub async fn call(&self, tool: &str, args: serde_json::Value) -> Result<String, switchyard::runtime::PluginError> {
+        let (plugin, name) = tool.split_once('/').expect("PLUGIN/TOOL");
+        match switchyard::tools::call(&self.manager, plugin, name, &args.to_string(), None).await {
+            Ok(out) => Ok(out
+                .content
+                .iter()
+                .map(|c| match c {
+                    switchyard::runtime::types::Content::Text(t) | switchyard::runtime::types::Content::Json(t) => t.clone(),
+                    switchyard::runtime::types::Content::Image(b) | switchyard::runtime::types::Content::Bytes(b) => {
+                        format!("[{} {} bytes]", b.mime_type, b.data.len())
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")),
+            Err(switchyard::tools::CallError::Tool(e)) => Err(e),
+            Err(e) => panic!("the plugin could not be loaded: {e}"),
+        }
+    }
+}
+
+/// A manager over `data_dir`. The precompiled-artifact cache is shared by all
+/// tests (it is keyed by engine and component hash) so each component compiles once.
+pub fn manager_for(data_dir: &std::path::Path) -> PluginManager {
+    let mut options = Config::new(data_dir).runtime_options();
+    options.cache_dir = Some(target_dir().join("test-artifact-cache"));
+    let runtime = Runtime::new(options).expect("runtime");
+    PluginManager::new(data_dir, Arc::new(runtime))
+}

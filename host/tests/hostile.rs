@@ -1,0 +1,140 @@
+//! The hostile fixture plugin loops, allocates, panics, reaches for what it was not
+//! granted and floods its output. Each case gets its exact error kind, and the host
+//! keeps serving calls afterwards.
+
+mod common;
+
+use common::Host;
+use serde_json::json;
+use switchyard::runtime::ErrorKind;
+
+async fn still_serving(host: &Host) {
+    assert_eq!(host.call("hostile/echo", json!({"text": "still here"})).await.unwrap(), "still here");
+}
+
+#[tokio::test]
+async fn infinite_loop_is_stopped_at_the_deadline() {
+    let host = Host::with(&["hostile"]).await;
+    let err = host.call("hostile/spin", json!({})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+    assert!(err.message.contains("500 ms"), "{err}");
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn memory_bomb_hits_the_cap() {
+    let host = Host::with(&["hostile"]).await;
+    let err = host.call("hostile/allocate", json!({"mb": 200})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::MemoryLimit, "{err}");
+    assert!(err.message.contains("32 MiB"), "{err}");
+    assert_eq!(host.call("hostile/allocate", json!({"mb": 4})).await.unwrap(), "allocated 4 MiB");
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn panic_becomes_a_trap_with_the_message() {
+    let host = Host::with(&["hostile"]).await;
+    let err = host.call("hostile/panic", json!({})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Trap, "{err}");
+    assert!(err.message.contains("hostile plugin panicked on purpose"), "{err}");
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn huge_output_is_refused() {
+    let host = Host::with(&["hostile"]).await;
+    let err = host.call("hostile/huge_output", json!({"bytes": 8_000_000})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidOutput, "{err}");
+    assert_eq!(host.call("hostile/huge_output", json!({"bytes": 1000})).await.unwrap().len(), 1000);
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn http_to_a_host_not_granted_is_denied_and_recorded() {
+    let host = Host::with(&["hostile"]).await;
+    let err = host.call("hostile/fetch", json!({"url": "http://localhost:9/"})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert_eq!(err.denied, vec!["http localhost:9".to_string()]);
+    let err = host.call("hostile/fetch", json!({"url": "https://example.invalid/"})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn ungranted_capabilities_are_denied() {
+    let host = Host::new();
+    host.manager.install(&common::package("hostile"), false).await.unwrap();
+    for (tool, args) in [
+        ("hostile/kv_put", json!({"key": "k", "value": "v"})),
+        ("hostile/read_secret", json!({"name": "token"})),
+        ("hostile/fetch", json!({"url": "http://127.0.0.1:9/"})),
+    ] {
+        let err = host.call(tool, args).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Denied, "{tool}: {err}");
+    }
+    host.manager.grant("hostile", None).unwrap();
+    assert_eq!(host.call("hostile/kv_put", json!({"key": "k", "value": "v"})).await.unwrap(), "ok");
+    let err = host.call("hostile/read_secret", json!({"name": "token"})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "granted but unset: {err}");
+    host.manager.set_secret("hostile", "token", Some("s3cret")).unwrap();
+    assert_eq!(host.call("hostile/read_secret", json!({"name": "token"})).await.unwrap(), "s3cret");
+    let err = host.call("hostile/read_secret", json!({"name": "other"})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    host.manager.revoke("hostile").unwrap();
+    let err = host.call("hostile/read_secret", json!({"name": "token"})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "after revoke: {err}");
+}
+
+#[tokio::test]
+async fn fuel_limit_stops_the_loop() {
+    let host = Host::new();
+    let dir = tempfile::TempDir::new().unwrap();
+    let src = common::package("hostile");
+    std::fs::copy(src.join("hostile.wasm"), dir.path().join("hostile.wasm")).unwrap();
+    let manifest = std::fs::read_to_string(src.join("plugin.toml")).unwrap();
+    let manifest = manifest.replace("timeout_ms = 500", "timeout_ms = 60000\nfuel = 5000000");
+    std::fs::write(dir.path().join("plugin.toml"), manifest).unwrap();
+    host.manager.install(dir.path(), true).await.unwrap();
+    let err = host.call("hostile/spin", json!({})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::FuelExhausted, "{err}");
+    still_serving(&host).await;
+}
+
+#[tokio::test]
+async fn key_value_spaces_are_private_per_plugin() {
+    let host = Host::with(&["hostile", "notes"]).await;
+    host.call("hostile/kv_put", json!({"key": "note:n1", "value": "planted"})).await.unwrap();
+    let listed = host.call("notes/list", json!({})).await.unwrap();
+    assert!(listed.contains("\"count\":0"), "notes must not see hostile's keys: {listed}");
+    let oversized = "k".repeat(300);
+    let err = host.call("hostile/kv_put", json!({"key": oversized, "value": "v"})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_hostile_calls_leave_the_host_healthy() {
+    let host = std::sync::Arc::new(Host::with(&["hostile"]).await);
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let host = host.clone();
+        tasks.push(tokio::spawn(async move {
+            let (tool, args) = match i % 4 {
+                0 => ("hostile/spin", json!({})),
+                1 => ("hostile/allocate", json!({"mb": 100})),
+                2 => ("hostile/panic", json!({})),
+                _ => ("hostile/echo", json!({"text": format!("call {i}")})),
+            };
+            (i, host.call(tool, args).await)
+        }));
+    }
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        match i % 4 {
+            0 => assert_eq!(result.unwrap_err().kind, ErrorKind::Timeout),
+            1 => assert_eq!(result.unwrap_err().kind, ErrorKind::MemoryLimit),
+            2 => assert_eq!(result.unwrap_err().kind, ErrorKind::Trap),
+            _ => assert_eq!(result.unwrap(), format!("call {i}")),
+        }
+    }
+    still_serving(&host).await;
+}

@@ -1,0 +1,198 @@
+//! Installing packages: directories and archives, upgrades and grants, and every
+//! kind of bad package refused with a precise error and nothing left behind.
+
+mod common;
+
+use common::{Host, package};
+use std::io::Read as _;
+use std::path::Path;
+use switchyard::plugins::PluginsError;
+use switchyard::plugins::package::PackageError;
+use switchyard::runtime::LoadError;
+use tempfile::TempDir;
+
+/// A package dir with `manifest` and the component bytes `wasm` as `x.wasm`.
+fn package_with(manifest: &str, wasm: &[u8]) -> TempDir {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("plugin.toml"), manifest).unwrap();
+    std::fs::write(dir.path().join("x.wasm"), wasm).unwrap();
+    dir
+}
+
+const TOOL_MANIFEST: &str = "name = \"x\"\nversion = \"0.1.0\"\ndescription = \"d\"\nkinds = [\"tool\"]\ncomponent = \"x.wasm\"\n";
+
+fn assert_nothing_installed(host: &Host) {
+    assert!(host.manager.registry().list().is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(host.manager.registry().root())
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[tokio::test]
+async fn installs_from_directory_and_archive_and_lists() {
+    let host = Host::new();
+    let report = host.manager.install(&package("data"), false).await.unwrap();
+    assert_eq!(report.installed.manifest.name, "data");
+    assert!(report.contents.tools.iter().any(|t| t.name == "json_query"));
+    assert!(report.contents.skills.iter().any(|s| s.name == "json-with-jq"), "folder skill shipped in the package");
+    host.manager.install(&common::archive("notes"), false).await.unwrap();
+    let names: Vec<_> = host.manager.registry().list().into_iter().map(|p| p.manifest.name).collect();
+    assert_eq!(names, ["data", "notes"]);
+    let notes = host.manager.registry().get("notes").unwrap();
+    assert!(notes.pending().kv, "kv requested but not granted without --grant");
+    host.manager.remove("notes").unwrap();
+    assert!(host.manager.registry().get("notes").is_err());
+}
+
+#[tokio::test]
+async fn upgrade_keeps_grants_and_leaves_new_capabilities_pending() {
+    let host = Host::new();
+    host.manager.install(&package("hostile"), true).await.unwrap();
+    host.manager.set_config("hostile", "greeting", Some("hi")).unwrap();
+    let dir = TempDir::new().unwrap();
+    std::fs::copy(package("hostile").join("hostile.wasm"), dir.path().join("hostile.wasm")).unwrap();
+    let manifest = std::fs::read_to_string(package("hostile").join("plugin.toml"))
+        .unwrap()
+        .replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+        .replace("http = [\"127.0.0.1:*\"]", "http = [\"127.0.0.1:*\", \"api.example.com\"]");
+    std::fs::write(dir.path().join("plugin.toml"), manifest).unwrap();
+    let report = host.manager.install(dir.path(), false).await.unwrap();
+    assert_eq!(report.replaced.unwrap().to_string(), "0.1.0");
+    assert_eq!(report.pending.http, ["api.example.com"]);
+    assert!(report.installed.state.granted.kv, "earlier grants stay");
+    assert_eq!(report.installed.state.config["greeting"], "hi", "config survives upgrades");
+}
+
+#[tokio::test]
+async fn manifest_errors_are_precise() {
+    let host = Host::new();
+    let wasm = common::component("hostile");
+    let cases = [
+        ("version = \"0.1.0\"\ndescription = \"d\"\nkinds = [\"tool\"]\ncomponent = \"x.wasm\"\n", "missing field `name`"),
+        (&TOOL_MANIFEST.replace("[\"tool\"]", "[\"tools\"]"), "unknown variant `tools`"),
+        (&TOOL_MANIFEST.replace("0.1.0", "one"), "version"),
+        (&format!("{TOOL_MANIFEST}[limits]\nmemory_mb = 0\n"), "limits.memory_mb: must be between 1 and 4096, got 0"),
+        (&format!("{TOOL_MANIFEST}[limits]\ntimeout_ms = 9999999\n"), "limits.timeout_ms"),
+        (&format!("{TOOL_MANIFEST}[capabilities]\nhtpp = [\"x.com\"]\n"), "unknown field `htpp`"),
+        (&format!("{TOOL_MANIFEST}[capabilities]\nhttp = [\"http://x.com/\"]\n"), "capabilities.http"),
+        (&TOOL_MANIFEST.replace("name = \"x\"", "name = \"Bad_Name\""), "name:"),
+        (&TOOL_MANIFEST.replace("x.wasm", "../x.wasm"), "component:"),
+        (&TOOL_MANIFEST.replace("[\"tool\"]", "[]"), "kinds: list at least one"),
+    ];
+    for (manifest, expected) in cases {
+        let dir = package_with(manifest, &wasm);
+        let err = host.manager.install(dir.path(), true).await.unwrap_err();
+        assert!(matches!(err, PluginsError::Package(PackageError::Manifest(_))), "{manifest}: {err}");
+        assert!(err.to_string().contains(expected), "expected `{expected}` in: {err}");
+    }
+    assert_nothing_installed(&host);
+}
+
+#[tokio::test]
+async fn components_that_do_not_fit_are_refused() {
+    let host = Host::new();
+    let hostile = common::component("hostile");
+    let core_module = wat::parse_str("(module)").unwrap();
+    let foreign_import = wat::parse_str(r#"(component (import "evil:thing/api@1.0.0" (instance (export "run" (func)))))"#).unwrap();
+    let command = std::fs::read(common::target_dir().join("wasm32-wasip2/release/wasi-command.wasm"))
+        .expect("wasi-command fixture (scripts/build-plugins builds it)");
+    let cases: Vec<(String, Vec<u8>, &str)> = vec![
+        (TOOL_MANIFEST.into(), b"not wasm at all".to_vec(), "magic bytes"),
+        (TOOL_MANIFEST.into(), core_module, "core WebAssembly module"),
+        (TOOL_MANIFEST.into(), foreign_import, "evil:thing/api"),
+        (TOOL_MANIFEST.into(), command, "targets another world"),
+        (TOOL_MANIFEST.replace("[\"tool\"]", "[\"tool\", \"skill\"]"), hostile.clone(), "does not export `switchyard:plugin/skill@0.1.0`"),
+        (TOOL_MANIFEST.replace("[\"tool\"]", "[\"channel\"]"), hostile, "kinds does not list \"tool\""),
+    ];
+    for (manifest, wasm, expected) in cases {
+        let dir = package_with(&manifest, &wasm);
+        let err = host.manager.install(dir.path(), true).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "expected `{expected}` in: {err}");
+        if expected.contains("magic") || expected.contains("core") {
+            assert!(matches!(err, PluginsError::Load(LoadError::NotAComponent(_))), "{err}");
+        }
+    }
+    assert_nothing_installed(&host);
+}
+
+fn write_archive(path: &Path, entries: &[(&str, tar::EntryType, &[u8])]) {
+    let file = std::fs::File::create(path).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (name, kind, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        if *kind == tar::EntryType::Symlink {
+            header.set_link_name("/etc/passwd").unwrap();
+        }
+        let bytes = header.as_mut_bytes();
+        bytes[..100].fill(0);
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+}
+
+#[tokio::test]
+async fn hostile_archives_are_refused() {
+    let host = Host::new();
+    let dir = TempDir::new().unwrap();
+    let wasm = common::component("hostile");
+    let manifest = TOOL_MANIFEST.as_bytes();
+    let regular = tar::EntryType::Regular;
+    let cases: Vec<(&str, Vec<(&str, tar::EntryType, &[u8])>, &str)> = vec![
+        ("slip", vec![("plugin.toml", regular, manifest), ("../escape.wasm", regular, &wasm)], "`..`"),
+        ("absolute", vec![("/tmp/x.wasm", regular, &wasm)], "relative path"),
+        ("link", vec![("plugin.toml", regular, manifest), ("x.wasm", tar::EntryType::Symlink, b"")], "Symlink"),
+        ("nomanifest", vec![("x.wasm", regular, &wasm)], "holds no plugin.toml"),
+    ];
+    for (name, entries, expected) in cases {
+        let path = dir.path().join(format!("{name}.tar.gz"));
+        write_archive(&path, &entries);
+        let err = host.manager.install(&path, true).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "{name}: expected `{expected}` in: {err}");
+    }
+    let garbage = dir.path().join("garbage.tar.gz");
+    std::fs::write(&garbage, b"\x1f\x8b definitely not gzip").unwrap();
+    let err = host.manager.install(&garbage, true).await.unwrap_err();
+    assert!(err.to_string().contains("not a .tar.gz"), "{err}");
+    assert!(!dir.path().parent().unwrap().join("escape.wasm").exists());
+    assert_nothing_installed(&host);
+}
+
+#[tokio::test]
+async fn tarball_bomb_is_stopped() {
+    let host = Host::new();
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("bomb.tar.gz");
+    let file = std::fs::File::create(&path).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    let mut builder = tar::Builder::new(gz);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(300 << 20);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, "plugin.toml", std::io::repeat(b' ').take(300 << 20)).unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 2 << 20, "the bomb is small packed");
+    let err = host.manager.install(&path, true).await.unwrap_err();
+    assert!(err.to_string().contains("unpacks to more than"), "{err}");
+    assert_nothing_installed(&host);
+    let tmp = host.data.path().join("tmp");
+    assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0, "unpacked files are cleaned up");
+}
+
+#[tokio::test]
+async fn component_symlink_out_of_package_is_refused() {
+    let host = Host::new();
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("plugin.toml"), TOOL_MANIFEST).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", dir.path().join("x.wasm")).unwrap();
+    let err = host.manager.install(dir.path(), true).await.unwrap_err();
+    assert!(err.to_string().contains("outside the package"), "{err}");
+    assert_nothing_installed(&host);
+}
