@@ -117,11 +117,13 @@ impl Capabilities {
         }
     }
 
-    /// The part of `self` that `requested` still asks for (drops stale grants).
+    /// The part of `self` that `requested` still asks for (drops stale grants);
+    /// any host pattern stays when `requested` asks for `*`.
     pub fn within(&self, requested: &Capabilities) -> Capabilities {
+        let any_host = requested.http.iter().any(|h| h == "*");
         Capabilities {
             http: (self.http.iter())
-                .filter(|h| requested.http.contains(h))
+                .filter(|h| any_host || requested.http.contains(h))
                 .cloned()
                 .collect(),
             kv: self.kv && requested.kv,

@@ -248,12 +248,19 @@ impl PluginManager {
         })
     }
 
-    /// Grant requested capabilities: all of them, or the listed parts.
+    /// Grant requested capabilities: all of them, or the listed parts (any host
+    /// pattern when the plugin requests `*`).
     pub fn grant(&self, name: &str, what: Option<&Capabilities>) -> Result<Installed, PluginsError> {
         let mut installed = self.registry.get(name)?;
         let requested = &installed.manifest.capabilities;
         let add = what.unwrap_or(requested);
-        let unrequested = add.beyond(requested);
+        let mut unrequested = add.beyond(requested);
+        if requested.http.iter().any(|h| h == "*") {
+            unrequested.http.clear();
+        }
+        if let Some(bad) = add.http.iter().find(|h| HostPattern::parse(h).is_err()) {
+            return Err(PluginsError::Config(format!("`{bad}` is not a valid host pattern")));
+        }
         if !unrequested.is_empty() {
             return Err(PluginsError::Config(format!(
                 "plugin `{name}` does not request {unrequested}; it requests {requested}"
