@@ -138,3 +138,23 @@ async fn parallel_hostile_calls_leave_the_host_healthy() {
     }
     still_serving(&host).await;
 }
+
+#[tokio::test]
+async fn a_full_instance_pool_answers_busy() {
+    use switchyard::runtime::{CallLimits, PluginEnv, Runtime, RuntimeOptions, tool};
+    let runtime = Runtime::new(RuntimeOptions { max_instances: 1, ..RuntimeOptions::default() }).unwrap();
+    let component = runtime.compile(&common::component("hostile")).unwrap();
+    let limits = CallLimits { timeout: std::time::Duration::from_millis(300), ..CallLimits::default() };
+    let loaded = runtime.load(&component, std::sync::Arc::new(PluginEnv::deny_all("hostile")), limits).unwrap();
+    let cx = || tool::CallContext { request_id: "t".into(), caller: None };
+    let spin = runtime.call_tool(&loaded, "spin", "{}", cx());
+    let echo = async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        runtime.call_tool(&loaded, "echo", r#"{"text":"x"}"#, cx()).await
+    };
+    let (spun, echoed) = tokio::join!(spin, echo);
+    assert_eq!(spun.unwrap_err().kind, ErrorKind::Timeout);
+    assert_eq!(echoed.unwrap_err().kind, ErrorKind::Busy);
+    let again = runtime.call_tool(&loaded, "echo", r#"{"text":"x"}"#, cx()).await.unwrap();
+    assert!(matches!(&again.content[0], switchyard::runtime::types::Content::Text(t) if t == "x"));
+}

@@ -114,6 +114,8 @@ async fn components_that_do_not_fit_are_refused() {
         }
     }
     assert_nothing_installed(&host);
+    host.manager.install(&package("hostile"), true).await.unwrap();
+    assert_eq!(host.call("hostile/echo", serde_json::json!({"text": "ok"})).await.unwrap(), "ok");
 }
 
 fn write_archive(path: &Path, entries: &[(&str, tar::EntryType, &[u8])]) {

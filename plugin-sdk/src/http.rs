@@ -118,16 +118,18 @@ impl Request {
             .map_err(|()| Error::failed("request body taken twice"))?;
         let pending = outgoing_handler::handle(request, None)
             .map_err(|code| map_error_code(code, &url.authority))?;
-        write_body(&outgoing_body, &self.body)?;
-        OutgoingBody::finish(outgoing_body, None)
-            .map_err(|code| map_error_code(code, &url.authority))?;
-
+        let written = write_body(&outgoing_body, &self.body).and_then(|()| {
+            OutgoingBody::finish(outgoing_body, None).map_err(|code| map_error_code(code, &url.authority))
+        });
+        // The response (or the reason there is none, e.g. a denied host) explains a
+        // failed body write better than the write error itself.
         pending.subscribe().block();
         let response = match pending.get() {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(code))) => return Err(map_error_code(code, &url.authority)),
-            Some(Err(())) | None => return Err(Error::failed("HTTP response lost")),
+            Some(Err(())) | None => return Err(written.err().unwrap_or_else(|| Error::failed("HTTP response lost"))),
         };
+        written?;
         let status = response.status();
         let headers = response
             .headers()
