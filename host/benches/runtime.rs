@@ -1,4 +1,5 @@
-//! Runtime benchmarks, each beside a bare-wasmtime floor measured in the same run:
+//! Runtime benchmarks, each beside a bare-wasmtime floor measured in the same run
+//! (same component, a WASI-only store: no limits, deadline, fuel or switchyard host):
 //!
 //! - fresh instance + first `call-tool` on the trivial `echo` tool (target ≤ 40 µs);
 //! - warm host→guest call into a live instance (target ≤ 3 µs);
@@ -17,13 +18,15 @@ use switchyard::runtime::{CallLimits, PluginEnv, Runtime, RuntimeOptions, tool};
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 fn component_bytes() -> Vec<u8> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let path = target.join("packages/hostile/hostile.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
 }
 
 fn context() -> tool::CallContext {
@@ -36,7 +39,18 @@ fn context() -> tool::CallContext {
 /// Store data for the bare-wasmtime floor: WASI only, nothing of switchyard.
 struct Bare {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
     table: ResourceTable,
+}
+
+impl WasiHttpView for Bare {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: wasmtime_wasi_http::default_hooks(),
+        }
+    }
 }
 
 impl WasiView for Bare {
@@ -61,7 +75,23 @@ impl BareSetup {
         let component = Component::new(&engine, bytes).unwrap();
         let mut linker = Linker::<Bare>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-        linker.define_unknown_imports_as_traps(&component).unwrap();
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
+        let mut host = linker.instance("switchyard:plugin/host@0.1.0").unwrap();
+        for name in [
+            "log",
+            "get-config",
+            "get-secret",
+            "kv-get",
+            "kv-set",
+            "kv-delete",
+            "kv-list",
+            "now",
+        ] {
+            host.func_new(name, |_, _, _, _| {
+                Err(wasmtime::Error::msg("not offered by the bare floor"))
+            })
+            .unwrap();
+        }
         let pre = linker.instantiate_pre(&component).unwrap();
         Self { engine, pre }
     }
@@ -71,27 +101,40 @@ impl BareSetup {
             &self.engine,
             Bare {
                 wasi: WasiCtx::builder().build(),
+                http: WasiHttpCtx::new(),
                 table: ResourceTable::new(),
             },
         )
     }
 
     async fn call_func(&self, store: &mut Store<Bare>, instance: &wasmtime::component::Instance) {
-        let iface = instance.get_export_index(&mut *store, None, "switchyard:plugin/tool@0.1.0").unwrap();
-        let idx = instance.get_export_index(&mut *store, Some(&iface), "call-tool").unwrap();
+        let iface = instance
+            .get_export_index(&mut *store, None, "switchyard:plugin/tool@0.1.0")
+            .unwrap();
+        let idx = instance
+            .get_export_index(&mut *store, Some(&iface), "call-tool")
+            .unwrap();
         let func = instance.get_func(&mut *store, idx).unwrap();
         let args = [
             Val::String("echo".into()),
             Val::String(r#"{"text":"hi"}"#.into()),
-            Val::Record(vec![("request-id".into(), Val::String("bench".into())), ("caller".into(), Val::Option(None))]),
+            Val::Record(vec![
+                ("request-id".into(), Val::String("bench".into())),
+                ("caller".into(), Val::Option(None)),
+            ]),
         ];
         let mut results = [Val::Bool(false)];
-        func.call_async(&mut *store, &args, &mut results).await.unwrap();
+        func.call_async(&mut *store, &args, &mut results)
+            .await
+            .unwrap();
     }
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let bytes = component_bytes();
     let cache = tempfile::TempDir::new().unwrap();
     let runtime = Runtime::new(RuntimeOptions {
@@ -101,13 +144,20 @@ fn benches(c: &mut Criterion) {
     .unwrap();
     let component = runtime.compile(&bytes).unwrap();
     let env = Arc::new(PluginEnv::deny_all("hostile"));
-    let loaded = runtime.load(&component, env.clone(), CallLimits::default()).unwrap();
+    let loaded = runtime
+        .load(&component, env.clone(), CallLimits::default())
+        .unwrap();
     let bare = BareSetup::new(&bytes);
     let args = r#"{"text":"hi"}"#;
 
     let mut group = c.benchmark_group("fresh_instance_first_call");
     group.bench_function("switchyard", |b| {
-        b.to_async(&rt).iter(|| async { runtime.call_tool(&loaded, "echo", args, context()).await.unwrap() })
+        b.to_async(&rt).iter(|| async {
+            runtime
+                .call_tool(&loaded, "echo", args, context())
+                .await
+                .unwrap()
+        })
     });
     group.bench_function("bare_wasmtime", |b| {
         b.to_async(&rt).iter(|| async {
@@ -135,8 +185,13 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("precompiled_load");
-    group.bench_function("switchyard_cache", |b| b.iter(|| runtime.compile(&bytes).unwrap()));
-    let serialized = Component::new(&bare.engine, &bytes).unwrap().serialize().unwrap();
+    group.bench_function("switchyard_cache", |b| {
+        b.iter(|| runtime.compile(&bytes).unwrap())
+    });
+    let serialized = Component::new(&bare.engine, &bytes)
+        .unwrap()
+        .serialize()
+        .unwrap();
     group.bench_function("bare_deserialize", |b| {
         #[allow(unsafe_code)]
         // SAFETY: the bytes were produced by `serialize` on this very engine just above.
@@ -153,7 +208,9 @@ fn benches(c: &mut Criterion) {
     let mut overshoot: Vec<Duration> = (0..20)
         .map(|_| {
             let start = Instant::now();
-            let err = rt.block_on(runtime.call_tool(&spinning, "spin", "{}", context())).unwrap_err();
+            let err = rt
+                .block_on(runtime.call_tool(&spinning, "spin", "{}", context()))
+                .unwrap_err();
             assert_eq!(err.kind, switchyard::runtime::ErrorKind::Timeout);
             start.elapsed().saturating_sub(deadline)
         })

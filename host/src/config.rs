@@ -16,7 +16,9 @@ pub struct Config {
 impl Config {
     /// Settings rooted at `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into() }
+        Self {
+            data_dir: data_dir.into(),
+        }
     }
 
     /// The data directory.

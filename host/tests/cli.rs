@@ -16,7 +16,12 @@ fn switchyard(data: &Path, args: &[&str]) -> Output {
 
 fn run(data: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    cmd.arg("--data-dir").arg(data).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -46,10 +51,19 @@ fn ok(o: Output) -> String {
 fn help_covers_every_command() {
     let data = TempDir::new().unwrap();
     let top = ok(switchyard(data.path(), &["--help"]));
-    assert!(top.contains("plugin") && top.contains("tool") && top.contains("--data-dir"), "{top}");
+    assert!(
+        top.contains("plugin") && top.contains("tool") && top.contains("--data-dir"),
+        "{top}"
+    );
     let plugin = ok(switchyard(data.path(), &["plugin", "--help"]));
-    for sub in ["new", "build", "install", "list", "inspect", "remove", "enable", "disable", "grant", "revoke", "config", "secret"] {
-        assert!(plugin.contains(sub), "`plugin {sub}` missing from help:\n{plugin}");
+    for sub in [
+        "new", "build", "install", "list", "inspect", "remove", "enable", "disable", "grant",
+        "revoke", "config", "secret",
+    ] {
+        assert!(
+            plugin.contains(sub),
+            "`plugin {sub}` missing from help:\n{plugin}"
+        );
         ok(switchyard(data.path(), &["plugin", sub, "--help"]));
     }
     ok(switchyard(data.path(), &["tool", "call", "--help"]));
@@ -63,31 +77,74 @@ fn install_inspect_and_call_tools() {
     let d = data.path();
     let empty = ok(switchyard(d, &["plugin", "list"]));
     assert!(empty.contains("No plugins installed"), "{empty}");
-    let installed = ok(switchyard(d, &["plugin", "install", common::package("data").to_str().unwrap()]));
-    assert!(installed.contains("Installed data 0.1.0") && installed.contains("data/json_query"), "{installed}");
-    let list: Value = serde_json::from_str(&ok(switchyard(d, &["plugin", "list", "--json"]))).unwrap();
+    let installed = ok(switchyard(
+        d,
+        &[
+            "plugin",
+            "install",
+            common::package("data").to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        installed.contains("Installed data 0.1.0") && installed.contains("data/json_query"),
+        "{installed}"
+    );
+    let list: Value =
+        serde_json::from_str(&ok(switchyard(d, &["plugin", "list", "--json"]))).unwrap();
     assert_eq!(list[0]["name"], "data");
     let inspect = ok(switchyard(d, &["plugin", "inspect", "data"]));
-    assert!(inspect.contains("tool data/hash") && inspect.contains("\"algorithm\""), "schemas are shown:\n{inspect}");
+    assert!(
+        inspect.contains("tool data/hash") && inspect.contains("\"algorithm\""),
+        "schemas are shown:\n{inspect}"
+    );
     assert!(inspect.contains("skill json-with-jq"), "{inspect}");
 
-    let out = ok(switchyard(d, &["tool", "call", "data/hash", r#"{"text":"abc"}"#]));
-    assert_eq!(out.trim(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    let out = ok(run(d, &["tool", "call", "data/base64_encode", "-"], Some(r#"{"text":"stdin"}"#), &[]));
+    let out = ok(switchyard(
+        d,
+        &["tool", "call", "data/hash", r#"{"text":"abc"}"#],
+    ));
+    assert_eq!(
+        out.trim(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let out = ok(run(
+        d,
+        &["tool", "call", "data/base64_encode", "-"],
+        Some(r#"{"text":"stdin"}"#),
+        &[],
+    ));
     assert_eq!(out.trim(), "c3RkaW4=");
-    let json: Value = serde_json::from_str(&ok(switchyard(d, &["tool", "call", "--json", "data/json_query", r#"{"input":[1,2],"filter":"add"}"#]))).unwrap();
+    let json: Value = serde_json::from_str(&ok(switchyard(
+        d,
+        &[
+            "tool",
+            "call",
+            "--json",
+            "data/json_query",
+            r#"{"input":[1,2],"filter":"add"}"#,
+        ],
+    )))
+    .unwrap();
     assert_eq!(json["structured"]["results"], serde_json::json!([3]));
 
     let bad = switchyard(d, &["tool", "call", "data/hash", "{}"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("error (invalid-input)"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("error (invalid-input)"),
+        "{}",
+        stderr(&bad)
+    );
     let bad = switchyard(d, &["tool", "call", "data/hash", "{not json"]);
     assert_eq!(bad.status.code(), Some(1));
     let bad = switchyard(d, &["tool", "call", "datahash"]);
     assert!(stderr(&bad).contains("PLUGIN/TOOL"), "{}", stderr(&bad));
     let bad = switchyard(d, &["tool", "call", "nope/x"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("no plugin named `nope`"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("no plugin named `nope`"),
+        "{}",
+        stderr(&bad)
+    );
     let tools = ok(switchyard(d, &["tool", "list"]));
     assert!(tools.contains("data/json_query"), "{tools}");
     ok(switchyard(d, &["plugin", "remove", "data"]));
@@ -98,24 +155,71 @@ fn install_inspect_and_call_tools() {
 fn secrets_come_from_stdin_and_are_never_shown() {
     let data = TempDir::new().unwrap();
     let d = data.path();
-    ok(switchyard(d, &["plugin", "install", "--grant", common::package("hostile").to_str().unwrap()]));
+    ok(switchyard(
+        d,
+        &[
+            "plugin",
+            "install",
+            "--grant",
+            common::package("hostile").to_str().unwrap(),
+        ],
+    ));
     let bad = run(d, &["plugin", "secret", "hostile", "nope"], Some("x"), &[]);
-    assert!(stderr(&bad).contains("does not declare secret `nope`"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("does not declare secret `nope`"),
+        "{}",
+        stderr(&bad)
+    );
     let empty = run(d, &["plugin", "secret", "hostile", "token"], Some(""), &[]);
     assert!(!empty.status.success());
-    ok(run(d, &["plugin", "secret", "hostile", "token"], Some("hunter2\n"), &[]));
-    let out = ok(switchyard(d, &["tool", "call", "hostile/read_secret", r#"{"name":"token"}"#]));
+    ok(run(
+        d,
+        &["plugin", "secret", "hostile", "token"],
+        Some("hunter2\n"),
+        &[],
+    ));
+    let out = ok(switchyard(
+        d,
+        &["tool", "call", "hostile/read_secret", r#"{"name":"token"}"#],
+    ));
     assert_eq!(out.trim(), "hunter2");
     let inspect = ok(switchyard(d, &["plugin", "inspect", "hostile", "--json"]));
-    assert!(!inspect.contains("hunter2"), "secret values are never printed");
-    assert!(inspect.contains("\"secrets_set\": [\n    \"token\""), "{inspect}");
-    let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(d.join("secrets/hostile.json")).unwrap());
+    assert!(
+        !inspect.contains("hunter2"),
+        "secret values are never printed"
+    );
+    assert!(
+        inspect.contains("\"secrets_set\": [\n    \"token\""),
+        "{inspect}"
+    );
+    let mode = std::os::unix::fs::MetadataExt::mode(
+        &std::fs::metadata(d.join("secrets/hostile.json")).unwrap(),
+    );
     assert_eq!(mode & 0o077, 0, "secrets file is private");
-    let cfg = ok(switchyard(d, &["plugin", "config", "hostile", "greeting", "hey"]));
+    let cfg = ok(switchyard(
+        d,
+        &["plugin", "config", "hostile", "greeting", "hey"],
+    ));
     assert!(cfg.contains("greeting = hey"), "{cfg}");
     let bad = switchyard(d, &["plugin", "config", "hostile", "nope", "1"]);
-    assert!(stderr(&bad).contains("no config key `nope`"), "{}", stderr(&bad));
-    assert_eq!(ok(switchyard(d, &["tool", "call", "hostile/read_config", r#"{"name":"greeting"}"#])).trim(), "hey");
+    assert!(
+        stderr(&bad).contains("no config key `nope`"),
+        "{}",
+        stderr(&bad)
+    );
+    assert_eq!(
+        ok(switchyard(
+            d,
+            &[
+                "tool",
+                "call",
+                "hostile/read_config",
+                r#"{"name":"greeting"}"#
+            ]
+        ))
+        .trim(),
+        "hey"
+    );
     ok(switchyard(d, &["plugin", "disable", "hostile"]));
     let off = switchyard(d, &["tool", "call", "hostile/echo", r#"{"text":"x"}"#]);
     assert!(stderr(&off).contains("disabled"), "{}", stderr(&off));
@@ -126,17 +230,53 @@ fn build_errors_say_what_to_do() {
     let data = TempDir::new().unwrap();
     let d = data.path();
     let not_plugin = switchyard(d, &["plugin", "build", d.to_str().unwrap()]);
-    assert!(stderr(&not_plugin).contains("switchyard plugin new"), "{}", stderr(&not_plugin));
-    ok(switchyard(d, &["plugin", "new", "demo", "--dir", d.to_str().unwrap()]));
+    assert!(
+        stderr(&not_plugin).contains("switchyard plugin new"),
+        "{}",
+        stderr(&not_plugin)
+    );
+    ok(switchyard(
+        d,
+        &["plugin", "new", "demo", "--dir", d.to_str().unwrap()],
+    ));
     let demo = d.join("demo");
-    let no_target = run(d, &["plugin", "build", demo.to_str().unwrap()], None, &[("RUSTC", "/bin/false")]);
-    assert!(stderr(&no_target).contains("rustup target add wasm32-wasip2"), "{}", stderr(&no_target));
-    let no_cargo = run(d, &["plugin", "build", demo.to_str().unwrap()], None, &[("CARGO", "/nonexistent/cargo")]);
-    assert!(stderr(&no_cargo).contains("`cargo` was not found"), "{}", stderr(&no_cargo));
+    let no_target = run(
+        d,
+        &["plugin", "build", demo.to_str().unwrap()],
+        None,
+        &[("RUSTC", "/bin/false")],
+    );
+    assert!(
+        stderr(&no_target).contains("rustup target add wasm32-wasip2"),
+        "{}",
+        stderr(&no_target)
+    );
+    let no_cargo = run(
+        d,
+        &["plugin", "build", demo.to_str().unwrap()],
+        None,
+        &[("CARGO", "/nonexistent/cargo")],
+    );
+    assert!(
+        stderr(&no_cargo).contains("`cargo` was not found"),
+        "{}",
+        stderr(&no_cargo)
+    );
     let again = switchyard(d, &["plugin", "new", "demo", "--dir", d.to_str().unwrap()]);
-    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
-    let bad = switchyard(d, &["plugin", "new", "Bad_Name", "--dir", d.to_str().unwrap()]);
-    assert!(stderr(&bad).contains("not a valid plugin name"), "{}", stderr(&bad));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    let bad = switchyard(
+        d,
+        &["plugin", "new", "Bad_Name", "--dir", d.to_str().unwrap()],
+    );
+    assert!(
+        stderr(&bad).contains("not a valid plugin name"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 /// The flow from the README, for every kind, in a directory outside the repository.
@@ -148,22 +288,59 @@ async fn scaffold_build_install_call_for_every_kind() {
     let env = [("CARGO_TARGET_DIR", target.to_str().unwrap())];
     for kind in ["tool", "skill", "channel"] {
         let name = format!("demo-{kind}");
-        ok(run(&d, &["plugin", "new", &name, "--kind", kind, "--dir", work.path().to_str().unwrap()], None, &env));
+        ok(run(
+            &d,
+            &[
+                "plugin",
+                "new",
+                &name,
+                "--kind",
+                kind,
+                "--dir",
+                work.path().to_str().unwrap(),
+            ],
+            None,
+            &env,
+        ));
         let dir = work.path().join(&name);
         assert!(dir.join("sdk/src/lib.rs").is_file() && dir.join("wit/plugin.wit").is_file());
-        let built = ok(run(&d, &["plugin", "build", dir.to_str().unwrap(), "--archive"], None, &env));
+        let built = ok(run(
+            &d,
+            &["plugin", "build", dir.to_str().unwrap(), "--archive"],
+            None,
+            &env,
+        ));
         assert!(built.contains(&format!("Built {name} 0.1.0")), "{built}");
         let archive = dir.join(format!("dist/{name}-0.1.0.tar.gz"));
-        ok(run(&d, &["plugin", "install", "--grant", archive.to_str().unwrap()], None, &env));
+        ok(run(
+            &d,
+            &["plugin", "install", "--grant", archive.to_str().unwrap()],
+            None,
+            &env,
+        ));
     }
-    let out = ok(switchyard(&d, &["tool", "call", "demo-tool/greet", r#"{"name":"Ada"}"#]));
+    let out = ok(switchyard(
+        &d,
+        &["tool", "call", "demo-tool/greet", r#"{"name":"Ada"}"#],
+    ));
     assert_eq!(out.trim(), "Hello, Ada!");
     let skill = ok(switchyard(&d, &["plugin", "inspect", "demo-skill"]));
-    assert!(skill.contains("skill demo-skill: Explains what this skill does"), "{skill}");
+    assert!(
+        skill.contains("skill demo-skill: Explains what this skill does"),
+        "{skill}"
+    );
     let channel = ok(switchyard(&d, &["plugin", "inspect", "demo-channel"]));
-    assert!(channel.contains("channel demo-channel: JSON webhook channel"), "{channel}");
+    assert!(
+        channel.contains("channel demo-channel: JSON webhook channel"),
+        "{channel}"
+    );
 
-    ok(run(&d, &["plugin", "secret", "demo-channel", "webhook_token"], Some("t0ken"), &[]));
+    ok(run(
+        &d,
+        &["plugin", "secret", "demo-channel", "webhook_token"],
+        Some("t0ken"),
+        &[],
+    ));
     let manager = common::manager_for(&d);
     let loaded = manager.load("demo-channel").unwrap();
     let request = |token: &str| switchyard::runtime::types::HttpRequest {
@@ -173,10 +350,18 @@ async fn scaffold_build_install_call_for_every_kind() {
         headers: vec![("x-webhook-token".into(), token.into())],
         body: br#"{"conversation":"c1","sender":"ada","text":"hi"}"#.to_vec(),
     };
-    let outcome = manager.runtime().handle_webhook(&loaded.component, request("t0ken")).await.unwrap();
+    let outcome = manager
+        .runtime()
+        .handle_webhook(&loaded.component, request("t0ken"))
+        .await
+        .unwrap();
     assert_eq!(outcome.response.status, 202);
     assert_eq!(outcome.messages[0].text, "hi");
-    let err = manager.runtime().handle_webhook(&loaded.component, request("wrong")).await.unwrap_err();
+    let err = manager
+        .runtime()
+        .handle_webhook(&loaded.component, request("wrong"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, switchyard::runtime::ErrorKind::Denied);
     let reply = switchyard::runtime::channel::OutboundMessage {
         conversation_key: "c1".into(),
@@ -184,8 +369,25 @@ async fn scaffold_build_install_call_for_every_kind() {
         text: "hello".into(),
         metadata: vec![],
     };
-    ok(switchyard(&d, &["plugin", "config", "demo-channel", "reply_url", "http://127.0.0.1:9/reply"]));
+    ok(switchyard(
+        &d,
+        &[
+            "plugin",
+            "config",
+            "demo-channel",
+            "reply_url",
+            "http://127.0.0.1:9/reply",
+        ],
+    ));
     let loaded = manager.load("demo-channel").unwrap();
-    let err = manager.runtime().deliver(&loaded.component, reply).await.unwrap_err();
-    assert_eq!(err.kind, switchyard::runtime::ErrorKind::Denied, "reply host not granted: {err}");
+    let err = manager
+        .runtime()
+        .deliver(&loaded.component, reply)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind,
+        switchyard::runtime::ErrorKind::Denied,
+        "reply host not granted: {err}"
+    );
 }

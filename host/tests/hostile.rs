@@ -9,7 +9,12 @@ use serde_json::json;
 use switchyard::runtime::ErrorKind;
 
 async fn still_serving(host: &Host) {
-    assert_eq!(host.call("hostile/echo", json!({"text": "still here"})).await.unwrap(), "still here");
+    assert_eq!(
+        host.call("hostile/echo", json!({"text": "still here"}))
+            .await
+            .unwrap(),
+        "still here"
+    );
 }
 
 #[tokio::test]
@@ -24,10 +29,18 @@ async fn infinite_loop_is_stopped_at_the_deadline() {
 #[tokio::test]
 async fn memory_bomb_hits_the_cap() {
     let host = Host::with(&["hostile"]).await;
-    let err = host.call("hostile/allocate", json!({"mb": 200})).await.unwrap_err();
+    let err = host
+        .call("hostile/allocate", json!({"mb": 200}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::MemoryLimit, "{err}");
     assert!(err.message.contains("32 MiB"), "{err}");
-    assert_eq!(host.call("hostile/allocate", json!({"mb": 4})).await.unwrap(), "allocated 4 MiB");
+    assert_eq!(
+        host.call("hostile/allocate", json!({"mb": 4}))
+            .await
+            .unwrap(),
+        "allocated 4 MiB"
+    );
     still_serving(&host).await;
 }
 
@@ -36,26 +49,44 @@ async fn panic_becomes_a_trap_with_the_message() {
     let host = Host::with(&["hostile"]).await;
     let err = host.call("hostile/panic", json!({})).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Trap, "{err}");
-    assert!(err.message.contains("hostile plugin panicked on purpose"), "{err}");
+    assert!(
+        err.message.contains("hostile plugin panicked on purpose"),
+        "{err}"
+    );
     still_serving(&host).await;
 }
 
 #[tokio::test]
 async fn huge_output_is_refused() {
     let host = Host::with(&["hostile"]).await;
-    let err = host.call("hostile/huge_output", json!({"bytes": 8_000_000})).await.unwrap_err();
+    let err = host
+        .call("hostile/huge_output", json!({"bytes": 8_000_000}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidOutput, "{err}");
-    assert_eq!(host.call("hostile/huge_output", json!({"bytes": 1000})).await.unwrap().len(), 1000);
+    assert_eq!(
+        host.call("hostile/huge_output", json!({"bytes": 1000}))
+            .await
+            .unwrap()
+            .len(),
+        1000
+    );
     still_serving(&host).await;
 }
 
 #[tokio::test]
 async fn http_to_a_host_not_granted_is_denied_and_recorded() {
     let host = Host::with(&["hostile"]).await;
-    let err = host.call("hostile/fetch", json!({"url": "http://localhost:9/"})).await.unwrap_err();
+    let err = host
+        .call("hostile/fetch", json!({"url": "http://localhost:9/"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Denied, "{err}");
     assert_eq!(err.denied, vec!["http localhost:9".to_string()]);
-    let err = host.call("hostile/fetch", json!({"url": "https://example.invalid/"})).await.unwrap_err();
+    let err = host
+        .call("hostile/fetch", json!({"url": "https://example.invalid/"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Denied, "{err}");
     still_serving(&host).await;
 }
@@ -63,7 +94,10 @@ async fn http_to_a_host_not_granted_is_denied_and_recorded() {
 #[tokio::test]
 async fn ungranted_capabilities_are_denied() {
     let host = Host::new();
-    host.manager.install(&common::package("hostile"), false).await.unwrap();
+    host.manager
+        .install(&common::package("hostile"), false)
+        .await
+        .unwrap();
     for (tool, args) in [
         ("hostile/kv_put", json!({"key": "k", "value": "v"})),
         ("hostile/read_secret", json!({"name": "token"})),
@@ -73,15 +107,36 @@ async fn ungranted_capabilities_are_denied() {
         assert_eq!(err.kind, ErrorKind::Denied, "{tool}: {err}");
     }
     host.manager.grant("hostile", None).unwrap();
-    assert_eq!(host.call("hostile/kv_put", json!({"key": "k", "value": "v"})).await.unwrap(), "ok");
-    let err = host.call("hostile/read_secret", json!({"name": "token"})).await.unwrap_err();
+    assert_eq!(
+        host.call("hostile/kv_put", json!({"key": "k", "value": "v"}))
+            .await
+            .unwrap(),
+        "ok"
+    );
+    let err = host
+        .call("hostile/read_secret", json!({"name": "token"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound, "granted but unset: {err}");
-    host.manager.set_secret("hostile", "token", Some("s3cret")).unwrap();
-    assert_eq!(host.call("hostile/read_secret", json!({"name": "token"})).await.unwrap(), "s3cret");
-    let err = host.call("hostile/read_secret", json!({"name": "other"})).await.unwrap_err();
+    host.manager
+        .set_secret("hostile", "token", Some("s3cret"))
+        .unwrap();
+    assert_eq!(
+        host.call("hostile/read_secret", json!({"name": "token"}))
+            .await
+            .unwrap(),
+        "s3cret"
+    );
+    let err = host
+        .call("hostile/read_secret", json!({"name": "other"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Denied, "{err}");
     host.manager.revoke("hostile").unwrap();
-    let err = host.call("hostile/read_secret", json!({"name": "token"})).await.unwrap_err();
+    let err = host
+        .call("hostile/read_secret", json!({"name": "token"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Denied, "after revoke: {err}");
 }
 
@@ -103,11 +158,22 @@ async fn fuel_limit_stops_the_loop() {
 #[tokio::test]
 async fn key_value_spaces_are_private_per_plugin() {
     let host = Host::with(&["hostile", "notes"]).await;
-    host.call("hostile/kv_put", json!({"key": "note:n1", "value": "planted"})).await.unwrap();
+    host.call(
+        "hostile/kv_put",
+        json!({"key": "note:n1", "value": "planted"}),
+    )
+    .await
+    .unwrap();
     let listed = host.call("notes/list", json!({})).await.unwrap();
-    assert!(listed.contains("\"count\":0"), "notes must not see hostile's keys: {listed}");
+    assert!(
+        listed.contains("\"count\":0"),
+        "notes must not see hostile's keys: {listed}"
+    );
     let oversized = "k".repeat(300);
-    let err = host.call("hostile/kv_put", json!({"key": oversized, "value": "v"})).await.unwrap_err();
+    let err = host
+        .call("hostile/kv_put", json!({"key": oversized, "value": "v"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
 }
 
@@ -142,19 +208,40 @@ async fn parallel_hostile_calls_leave_the_host_healthy() {
 #[tokio::test]
 async fn a_full_instance_pool_answers_busy() {
     use switchyard::runtime::{CallLimits, PluginEnv, Runtime, RuntimeOptions, tool};
-    let runtime = Runtime::new(RuntimeOptions { max_instances: 1, ..RuntimeOptions::default() }).unwrap();
+    let runtime = Runtime::new(RuntimeOptions {
+        max_instances: 1,
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
     let component = runtime.compile(&common::component("hostile")).unwrap();
-    let limits = CallLimits { timeout: std::time::Duration::from_millis(300), ..CallLimits::default() };
-    let loaded = runtime.load(&component, std::sync::Arc::new(PluginEnv::deny_all("hostile")), limits).unwrap();
-    let cx = || tool::CallContext { request_id: "t".into(), caller: None };
+    let limits = CallLimits {
+        timeout: std::time::Duration::from_millis(300),
+        ..CallLimits::default()
+    };
+    let loaded = runtime
+        .load(
+            &component,
+            std::sync::Arc::new(PluginEnv::deny_all("hostile")),
+            limits,
+        )
+        .unwrap();
+    let cx = || tool::CallContext {
+        request_id: "t".into(),
+        caller: None,
+    };
     let spin = runtime.call_tool(&loaded, "spin", "{}", cx());
     let echo = async {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        runtime.call_tool(&loaded, "echo", r#"{"text":"x"}"#, cx()).await
+        runtime
+            .call_tool(&loaded, "echo", r#"{"text":"x"}"#, cx())
+            .await
     };
     let (spun, echoed) = tokio::join!(spin, echo);
     assert_eq!(spun.unwrap_err().kind, ErrorKind::Timeout);
     assert_eq!(echoed.unwrap_err().kind, ErrorKind::Busy);
-    let again = runtime.call_tool(&loaded, "echo", r#"{"text":"x"}"#, cx()).await.unwrap();
+    let again = runtime
+        .call_tool(&loaded, "echo", r#"{"text":"x"}"#, cx())
+        .await
+        .unwrap();
     assert!(matches!(&again.content[0], switchyard::runtime::types::Content::Text(t) if t == "x"));
 }

@@ -35,12 +35,31 @@ async fn installs_from_directory_and_archive_and_lists() {
     let report = host.manager.install(&package("data"), false).await.unwrap();
     assert_eq!(report.installed.manifest.name, "data");
     assert!(report.contents.tools.iter().any(|t| t.name == "json_query"));
-    assert!(report.contents.skills.iter().any(|s| s.name == "json-with-jq"), "folder skill shipped in the package");
-    host.manager.install(&common::archive("notes"), false).await.unwrap();
-    let names: Vec<_> = host.manager.registry().list().into_iter().map(|p| p.manifest.name).collect();
+    assert!(
+        report
+            .contents
+            .skills
+            .iter()
+            .any(|s| s.name == "json-with-jq"),
+        "folder skill shipped in the package"
+    );
+    host.manager
+        .install(&common::archive("notes"), false)
+        .await
+        .unwrap();
+    let names: Vec<_> = host
+        .manager
+        .registry()
+        .list()
+        .into_iter()
+        .map(|p| p.manifest.name)
+        .collect();
     assert_eq!(names, ["data", "notes"]);
     let notes = host.manager.registry().get("notes").unwrap();
-    assert!(notes.pending().kv, "kv requested but not granted without --grant");
+    assert!(
+        notes.pending().kv,
+        "kv requested but not granted without --grant"
+    );
     host.manager.remove("notes").unwrap();
     assert!(host.manager.registry().get("notes").is_err());
 }
@@ -48,20 +67,35 @@ async fn installs_from_directory_and_archive_and_lists() {
 #[tokio::test]
 async fn upgrade_keeps_grants_and_leaves_new_capabilities_pending() {
     let host = Host::new();
-    host.manager.install(&package("hostile"), true).await.unwrap();
-    host.manager.set_config("hostile", "greeting", Some("hi")).unwrap();
+    host.manager
+        .install(&package("hostile"), true)
+        .await
+        .unwrap();
+    host.manager
+        .set_config("hostile", "greeting", Some("hi"))
+        .unwrap();
     let dir = TempDir::new().unwrap();
-    std::fs::copy(package("hostile").join("hostile.wasm"), dir.path().join("hostile.wasm")).unwrap();
+    std::fs::copy(
+        package("hostile").join("hostile.wasm"),
+        dir.path().join("hostile.wasm"),
+    )
+    .unwrap();
     let manifest = std::fs::read_to_string(package("hostile").join("plugin.toml"))
         .unwrap()
         .replace("version = \"0.1.0\"", "version = \"0.2.0\"")
-        .replace("http = [\"127.0.0.1:*\"]", "http = [\"127.0.0.1:*\", \"api.example.com\"]");
+        .replace(
+            "http = [\"127.0.0.1:*\"]",
+            "http = [\"127.0.0.1:*\", \"api.example.com\"]",
+        );
     std::fs::write(dir.path().join("plugin.toml"), manifest).unwrap();
     let report = host.manager.install(dir.path(), false).await.unwrap();
     assert_eq!(report.replaced.unwrap().to_string(), "0.1.0");
     assert_eq!(report.pending.http, ["api.example.com"]);
     assert!(report.installed.state.granted.kv, "earlier grants stay");
-    assert_eq!(report.installed.state.config["greeting"], "hi", "config survives upgrades");
+    assert_eq!(
+        report.installed.state.config["greeting"], "hi",
+        "config survives upgrades"
+    );
 }
 
 #[tokio::test]
@@ -69,22 +103,52 @@ async fn manifest_errors_are_precise() {
     let host = Host::new();
     let wasm = common::component("hostile");
     let cases = [
-        ("version = \"0.1.0\"\ndescription = \"d\"\nkinds = [\"tool\"]\ncomponent = \"x.wasm\"\n", "missing field `name`"),
-        (&TOOL_MANIFEST.replace("[\"tool\"]", "[\"tools\"]"), "unknown variant `tools`"),
+        (
+            "version = \"0.1.0\"\ndescription = \"d\"\nkinds = [\"tool\"]\ncomponent = \"x.wasm\"\n",
+            "missing field `name`",
+        ),
+        (
+            &TOOL_MANIFEST.replace("[\"tool\"]", "[\"tools\"]"),
+            "unknown variant `tools`",
+        ),
         (&TOOL_MANIFEST.replace("0.1.0", "one"), "version"),
-        (&format!("{TOOL_MANIFEST}[limits]\nmemory_mb = 0\n"), "limits.memory_mb: must be between 1 and 4096, got 0"),
-        (&format!("{TOOL_MANIFEST}[limits]\ntimeout_ms = 9999999\n"), "limits.timeout_ms"),
-        (&format!("{TOOL_MANIFEST}[capabilities]\nhtpp = [\"x.com\"]\n"), "unknown field `htpp`"),
-        (&format!("{TOOL_MANIFEST}[capabilities]\nhttp = [\"http://x.com/\"]\n"), "capabilities.http"),
-        (&TOOL_MANIFEST.replace("name = \"x\"", "name = \"Bad_Name\""), "name:"),
+        (
+            &format!("{TOOL_MANIFEST}[limits]\nmemory_mb = 0\n"),
+            "limits.memory_mb: must be between 1 and 4096, got 0",
+        ),
+        (
+            &format!("{TOOL_MANIFEST}[limits]\ntimeout_ms = 9999999\n"),
+            "limits.timeout_ms",
+        ),
+        (
+            &format!("{TOOL_MANIFEST}[capabilities]\nhtpp = [\"x.com\"]\n"),
+            "unknown field `htpp`",
+        ),
+        (
+            &format!("{TOOL_MANIFEST}[capabilities]\nhttp = [\"http://x.com/\"]\n"),
+            "capabilities.http",
+        ),
+        (
+            &TOOL_MANIFEST.replace("name = \"x\"", "name = \"Bad_Name\""),
+            "name:",
+        ),
         (&TOOL_MANIFEST.replace("x.wasm", "../x.wasm"), "component:"),
-        (&TOOL_MANIFEST.replace("[\"tool\"]", "[]"), "kinds: list at least one"),
+        (
+            &TOOL_MANIFEST.replace("[\"tool\"]", "[]"),
+            "kinds: list at least one",
+        ),
     ];
     for (manifest, expected) in cases {
         let dir = package_with(manifest, &wasm);
         let err = host.manager.install(dir.path(), true).await.unwrap_err();
-        assert!(matches!(err, PluginsError::Package(PackageError::Manifest(_))), "{manifest}: {err}");
-        assert!(err.to_string().contains(expected), "expected `{expected}` in: {err}");
+        assert!(
+            matches!(err, PluginsError::Package(PackageError::Manifest(_))),
+            "{manifest}: {err}"
+        );
+        assert!(
+            err.to_string().contains(expected),
+            "expected `{expected}` in: {err}"
+        );
     }
     assert_nothing_installed(&host);
 }
@@ -94,31 +158,64 @@ async fn components_that_do_not_fit_are_refused() {
     let host = Host::new();
     let hostile = common::component("hostile");
     let core_module = wat::parse_str("(module)").unwrap();
-    let foreign_import = wat::parse_str(r#"(component (import "evil:thing/api@1.0.0" (instance (export "run" (func)))))"#).unwrap();
-    let command = std::fs::read(common::target_dir().join("wasm32-wasip2/release/wasi-command.wasm"))
-        .expect("wasi-command fixture (scripts/build-plugins builds it)");
+    let foreign_import = wat::parse_str(
+        r#"(component (import "evil:thing/api@1.0.0" (instance (export "run" (func)))))"#,
+    )
+    .unwrap();
+    let command =
+        std::fs::read(common::target_dir().join("wasm32-wasip2/release/wasi-command.wasm"))
+            .expect("wasi-command fixture (scripts/build-plugins builds it)");
     let cases: Vec<(String, Vec<u8>, &str)> = vec![
-        (TOOL_MANIFEST.into(), b"not wasm at all".to_vec(), "magic bytes"),
+        (
+            TOOL_MANIFEST.into(),
+            b"not wasm at all".to_vec(),
+            "magic bytes",
+        ),
         (TOOL_MANIFEST.into(), core_module, "core WebAssembly module"),
         (TOOL_MANIFEST.into(), foreign_import, "evil:thing/api"),
         (TOOL_MANIFEST.into(), command, "targets another world"),
-        (TOOL_MANIFEST.replace("[\"tool\"]", "[\"tool\", \"skill\"]"), hostile.clone(), "does not export `switchyard:plugin/skill@0.1.0`"),
-        (TOOL_MANIFEST.replace("[\"tool\"]", "[\"channel\"]"), hostile, "kinds does not list \"tool\""),
+        (
+            TOOL_MANIFEST.replace("[\"tool\"]", "[\"tool\", \"skill\"]"),
+            hostile.clone(),
+            "does not export `switchyard:plugin/skill@0.1.0`",
+        ),
+        (
+            TOOL_MANIFEST.replace("[\"tool\"]", "[\"channel\"]"),
+            hostile,
+            "kinds does not list \"tool\"",
+        ),
     ];
     for (manifest, wasm, expected) in cases {
         let dir = package_with(&manifest, &wasm);
         let err = host.manager.install(dir.path(), true).await.unwrap_err();
-        assert!(err.to_string().contains(expected), "expected `{expected}` in: {err}");
+        assert!(
+            err.to_string().contains(expected),
+            "expected `{expected}` in: {err}"
+        );
         if expected.contains("magic") || expected.contains("core") {
-            assert!(matches!(err, PluginsError::Load(LoadError::NotAComponent(_))), "{err}");
+            assert!(
+                matches!(err, PluginsError::Load(LoadError::NotAComponent(_))),
+                "{err}"
+            );
         }
     }
     assert_nothing_installed(&host);
-    host.manager.install(&package("hostile"), true).await.unwrap();
-    assert_eq!(host.call("hostile/echo", serde_json::json!({"text": "ok"})).await.unwrap(), "ok");
+    host.manager
+        .install(&package("hostile"), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        host.call("hostile/echo", serde_json::json!({"text": "ok"}))
+            .await
+            .unwrap(),
+        "ok"
+    );
 }
 
-fn write_archive(path: &Path, entries: &[(&str, tar::EntryType, &[u8])]) {
+/// An archive entry: path, type, contents.
+type Entry<'a> = (&'a str, tar::EntryType, &'a [u8]);
+
+fn write_archive(path: &Path, entries: &[Entry]) {
     let file = std::fs::File::create(path).unwrap();
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut builder = tar::Builder::new(gz);
@@ -146,17 +243,42 @@ async fn hostile_archives_are_refused() {
     let wasm = common::component("hostile");
     let manifest = TOOL_MANIFEST.as_bytes();
     let regular = tar::EntryType::Regular;
-    let cases: Vec<(&str, Vec<(&str, tar::EntryType, &[u8])>, &str)> = vec![
-        ("slip", vec![("plugin.toml", regular, manifest), ("../escape.wasm", regular, &wasm)], "`..`"),
-        ("absolute", vec![("/tmp/x.wasm", regular, &wasm)], "relative path"),
-        ("link", vec![("plugin.toml", regular, manifest), ("x.wasm", tar::EntryType::Symlink, b"")], "Symlink"),
-        ("nomanifest", vec![("x.wasm", regular, &wasm)], "holds no plugin.toml"),
+    let cases: Vec<(&str, Vec<Entry>, &str)> = vec![
+        (
+            "slip",
+            vec![
+                ("plugin.toml", regular, manifest),
+                ("../escape.wasm", regular, &wasm),
+            ],
+            "`..`",
+        ),
+        (
+            "absolute",
+            vec![("/tmp/x.wasm", regular, &wasm)],
+            "relative path",
+        ),
+        (
+            "link",
+            vec![
+                ("plugin.toml", regular, manifest),
+                ("x.wasm", tar::EntryType::Symlink, b""),
+            ],
+            "Symlink",
+        ),
+        (
+            "nomanifest",
+            vec![("x.wasm", regular, &wasm)],
+            "holds no plugin.toml",
+        ),
     ];
     for (name, entries, expected) in cases {
         let path = dir.path().join(format!("{name}.tar.gz"));
         write_archive(&path, &entries);
         let err = host.manager.install(&path, true).await.unwrap_err();
-        assert!(err.to_string().contains(expected), "{name}: expected `{expected}` in: {err}");
+        assert!(
+            err.to_string().contains(expected),
+            "{name}: expected `{expected}` in: {err}"
+        );
     }
     let garbage = dir.path().join("garbage.tar.gz");
     std::fs::write(&garbage, b"\x1f\x8b definitely not gzip").unwrap();
@@ -178,14 +300,27 @@ async fn tarball_bomb_is_stopped() {
     header.set_size(300 << 20);
     header.set_mode(0o644);
     header.set_cksum();
-    builder.append_data(&mut header, "plugin.toml", std::io::repeat(b' ').take(300 << 20)).unwrap();
+    builder
+        .append_data(
+            &mut header,
+            "plugin.toml",
+            std::io::repeat(b' ').take(300 << 20),
+        )
+        .unwrap();
     builder.into_inner().unwrap().finish().unwrap();
-    assert!(std::fs::metadata(&path).unwrap().len() < 2 << 20, "the bomb is small packed");
+    assert!(
+        std::fs::metadata(&path).unwrap().len() < 2 << 20,
+        "the bomb is small packed"
+    );
     let err = host.manager.install(&path, true).await.unwrap_err();
     assert!(err.to_string().contains("unpacks to more than"), "{err}");
     assert_nothing_installed(&host);
     let tmp = host.data.path().join("tmp");
-    assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0, "unpacked files are cleaned up");
+    assert_eq!(
+        std::fs::read_dir(tmp).unwrap().count(),
+        0,
+        "unpacked files are cleaned up"
+    );
 }
 
 #[tokio::test]

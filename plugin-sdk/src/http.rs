@@ -102,10 +102,17 @@ impl Request {
             "OPTIONS" => Method::Options,
             other => Method::Other(other.to_string()),
         };
-        let invalid = |what: &str| Error::invalid_input(format!("invalid {what} in `{}`", self.url));
-        request.set_method(&method).map_err(|()| invalid("method"))?;
+        let invalid =
+            |what: &str| Error::invalid_input(format!("invalid {what} in `{}`", self.url));
         request
-            .set_scheme(Some(&if url.https { Scheme::Https } else { Scheme::Http }))
+            .set_method(&method)
+            .map_err(|()| invalid("method"))?;
+        request
+            .set_scheme(Some(&if url.https {
+                Scheme::Https
+            } else {
+                Scheme::Http
+            }))
             .map_err(|()| invalid("scheme"))?;
         request
             .set_authority(Some(&url.authority))
@@ -119,7 +126,8 @@ impl Request {
         let pending = outgoing_handler::handle(request, None)
             .map_err(|code| map_error_code(code, &url.authority))?;
         let written = write_body(&outgoing_body, &self.body).and_then(|()| {
-            OutgoingBody::finish(outgoing_body, None).map_err(|code| map_error_code(code, &url.authority))
+            OutgoingBody::finish(outgoing_body, None)
+                .map_err(|code| map_error_code(code, &url.authority))
         });
         // The response (or the reason there is none, e.g. a denied host) explains a
         // failed body write better than the write error itself.
@@ -127,7 +135,11 @@ impl Request {
         let response = match pending.get() {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(code))) => return Err(map_error_code(code, &url.authority)),
-            Some(Err(())) | None => return Err(written.err().unwrap_or_else(|| Error::failed("HTTP response lost"))),
+            Some(Err(())) | None => {
+                return Err(written
+                    .err()
+                    .unwrap_or_else(|| Error::failed("HTTP response lost")));
+            }
         };
         written?;
         let status = response.status();
@@ -258,7 +270,9 @@ impl Url {
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let authority = &rest[..end];
-        if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace)
+        if authority.is_empty()
+            || authority.contains('@')
+            || authority.contains(char::is_whitespace)
         {
             return Err(Error::invalid_input(format!("`{url}` has no valid host")));
         }

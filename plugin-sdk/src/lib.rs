@@ -38,68 +38,52 @@ pub mod bindings {
     });
 }
 
-#[doc(hidden)]
-pub mod tool_world {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "switchyard:plugin/tool-plugin",
-        with: {
-            "switchyard:plugin/types@0.1.0": crate::bindings::switchyard::plugin::types,
-            "switchyard:plugin/host@0.1.0": crate::bindings::switchyard::plugin::host,
-            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
-            "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
-            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
-            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
-            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
-            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_tool_world",
-        default_bindings_module: "switchyard_plugin_sdk::tool_world",
-    });
+/// Bindings for one exporting world: its imports map onto [`bindings`], and its
+/// export macro is public so the `export_*!` macros can expand in the plugin crate
+/// (which is where the component-type section naming the export is emitted).
+macro_rules! export_world {
+    ($module:ident, $world:literal, $export_macro:literal, $bindings_module:literal) => {
+        #[doc(hidden)]
+        pub mod $module {
+            wit_bindgen::generate!({
+                path: "../wit",
+                world: $world,
+                with: {
+                    "switchyard:plugin/types@0.1.0": crate::bindings::switchyard::plugin::types,
+                    "switchyard:plugin/host@0.1.0": crate::bindings::switchyard::plugin::host,
+                    "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
+                    "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
+                    "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
+                    "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
+                    "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
+                    "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
+                },
+                pub_export_macro: true,
+                export_macro_name: $export_macro,
+                default_bindings_module: $bindings_module,
+            });
+        }
+    };
 }
 
-#[doc(hidden)]
-pub mod channel_world {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "switchyard:plugin/channel-plugin",
-        with: {
-            "switchyard:plugin/types@0.1.0": crate::bindings::switchyard::plugin::types,
-            "switchyard:plugin/host@0.1.0": crate::bindings::switchyard::plugin::host,
-            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
-            "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
-            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
-            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
-            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
-            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_channel_world",
-        default_bindings_module: "switchyard_plugin_sdk::channel_world",
-    });
-}
-
-#[doc(hidden)]
-pub mod skill_world {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "switchyard:plugin/skill-plugin",
-        with: {
-            "switchyard:plugin/types@0.1.0": crate::bindings::switchyard::plugin::types,
-            "switchyard:plugin/host@0.1.0": crate::bindings::switchyard::plugin::host,
-            "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
-            "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
-            "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll,
-            "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
-            "wasi:io/streams@0.2.12": crate::bindings::wasi::io::streams,
-            "wasi:clocks/monotonic-clock@0.2.12": crate::bindings::wasi::clocks::monotonic_clock,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_skill_world",
-        default_bindings_module: "switchyard_plugin_sdk::skill_world",
-    });
-}
+export_world!(
+    tool_world,
+    "switchyard:plugin/tool-plugin",
+    "export_tool_world",
+    "switchyard_plugin_sdk::tool_world"
+);
+export_world!(
+    channel_world,
+    "switchyard:plugin/channel-plugin",
+    "export_channel_world",
+    "switchyard_plugin_sdk::channel_world"
+);
+export_world!(
+    skill_world,
+    "switchyard:plugin/skill-plugin",
+    "export_skill_world",
+    "switchyard_plugin_sdk::skill_world"
+);
 
 pub mod channel;
 mod error;
@@ -121,10 +105,10 @@ pub use tool::{Context, Output, Tool, ToolPlugin, Tools};
 pub mod prelude {
     pub use crate::{
         Content, Context, Deserialize, Error, JsonSchema, Output, Result, Serialize, Skill,
-        SkillPlugin, Tool, ToolPlugin, Tools, Value, config, export_skills, export_tools, http, json,
-        kv, log, serde_json,
+        SkillPlugin, Tool, ToolPlugin, Tools, Value, config, export_skills, export_tools, http,
+        json, kv, log, serde_json,
     };
-        pub use crate::{
+    pub use crate::{
         HttpRequest, HttpResponse,
         channel::{ChannelInfo, ChannelPlugin, InboundMessage, OutboundMessage, WebhookOutcome},
         export_channel,

@@ -23,12 +23,16 @@ impl Skill {
         let rest = text
             .strip_prefix("---\n")
             .or_else(|| text.strip_prefix("---\r\n"))
-            .ok_or_else(|| Error::invalid_input("SKILL.md must start with a `---` front matter line"))?;
+            .ok_or_else(|| {
+                Error::invalid_input("SKILL.md must start with a `---` front matter line")
+            })?;
         let end = rest
             .find("\n---")
             .ok_or_else(|| Error::invalid_input("SKILL.md front matter is not closed by `---`"))?;
         let (front, body) = (&rest[..end], &rest[end + 4..]);
-        let body = body.trim_start_matches(['-']).trim_start_matches(['\r', '\n']);
+        let body = body
+            .trim_start_matches(['-'])
+            .trim_start_matches(['\r', '\n']);
         let field = |key: &str| {
             front.lines().find_map(|line| {
                 let value = line.strip_prefix(key)?.strip_prefix(':')?.trim();
@@ -137,7 +141,9 @@ mod tests {
 
     #[test]
     fn parses_front_matter() {
-        let s = Skill::from_skill_md("---\nname: demo\ndescription: \"Does: things\"\n---\n\n# Body\n").unwrap();
+        let s =
+            Skill::from_skill_md("---\nname: demo\ndescription: \"Does: things\"\n---\n\n# Body\n")
+                .unwrap();
         assert_eq!(s.name, "demo");
         assert_eq!(s.description, "Does: things");
         assert_eq!(s.instructions, "# Body\n");

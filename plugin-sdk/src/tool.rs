@@ -59,10 +59,15 @@ pub struct Tool {
     name: String,
     title: Option<String>,
     description: String,
-    input_schema: Value,
-    output_schema: Option<Value>,
+    input_schema: fn() -> Value,
+    output_schema: Option<fn() -> Value>,
     annotations: [Option<bool>; 4],
     handler: Handler,
+}
+
+/// The JSON Schema of `T`, generated only when the tools are listed (not per call).
+fn schema_of<T: JsonSchema>() -> Value {
+    schemars::schema_for!(T).to_value()
 }
 
 impl Tool {
@@ -77,7 +82,7 @@ impl Tool {
             name: name.to_string(),
             title: None,
             description: description.to_string(),
-            input_schema: schemars::schema_for!(A).to_value(),
+            input_schema: schema_of::<A>,
             output_schema: None,
             annotations: [None; 4],
             handler: Box::new(move |value, cx| {
@@ -95,7 +100,7 @@ impl Tool {
     }
     /// Declare the schema of the structured output.
     pub fn output<T: JsonSchema>(mut self) -> Self {
-        self.output_schema = Some(schemars::schema_for!(T).to_value());
+        self.output_schema = Some(schema_of::<T>);
         self
     }
     /// The tool changes nothing.
@@ -166,8 +171,8 @@ mod export {
                 name: t.name,
                 title: t.title,
                 description: t.description,
-                input_schema: t.input_schema.to_string(),
-                output_schema: t.output_schema.map(|s| s.to_string()),
+                input_schema: (t.input_schema)().to_string(),
+                output_schema: t.output_schema.map(|s| s().to_string()),
                 annotations: ToolAnnotations {
                     read_only: t.annotations[0],
                     destructive: t.annotations[1],
@@ -181,11 +186,10 @@ mod export {
     /// Run one of `P`'s tools (used by [`export_tools!`](crate::export_tools)).
     pub fn call<P: ToolPlugin>(name: &str, arguments: &str, cx: CallContext) -> Result<ToolOutput> {
         let tools = P::tools();
-        let tool = tools
-            .0
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| Error::not_found(format!("this plugin has no tool named `{name}`")))?;
+        let tool =
+            tools.0.iter().find(|t| t.name == name).ok_or_else(|| {
+                Error::not_found(format!("this plugin has no tool named `{name}`"))
+            })?;
         let args: Value = serde_json::from_str(arguments)
             .map_err(|e| Error::invalid_input(format!("the arguments are not valid JSON: {e}")))?;
         let cx = Context {

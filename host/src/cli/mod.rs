@@ -18,7 +18,12 @@ use switchyard::runtime::Runtime;
 /// with `plugin build`, install it with `plugin install`, and run its tools with
 /// `tool call`.
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "switchyard",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Where switchyard keeps plugins, their data and caches.
     #[arg(long, global = true, env = "SWITCHYARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
@@ -56,7 +61,9 @@ pub fn init_logging(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -75,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// The plugin manager over the configured data dir.
 fn manager(config: &Config) -> anyhow::Result<PluginManager> {
     use anyhow::Context;
-    let runtime = Runtime::new(config.runtime_options()).context("starting the WebAssembly runtime")?;
+    let runtime =
+        Runtime::new(config.runtime_options()).context("starting the WebAssembly runtime")?;
     Ok(PluginManager::new(config.data_dir(), Arc::new(runtime)))
 }

@@ -173,7 +173,12 @@ pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode
             super::manager(config)?.revoke(&name)?;
             println!("Revoked every capability of `{name}`");
         }
-        PluginCommand::Config { name, key, value, unset } => {
+        PluginCommand::Config {
+            name,
+            key,
+            value,
+            unset,
+        } => {
             let manager = super::manager(config)?;
             if value.is_some() || unset {
                 manager.set_config(&name, &key, value.as_deref())?;
@@ -194,10 +199,14 @@ pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode
                     eprint!("Value for secret `{key}` (then Enter): ");
                 }
                 let mut value = String::new();
-                std::io::stdin().read_to_string(&mut value).context("reading the secret from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut value)
+                    .context("reading the secret from stdin")?;
                 let value = value.trim_end_matches(['\r', '\n']);
                 if value.is_empty() {
-                    bail!("the secret on stdin is empty; pipe it in, e.g. `printf %s \"$TOKEN\" | switchyard plugin secret {name} {key}`");
+                    bail!(
+                        "the secret on stdin is empty; pipe it in, e.g. `printf %s \"$TOKEN\" | switchyard plugin secret {name} {key}`"
+                    );
                 }
                 manager.set_secret(&name, &key, Some(value))?;
                 println!("Stored secret `{key}` of `{name}`");
@@ -207,9 +216,17 @@ pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-async fn build_cmd(config: &Config, dir: PathBuf, out: Option<PathBuf>, archive: bool) -> anyhow::Result<()> {
+async fn build_cmd(
+    config: &Config,
+    dir: PathBuf,
+    out: Option<PathBuf>,
+    archive: bool,
+) -> anyhow::Result<()> {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar.set_message(format!("Building {} for wasm32-wasip2", dir.display()));
     let options = BuildOptions { dir, out, archive };
@@ -228,7 +245,10 @@ async fn build_cmd(config: &Config, dir: PathBuf, out: Option<PathBuf>, archive:
     let report = report?;
     let manager = super::manager(config)?;
     let package = Package::open(&report.package, &config.data_dir().join("tmp"))?;
-    let contents = manager.verify(&package).await.context("the built component does not match plugin.toml")?;
+    let contents = manager
+        .verify(&package)
+        .await
+        .context("the built component does not match plugin.toml")?;
     println!(
         "Built {} {} ({} KiB) at {}",
         report.manifest.name,
@@ -240,7 +260,10 @@ async fn build_cmd(config: &Config, dir: PathBuf, out: Option<PathBuf>, archive:
     if let Some(archive) = &report.archive {
         println!("Archive: {}", archive.display());
     }
-    println!("Install it with: switchyard plugin install {}", report.package.display());
+    println!(
+        "Install it with: switchyard plugin install {}",
+        report.package.display()
+    );
     Ok(())
 }
 
@@ -251,7 +274,10 @@ async fn install(config: &Config, path: PathBuf, grant: bool) -> anyhow::Result<
         let package = Package::open(&path, &config.data_dir().join("tmp"))?;
         let requested = &package.manifest.capabilities;
         if !requested.is_empty() && std::io::stdin().is_terminal() {
-            eprint!("`{}` requests: {requested}. Grant? [y/N] ", package.manifest.name);
+            eprint!(
+                "`{}` requests: {requested}. Grant? [y/N] ",
+                package.manifest.name
+            );
             std::io::stderr().flush().ok();
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer).ok();
@@ -266,7 +292,10 @@ async fn install(config: &Config, path: PathBuf, grant: bool) -> anyhow::Result<
     }
     print_offer(&report.contents);
     if !report.pending.is_empty() {
-        println!("Not granted: {} (grant with `switchyard plugin grant {}`)", report.pending, m.name);
+        println!(
+            "Not granted: {} (grant with `switchyard plugin grant {}`)",
+            report.pending, m.name
+        );
     }
     Ok(())
 }
@@ -300,12 +329,21 @@ fn list(config: &Config, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if plugins.is_empty() {
-        println!("No plugins installed in {} (install one with `switchyard plugin install PATH`)", config.data_dir().display());
+        println!(
+            "No plugins installed in {} (install one with `switchyard plugin install PATH`)",
+            config.data_dir().display()
+        );
     }
     for p in plugins {
         let kinds: Vec<String> = p.manifest.kinds.iter().map(ToString::to_string).collect();
         let status = if p.state.enabled { "" } else { " (disabled)" };
-        println!("{:<20} {:<10} {:<16} {}{status}", p.manifest.name, p.manifest.version, kinds.join(","), p.manifest.description);
+        println!(
+            "{:<20} {:<10} {:<16} {}{status}",
+            p.manifest.name,
+            p.manifest.version,
+            kinds.join(","),
+            p.manifest.description
+        );
     }
     Ok(())
 }
@@ -339,14 +377,38 @@ async fn inspect(config: &Config, name: &str, json: bool) -> anyhow::Result<()> 
     println!("enabled:      {}", installed.state.enabled);
     println!("requested:    {}", m.capabilities);
     println!("granted:      {}", installed.state.granted);
-    println!("limits:       {} MiB memory, {} ms per call{}", m.limits.memory_mb, m.limits.timeout_ms,
-        m.limits.fuel.map(|f| format!(", {f} fuel")).unwrap_or_default());
+    println!(
+        "limits:       {} MiB memory, {} ms per call{}",
+        m.limits.memory_mb,
+        m.limits.timeout_ms,
+        m.limits
+            .fuel
+            .map(|f| format!(", {f} fuel"))
+            .unwrap_or_default()
+    );
     if !m.capabilities.secrets.is_empty() {
-        println!("secrets set:  {}", if secrets_set.is_empty() { "none".into() } else { secrets_set.join(", ") });
+        println!(
+            "secrets set:  {}",
+            if secrets_set.is_empty() {
+                "none".into()
+            } else {
+                secrets_set.join(", ")
+            }
+        );
     }
     for (key, spec) in &m.config {
-        let value = installed.state.config.get(key).cloned().or_else(|| spec.default.as_ref().map(|d| format!("{d} (default)")));
-        println!("config {key} ({:?}): {} — {}", spec.kind, value.unwrap_or_else(|| "unset".into()), spec.description);
+        let value = installed
+            .state
+            .config
+            .get(key)
+            .cloned()
+            .or_else(|| spec.default.as_ref().map(|d| format!("{d} (default)")));
+        println!(
+            "config {key} ({:?}): {} — {}",
+            spec.kind,
+            value.unwrap_or_else(|| "unset".into()),
+            spec.description
+        );
     }
     if let Some(contents) = contents {
         for t in &contents.tools {

@@ -34,9 +34,17 @@ pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> 
     match cmd {
         ToolCommand::List { json } => {
             let mut all = Vec::new();
-            for installed in manager.registry().list().into_iter().filter(|p| p.state.enabled) {
+            for installed in manager
+                .registry()
+                .list()
+                .into_iter()
+                .filter(|p| p.state.enabled)
+            {
                 let name = installed.manifest.name.clone();
-                if !installed.manifest.has(switchyard::plugins::manifest::Kind::Tool) {
+                if !installed
+                    .manifest
+                    .has(switchyard::plugins::manifest::Kind::Tool)
+                {
                     continue;
                 }
                 match manager.load(&name) {
@@ -56,13 +64,21 @@ pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> 
             }
             Ok(ExitCode::SUCCESS)
         }
-        ToolCommand::Call { tool, arguments, json } => {
+        ToolCommand::Call {
+            tool,
+            arguments,
+            json,
+        } => {
             let Some((plugin, name)) = tool.split_once('/') else {
-                bail!("name the tool as PLUGIN/TOOL, e.g. `data/json_query` (see `switchyard tool list`)");
+                bail!(
+                    "name the tool as PLUGIN/TOOL, e.g. `data/json_query` (see `switchyard tool list`)"
+                );
             };
             let arguments = if arguments == "-" {
                 let mut text = String::new();
-                std::io::stdin().read_to_string(&mut text).context("reading arguments from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("reading arguments from stdin")?;
                 text
             } else {
                 arguments
@@ -90,7 +106,11 @@ pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> 
 fn print_output(output: &switchyard::runtime::tool::ToolOutput, json: bool) -> anyhow::Result<()> {
     if json {
         let content: Vec<serde_json::Value> = output.content.iter().map(content_json).collect();
-        let structured = output.structured.as_deref().map(serde_json::from_str::<serde_json::Value>).transpose()?;
+        let structured = output
+            .structured
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+            .transpose()?;
         let body = serde_json::json!({"content": content, "structured": structured});
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
@@ -102,7 +122,9 @@ fn print_output(output: &switchyard::runtime::tool::ToolOutput, json: bool) -> a
                 Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
                 Err(_) => println!("{j}"),
             },
-            Content::Image(b) | Content::Bytes(b) => println!("[{}: {} bytes]", b.mime_type, b.data.len()),
+            Content::Image(b) | Content::Bytes(b) => {
+                println!("[{}: {} bytes]", b.mime_type, b.data.len())
+            }
         }
     }
     Ok(())
@@ -113,8 +135,14 @@ fn content_json(block: &Content) -> serde_json::Value {
     let b64 = base64::engine::general_purpose::STANDARD;
     match block {
         Content::Text(t) => serde_json::json!({"type": "text", "text": t}),
-        Content::Json(j) => serde_json::json!({"type": "json", "json": serde_json::from_str::<serde_json::Value>(j).unwrap_or_else(|_| j.clone().into())}),
-        Content::Image(b) => serde_json::json!({"type": "image", "mime_type": b.mime_type, "data": b64.encode(&b.data)}),
-        Content::Bytes(b) => serde_json::json!({"type": "bytes", "mime_type": b.mime_type, "data": b64.encode(&b.data)}),
+        Content::Json(j) => {
+            serde_json::json!({"type": "json", "json": serde_json::from_str::<serde_json::Value>(j).unwrap_or_else(|_| j.clone().into())})
+        }
+        Content::Image(b) => {
+            serde_json::json!({"type": "image", "mime_type": b.mime_type, "data": b64.encode(&b.data)})
+        }
+        Content::Bytes(b) => {
+            serde_json::json!({"type": "bytes", "mime_type": b.mime_type, "data": b64.encode(&b.data)})
+        }
     }
 }

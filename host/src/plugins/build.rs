@@ -53,22 +53,30 @@ pub enum BuildEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// No plugin.toml / Cargo.toml.
-    #[error("`{0}` is not a plugin crate: it needs Cargo.toml and plugin.toml (create one with `switchyard plugin new NAME`)")]
+    #[error(
+        "`{0}` is not a plugin crate: it needs Cargo.toml and plugin.toml (create one with `switchyard plugin new NAME`)"
+    )]
     NotAPlugin(PathBuf),
     /// plugin.toml is invalid.
     #[error(transparent)]
     Manifest(#[from] super::manifest::ManifestError),
     /// cargo or rustc is not installed.
-    #[error("`{0}` was not found: install the Rust toolchain with rustup, then run `rustup target add wasm32-wasip2`")]
+    #[error(
+        "`{0}` was not found: install the Rust toolchain with rustup, then run `rustup target add wasm32-wasip2`"
+    )]
     ToolchainMissing(&'static str),
     /// The wasm32-wasip2 target is missing.
-    #[error("the wasm32-wasip2 target is not installed for this toolchain: run `rustup target add wasm32-wasip2`")]
+    #[error(
+        "the wasm32-wasip2 target is not installed for this toolchain: run `rustup target add wasm32-wasip2`"
+    )]
     TargetMissing,
     /// cargo failed.
     #[error("cargo build failed:\n{0}")]
     Cargo(String),
     /// cargo succeeded but produced no component.
-    #[error("cargo produced no .wasm for this crate: is `crate-type = [\"cdylib\"]` set under [lib] in Cargo.toml?")]
+    #[error(
+        "cargo produced no .wasm for this crate: is `crate-type = [\"cdylib\"]` set under [lib] in Cargo.toml?"
+    )]
     NoArtifact,
     /// Writing the package failed.
     #[error("writing the package: {0}")]
@@ -76,19 +84,26 @@ pub enum BuildError {
 }
 
 /// Build the plugin in `options.dir`, reporting progress to `progress`.
-pub fn build(options: &BuildOptions, progress: &mut dyn FnMut(BuildEvent)) -> Result<BuildReport, BuildError> {
+pub fn build(
+    options: &BuildOptions,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<BuildReport, BuildError> {
     let dir = &options.dir;
     let manifest_path = dir.join("plugin.toml");
     let cargo_toml = dir.join("Cargo.toml");
     if !manifest_path.is_file() || !cargo_toml.is_file() {
         return Err(BuildError::NotAPlugin(dir.clone()));
     }
-    let manifest_text = fs::read_to_string(&manifest_path).map_err(|e| BuildError::Io(e.to_string()))?;
+    let manifest_text =
+        fs::read_to_string(&manifest_path).map_err(|e| BuildError::Io(e.to_string()))?;
     let manifest = Manifest::parse(&manifest_text)?;
     check_target(dir)?;
     let wasm = cargo_build(&cargo_toml, progress)?;
     progress(BuildEvent::Packaging);
-    let out = options.out.clone().unwrap_or_else(|| dir.join("dist").join(&manifest.name));
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("dist").join(&manifest.name));
     let io = |e: std::io::Error| BuildError::Io(format!("{}: {e}", out.display()));
     if out.exists() {
         fs::remove_dir_all(&out).map_err(io)?;
@@ -130,10 +145,20 @@ fn check_target(dir: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn cargo_build(cargo_toml: &Path, progress: &mut dyn FnMut(BuildEvent)) -> Result<PathBuf, BuildError> {
+fn cargo_build(
+    cargo_toml: &Path,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<PathBuf, BuildError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut child = Command::new(cargo)
-        .args(["build", "--release", "--target", TARGET, "--message-format", "json-render-diagnostics"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--message-format",
+            "json-render-diagnostics",
+        ])
         .arg("--manifest-path")
         .arg(cargo_toml)
         .stdout(Stdio::piped())
@@ -146,7 +171,9 @@ fn cargo_build(cargo_toml: &Path, progress: &mut dyn FnMut(BuildEvent)) -> Resul
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let wanted = cargo_toml.canonicalize().map_err(|e| BuildError::Io(e.to_string()))?;
+    let wanted = cargo_toml
+        .canonicalize()
+        .map_err(|e| BuildError::Io(e.to_string()))?;
     let mut artifact = None;
     let stdout = child.stdout.take().ok_or(BuildError::NoArtifact)?;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -156,22 +183,34 @@ fn cargo_build(cargo_toml: &Path, progress: &mut dyn FnMut(BuildEvent)) -> Resul
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
-        let name = msg["target"]["name"].as_str().unwrap_or_default().to_string();
+        let name = msg["target"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         progress(BuildEvent::Crate {
             name,
             fresh: msg["fresh"].as_bool().unwrap_or(false),
         });
-        let ours = msg["manifest_path"].as_str().and_then(|p| Path::new(p).canonicalize().ok()) == Some(wanted.clone());
+        let ours = msg["manifest_path"]
+            .as_str()
+            .and_then(|p| Path::new(p).canonicalize().ok())
+            == Some(wanted.clone());
         if ours {
             let files = msg["filenames"].as_array().cloned().unwrap_or_default();
-            artifact = files.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm")).map(PathBuf::from);
+            artifact = files
+                .iter()
+                .filter_map(|f| f.as_str())
+                .find(|f| f.ends_with(".wasm"))
+                .map(PathBuf::from);
         }
     }
     let status = child.wait().map_err(|e| BuildError::Io(e.to_string()))?;
     let stderr = errors.join().unwrap_or_default();
     if !status.success() {
         let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
-        return Err(BuildError::Cargo(tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+        return Err(BuildError::Cargo(
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        ));
     }
     artifact.ok_or(BuildError::NoArtifact)
 }

@@ -231,7 +231,11 @@ impl ConfigType {
             ConfigType::Boolean => matches!(value.trim(), "true" | "false"),
         };
         if ok {
-            Ok(if self == ConfigType::String { value.to_string() } else { value.trim().to_string() })
+            Ok(if self == ConfigType::String {
+                value.to_string()
+            } else {
+                value.trim().to_string()
+            })
         } else {
             Err(format!("`{value}` is not a valid {self:?} value").to_lowercase())
         }
@@ -325,7 +329,11 @@ impl Manifest {
                 }
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(ManifestError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ManifestError::Invalid(problems))
+        }
     }
 
     /// Whether the manifest declares `kind`.
@@ -339,7 +347,9 @@ impl Manifest {
 pub fn check_plugin_name(name: &str) -> Result<(), String> {
     let valid = (1..=48).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-')
         && !name.contains("--");
     if valid {
@@ -354,7 +364,8 @@ pub fn check_plugin_name(name: &str) -> Result<(), String> {
 fn is_identifier(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Check that `path` is relative, `/`-separated and stays inside its base directory.
@@ -363,10 +374,17 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
         return Err("must be a non-empty relative path".into());
     }
     if path.starts_with('/') || path.contains('\\') || path.contains(':') || path.contains('\0') {
-        return Err(format!("`{path}` must be a relative path inside the package"));
+        return Err(format!(
+            "`{path}` must be a relative path inside the package"
+        ));
     }
-    if path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
-        return Err(format!("`{path}` must not contain empty, `.` or `..` segments"));
+    if path
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(format!(
+            "`{path}` must not contain empty, `.` or `..` segments"
+        ));
     }
     Ok(())
 }

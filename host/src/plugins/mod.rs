@@ -10,7 +10,8 @@ pub mod scaffold;
 pub mod storage;
 
 use crate::runtime::{
-    CallLimits, HostPattern, LoadError, LoadedComponent, PluginEnv, PluginError, Runtime, channel, system_clock,
+    CallLimits, HostPattern, LoadError, LoadedComponent, PluginEnv, PluginError, Runtime, channel,
+    system_clock,
 };
 use crate::skills::{self, Skill};
 use crate::tools::{self, ToolEntry};
@@ -113,7 +114,11 @@ impl PluginManager {
     /// Verify and install (or upgrade) the package at `path`. With `grant_all`, every
     /// requested capability is granted; otherwise earlier grants that the new version
     /// still requests are kept and the rest stays pending.
-    pub async fn install(&self, path: &Path, grant_all: bool) -> Result<InstallReport, PluginsError> {
+    pub async fn install(
+        &self,
+        path: &Path,
+        grant_all: bool,
+    ) -> Result<InstallReport, PluginsError> {
         let package = Package::open(path, &self.scratch)?;
         let contents = self.verify(&package).await?;
         let manifest = &package.manifest;
@@ -121,7 +126,10 @@ impl PluginManager {
         let granted = if grant_all {
             manifest.capabilities.clone()
         } else {
-            previous.as_ref().map(|p| p.state.granted.within(&manifest.capabilities)).unwrap_or_default()
+            previous
+                .as_ref()
+                .map(|p| p.state.granted.within(&manifest.capabilities))
+                .unwrap_or_default()
         };
         let config = (previous.as_ref())
             .map(|p| p.state.config.clone())
@@ -150,30 +158,44 @@ impl PluginManager {
     pub async fn verify(&self, package: &Package) -> Result<Contents, PluginsError> {
         let manifest = &package.manifest;
         let component = self.runtime.compile(&package.component)?;
-        let exports: Vec<String> =
-            component.component_type().exports(self.runtime.engine()).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(self.runtime.engine())
+            .map(|(n, _)| n.to_string())
+            .collect();
         let env = Arc::new(PluginEnv::deny_all(&manifest.name));
         let loaded = self.runtime.load(&component, env, limits(manifest))?;
         check_exports(manifest, &exports)?;
         self.contents(manifest, &loaded, &package.dir).await
     }
 
-    async fn contents(&self, manifest: &Manifest, loaded: &LoadedComponent, dir: &Path) -> Result<Contents, PluginsError> {
+    async fn contents(
+        &self,
+        manifest: &Manifest,
+        loaded: &LoadedComponent,
+        dir: &Path,
+    ) -> Result<Contents, PluginsError> {
         let mut contents = Contents::default();
         if manifest.has(Kind::Tool) {
             let specs = self.runtime.list_tools(loaded).await?;
-            contents.tools = tools::check_specs(&manifest.name, specs).map_err(PluginsError::Invalid)?;
+            contents.tools =
+                tools::check_specs(&manifest.name, specs).map_err(PluginsError::Invalid)?;
         }
         if manifest.has(Kind::Skill) {
             for info in self.runtime.list_skills(loaded).await? {
-                skills::check_name(&info.name).map_err(|e| PluginsError::Invalid(format!("skill export: {e}")))?;
+                skills::check_name(&info.name)
+                    .map_err(|e| PluginsError::Invalid(format!("skill export: {e}")))?;
                 contents.skills.push(Skill::exported(&manifest.name, info));
             }
         }
-        let folders = skills::read_dir(&dir.join("skills"), &manifest.name).map_err(PluginsError::Invalid)?;
+        let folders =
+            skills::read_dir(&dir.join("skills"), &manifest.name).map_err(PluginsError::Invalid)?;
         for skill in folders {
             if contents.skills.iter().any(|s| s.name == skill.name) {
-                return Err(PluginsError::Invalid(format!("skill `{}` is defined twice", skill.name)));
+                return Err(PluginsError::Invalid(format!(
+                    "skill `{}` is defined twice",
+                    skill.name
+                )));
             }
             contents.skills.push(skill);
         }
@@ -190,20 +212,32 @@ impl PluginManager {
             return Err(PluginsError::Disabled(name.to_string()));
         }
         let manifest = &installed.manifest;
-        let bytes = package::read_inside(&installed.dir, &manifest.component, package::MAX_COMPONENT_BYTES)
-            .map_err(|e| RegistryError::Damaged {
-                name: name.to_string(),
-                reason: e,
-            })?;
+        let bytes = package::read_inside(
+            &installed.dir,
+            &manifest.component,
+            package::MAX_COMPONENT_BYTES,
+        )
+        .map_err(|e| RegistryError::Damaged {
+            name: name.to_string(),
+            reason: e,
+        })?;
         let component = self.runtime.compile(&bytes)?;
         let env = Arc::new(self.env_for(&installed)?);
         let component = self.runtime.load(&component, env, limits(manifest))?;
-        Ok(Loaded { installed, component })
+        Ok(Loaded {
+            installed,
+            component,
+        })
     }
 
     /// What an installed plugin offers (asks the plugin).
     pub async fn contents_of(&self, loaded: &Loaded) -> Result<Contents, PluginsError> {
-        self.contents(&loaded.installed.manifest, &loaded.component, &loaded.installed.dir).await
+        self.contents(
+            &loaded.installed.manifest,
+            &loaded.component,
+            &loaded.installed.dir,
+        )
+        .await
     }
 
     /// The tools of a loaded plugin (asks the plugin).
@@ -236,21 +270,31 @@ impl PluginManager {
                 None => {}
             }
         }
-        let http: Vec<HostPattern> = granted.http.iter().filter_map(|h| HostPattern::parse(h).ok()).collect();
+        let http: Vec<HostPattern> = granted
+            .http
+            .iter()
+            .filter_map(|h| HostPattern::parse(h).ok())
+            .collect();
         Ok(PluginEnv {
             name: manifest.name.clone(),
             http: http.into(),
             secrets: granted.secrets.clone(),
             secret_source: Some(self.secrets.clone()),
             config,
-            kv: granted.kv.then(|| self.kv.clone() as Arc<dyn crate::runtime::KvStore>),
+            kv: granted
+                .kv
+                .then(|| self.kv.clone() as Arc<dyn crate::runtime::KvStore>),
             clock: system_clock,
         })
     }
 
     /// Grant requested capabilities: all of them, or the listed parts (any host
     /// pattern when the plugin requests `*`).
-    pub fn grant(&self, name: &str, what: Option<&Capabilities>) -> Result<Installed, PluginsError> {
+    pub fn grant(
+        &self,
+        name: &str,
+        what: Option<&Capabilities>,
+    ) -> Result<Installed, PluginsError> {
         let mut installed = self.registry.get(name)?;
         let requested = &installed.manifest.capabilities;
         let add = what.unwrap_or(requested);
@@ -259,7 +303,9 @@ impl PluginManager {
             unrequested.http.clear();
         }
         if let Some(bad) = add.http.iter().find(|h| HostPattern::parse(h).is_err()) {
-            return Err(PluginsError::Config(format!("`{bad}` is not a valid host pattern")));
+            return Err(PluginsError::Config(format!(
+                "`{bad}` is not a valid host pattern"
+            )));
         }
         if !unrequested.is_empty() {
             return Err(PluginsError::Config(format!(
@@ -267,8 +313,20 @@ impl PluginManager {
             )));
         }
         let g = &mut installed.state.granted;
-        g.http.extend(add.http.iter().filter(|h| !g.http.contains(h)).cloned().collect::<Vec<_>>());
-        g.secrets.extend(add.secrets.iter().filter(|s| !g.secrets.contains(s)).cloned().collect::<Vec<_>>());
+        g.http.extend(
+            add.http
+                .iter()
+                .filter(|h| !g.http.contains(h))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        g.secrets.extend(
+            add.secrets
+                .iter()
+                .filter(|s| !g.secrets.contains(s))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
         g.kv |= add.kv;
         self.registry.save_state(name, &installed.state)?;
         Ok(installed)
@@ -291,18 +349,30 @@ impl PluginManager {
     }
 
     /// Set (or with `None`, unset) a configuration value, checked against the manifest.
-    pub fn set_config(&self, name: &str, key: &str, value: Option<&str>) -> Result<Installed, PluginsError> {
+    pub fn set_config(
+        &self,
+        name: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Installed, PluginsError> {
         let mut installed = self.registry.get(name)?;
         let spec = installed.manifest.config.get(key).ok_or_else(|| {
             let known: Vec<_> = installed.manifest.config.keys().cloned().collect();
             PluginsError::Config(format!(
                 "plugin `{name}` has no config key `{key}` (its keys: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ))
         })?;
         match value {
             Some(v) => {
-                let v = spec.kind.check(v).map_err(|e| PluginsError::Config(format!("config `{key}`: {e}")))?;
+                let v = spec
+                    .kind
+                    .check(v)
+                    .map_err(|e| PluginsError::Config(format!("config `{key}`: {e}")))?;
                 installed.state.config.insert(key.to_string(), v);
             }
             None => {
@@ -314,14 +384,27 @@ impl PluginManager {
     }
 
     /// Set (or with `None`, delete) a secret the manifest declares.
-    pub fn set_secret(&self, name: &str, secret: &str, value: Option<&str>) -> Result<(), PluginsError> {
+    pub fn set_secret(
+        &self,
+        name: &str,
+        secret: &str,
+        value: Option<&str>,
+    ) -> Result<(), PluginsError> {
         let installed = self.registry.get(name)?;
-        if !installed.manifest.capabilities.secrets.iter().any(|s| s == secret) {
+        if !installed
+            .manifest
+            .capabilities
+            .secrets
+            .iter()
+            .any(|s| s == secret)
+        {
             return Err(PluginsError::Config(format!(
                 "plugin `{name}` does not declare secret `{secret}` under capabilities.secrets"
             )));
         }
-        self.secrets.set(name, secret, value).map_err(|e| PluginsError::Config(e.to_string()))
+        self.secrets
+            .set(name, secret, value)
+            .map_err(|e| PluginsError::Config(e.to_string()))
     }
 
     /// The names of the secrets that have values.
@@ -333,7 +416,9 @@ impl PluginManager {
     pub fn remove(&self, name: &str) -> Result<(), PluginsError> {
         self.registry.remove(name)?;
         let cleanup = self.kv.clear(name).and_then(|()| self.secrets.clear(name));
-        cleanup.map_err(|e| PluginsError::Config(format!("removed, but its data could not be deleted: {e}")))
+        cleanup.map_err(|e| {
+            PluginsError::Config(format!("removed, but its data could not be deleted: {e}"))
+        })
     }
 }
 
@@ -350,19 +435,26 @@ pub fn limits(manifest: &Manifest) -> CallLimits {
 fn check_exports(manifest: &Manifest, exports: &[String]) -> Result<(), PluginsError> {
     let mut problems = Vec::new();
     for kind in Kind::ALL {
-        match (manifest.has(kind), exports.iter().any(|e| e == kind.interface())) {
-            (true, false) => {
-                problems.push(format!("kinds lists \"{kind}\" but the component does not export `{}`", kind.interface()))
-            }
-            (false, true) => {
-                problems.push(format!("the component exports `{}` but kinds does not list \"{kind}\"", kind.interface()))
-            }
+        match (
+            manifest.has(kind),
+            exports.iter().any(|e| e == kind.interface()),
+        ) {
+            (true, false) => problems.push(format!(
+                "kinds lists \"{kind}\" but the component does not export `{}`",
+                kind.interface()
+            )),
+            (false, true) => problems.push(format!(
+                "the component exports `{}` but kinds does not list \"{kind}\"",
+                kind.interface()
+            )),
             _ => {}
         }
     }
     for e in exports {
         if e.starts_with("switchyard:plugin/") && !Kind::ALL.iter().any(|k| k.interface() == e) {
-            problems.push(format!("the component exports `{e}`, but this host speaks switchyard:plugin@0.1.0"));
+            problems.push(format!(
+                "the component exports `{e}`, but this host speaks switchyard:plugin@0.1.0"
+            ));
         }
     }
     if problems.is_empty() {
@@ -371,7 +463,11 @@ fn check_exports(manifest: &Manifest, exports: &[String]) -> Result<(), PluginsE
     if !exports.iter().any(|e| e.starts_with("switchyard:plugin/")) {
         problems.push(format!(
             "the component targets another world (it exports: {})",
-            if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            }
         ));
     }
     Err(PluginsError::Invalid(problems.join("; ")))

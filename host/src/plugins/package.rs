@@ -29,7 +29,9 @@ pub enum PackageError {
         reason: String,
     },
     /// No `plugin.toml` where one was expected.
-    #[error("`{0}` holds no plugin.toml: a package is a directory (or .tar.gz) with plugin.toml at its top")]
+    #[error(
+        "`{0}` holds no plugin.toml: a package is a directory (or .tar.gz) with plugin.toml at its top"
+    )]
     NoManifest(PathBuf),
     /// The manifest is invalid.
     #[error(transparent)]
@@ -67,7 +69,10 @@ impl Package {
             (path.to_path_buf(), None)
         } else {
             fs::create_dir_all(scratch).map_err(io)?;
-            let tmp = tempfile::Builder::new().prefix(".unpack-").tempdir_in(scratch).map_err(io)?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".unpack-")
+                .tempdir_in(scratch)
+                .map_err(io)?;
             let file = fs::File::open(path).map_err(io)?;
             unpack(file, tmp.path())?;
             (package_root(tmp.path())?, Some(tmp))
@@ -75,11 +80,14 @@ impl Package {
         let manifest_path = dir.join("plugin.toml");
         let text = match fs::read_to_string(&manifest_path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PackageError::NoManifest(path.to_path_buf())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(PackageError::NoManifest(path.to_path_buf()));
+            }
             Err(e) => return Err(io(e)),
         };
         let manifest = Manifest::parse(&text)?;
-        let component = read_inside(&dir, &manifest.component, MAX_COMPONENT_BYTES).map_err(PackageError::Component)?;
+        let component = read_inside(&dir, &manifest.component, MAX_COMPONENT_BYTES)
+            .map_err(PackageError::Component)?;
         Ok(Self {
             manifest,
             component,
@@ -92,7 +100,9 @@ impl Package {
 /// Read `relative` inside `base`, refusing paths (or symlinks) that lead outside it.
 pub fn read_inside(base: &Path, relative: &str, max: u64) -> Result<Vec<u8>, String> {
     super::manifest::check_relative_path(relative)?;
-    let base = base.canonicalize().map_err(|e| format!("{}: {e}", base.display()))?;
+    let base = base
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", base.display()))?;
     let full = base
         .join(relative)
         .canonicalize()
@@ -103,12 +113,18 @@ pub fn read_inside(base: &Path, relative: &str, max: u64) -> Result<Vec<u8>, Str
     let file = fs::File::open(&full).map_err(|e| format!("`{relative}`: {e}"))?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     if len > max {
-        return Err(format!("`{relative}` is {len} bytes, more than the {max} allowed"));
+        return Err(format!(
+            "`{relative}` is {len} bytes, more than the {max} allowed"
+        ));
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
     if bytes.len() as u64 > max {
-        return Err(format!("`{relative}` is larger than the {max} bytes allowed"));
+        return Err(format!(
+            "`{relative}` is larger than the {max} bytes allowed"
+        ));
     }
     Ok(bytes)
 }
@@ -132,7 +148,9 @@ fn unpack(file: fs::File, dest: &Path) -> Result<(), PackageError> {
     let bad = |m: String| PackageError::Archive(m);
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut total: u64 = 0;
-    let entries = archive.entries().map_err(|e| bad(format!("not a .tar.gz file: {e}")))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("not a .tar.gz file: {e}")))?;
     for (count, entry) in entries.enumerate() {
         let mut entry = entry.map_err(|e| bad(format!("not a .tar.gz file: {e}")))?;
         if count >= MAX_ENTRIES {
@@ -147,7 +165,9 @@ fn unpack(file: fs::File, dest: &Path) -> Result<(), PackageError> {
         super::manifest::check_relative_path(name).map_err(|e| bad(format!("entry {e}")))?;
         let target = dest.join(name);
         match entry.header().entry_type() {
-            tar::EntryType::Directory => fs::create_dir_all(&target).map_err(|e| bad(e.to_string()))?,
+            tar::EntryType::Directory => {
+                fs::create_dir_all(&target).map_err(|e| bad(e.to_string()))?
+            }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if let Some(parent) = target.parent() {
                     fs::create_dir_all(parent).map_err(|e| bad(e.to_string()))?;
@@ -158,11 +178,17 @@ fn unpack(file: fs::File, dest: &Path) -> Result<(), PackageError> {
                     .map_err(|e| bad(format!("reading `{name}`: {e}")))?;
                 total += copied;
                 if total > MAX_UNPACKED_BYTES {
-                    return Err(bad(format!("unpacks to more than {MAX_UNPACKED_BYTES} bytes")));
+                    return Err(bad(format!(
+                        "unpacks to more than {MAX_UNPACKED_BYTES} bytes"
+                    )));
                 }
             }
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => {}
-            other => return Err(bad(format!("entry `{name}` is a {other:?}; only files and directories are allowed"))),
+            other => {
+                return Err(bad(format!(
+                    "entry `{name}` is a {other:?}; only files and directories are allowed"
+                )));
+            }
         }
     }
     Ok(())

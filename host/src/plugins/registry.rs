@@ -118,31 +118,48 @@ impl Registry {
             name: name.to_string(),
             reason,
         };
-        let text = fs::read_to_string(dir.join("plugin.toml")).map_err(|e| damaged(e.to_string()))?;
+        let text =
+            fs::read_to_string(dir.join("plugin.toml")).map_err(|e| damaged(e.to_string()))?;
         let manifest = Manifest::parse(&text).map_err(|e| damaged(e.to_string()))?;
         let state = fs::read(dir.join("state.json"))
             .map_err(|e| damaged(format!("state.json: {e}")))
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| damaged(format!("state.json: {e}"))))?;
-        Ok(Installed { manifest, state, dir })
+            .and_then(|b| {
+                serde_json::from_slice(&b).map_err(|e| damaged(format!("state.json: {e}")))
+            })?;
+        Ok(Installed {
+            manifest,
+            state,
+            dir,
+        })
     }
 
     /// Install the package files in `source` (copied) under the manifest's name,
     /// with `state`. Replaces an existing installation atomically.
-    pub fn put(&self, manifest: &Manifest, source: &Path, state: &PluginState) -> Result<Installed, RegistryError> {
+    pub fn put(
+        &self,
+        manifest: &Manifest,
+        source: &Path,
+        state: &PluginState,
+    ) -> Result<Installed, RegistryError> {
         let io = |e: std::io::Error| RegistryError::Io(e.to_string());
         fs::create_dir_all(&self.root).map_err(io)?;
         let staging = tempfile::Builder::new()
             .prefix(&format!(".staging-{}-", manifest.name))
             .tempdir_in(&self.root)
             .map_err(io)?;
-        let component = super::package::read_inside(source, &manifest.component, super::package::MAX_COMPONENT_BYTES)
-            .map_err(RegistryError::Io)?;
+        let component = super::package::read_inside(
+            source,
+            &manifest.component,
+            super::package::MAX_COMPONENT_BYTES,
+        )
+        .map_err(RegistryError::Io)?;
         let target = staging.path().join(&manifest.component);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(io)?;
         }
         fs::write(&target, component).map_err(io)?;
-        let manifest_text = toml::to_string_pretty(manifest).map_err(|e| RegistryError::Io(e.to_string()))?;
+        let manifest_text =
+            toml::to_string_pretty(manifest).map_err(|e| RegistryError::Io(e.to_string()))?;
         fs::write(staging.path().join("plugin.toml"), manifest_text).map_err(io)?;
         let skills = source.join("skills");
         if skills.is_dir() {
@@ -150,7 +167,9 @@ impl Registry {
         }
         write_json(&staging.path().join("state.json"), state)?;
         let dir = self.root.join(&manifest.name);
-        let old = self.root.join(format!(".old-{}-{}", manifest.name, std::process::id()));
+        let old = self
+            .root
+            .join(format!(".old-{}-{}", manifest.name, std::process::id()));
         if dir.exists() {
             fs::rename(&dir, &old).map_err(io)?;
         }

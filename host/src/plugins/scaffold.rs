@@ -45,26 +45,50 @@ pub enum ScaffoldError {
 pub fn new(parent: &Path, name: &str, kind: Kind) -> Result<PathBuf, ScaffoldError> {
     check_plugin_name(name).map_err(ScaffoldError::Name)?;
     let dir = parent.join(name);
-    if dir.exists() && fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+    if dir.exists()
+        && fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
         return Err(ScaffoldError::Exists(dir));
     }
-    let fill = |template: &str| template.replace("{{name}}", name).replace("{{kind}}", &kind.to_string());
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{kind}}", &kind.to_string())
+    };
     let mut files: Vec<(String, Vec<u8>)> = vec![
-        ("Cargo.toml".into(), fill(include_str!("templates/Cargo.toml.tpl")).into()),
-        ("README.md".into(), fill(include_str!("templates/README.md.tpl")).into()),
+        (
+            "Cargo.toml".into(),
+            fill(include_str!("templates/Cargo.toml.tpl")).into(),
+        ),
+        (
+            "README.md".into(),
+            fill(include_str!("templates/README.md.tpl")).into(),
+        ),
         (".gitignore".into(), b"/target\n/dist\n".to_vec()),
     ];
     let (manifest, lib) = match kind {
-        Kind::Tool => (include_str!("templates/tool.plugin.toml.tpl"), include_str!("templates/tool.lib.rs.tpl")),
-        Kind::Skill => (include_str!("templates/skill.plugin.toml.tpl"), include_str!("templates/skill.lib.rs.tpl")),
-        Kind::Channel => {
-            (include_str!("templates/channel.plugin.toml.tpl"), include_str!("templates/channel.lib.rs.tpl"))
-        }
+        Kind::Tool => (
+            include_str!("templates/tool.plugin.toml.tpl"),
+            include_str!("templates/tool.lib.rs.tpl"),
+        ),
+        Kind::Skill => (
+            include_str!("templates/skill.plugin.toml.tpl"),
+            include_str!("templates/skill.lib.rs.tpl"),
+        ),
+        Kind::Channel => (
+            include_str!("templates/channel.plugin.toml.tpl"),
+            include_str!("templates/channel.lib.rs.tpl"),
+        ),
     };
     files.push(("plugin.toml".into(), fill(manifest).into()));
     files.push(("src/lib.rs".into(), fill(lib).into()));
     if kind == Kind::Skill {
-        files.push(("src/SKILL.md".into(), fill(include_str!("templates/skill.SKILL.md.tpl")).into()));
+        files.push((
+            "src/SKILL.md".into(),
+            fill(include_str!("templates/skill.SKILL.md.tpl")).into(),
+        ));
     }
     for path in Wit::iter() {
         if let Some(file) = Wit::get(&path) {

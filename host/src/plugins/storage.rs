@@ -29,22 +29,33 @@ impl FileKv {
         }
     }
 
-    fn with_space<T>(&self, plugin: &str, f: impl FnOnce(&mut Space) -> Result<(T, bool), KvError>) -> Result<T, KvError> {
-        let mut spaces = self.spaces.lock().map_err(|_| KvError::Unavailable("lock poisoned".into()))?;
+    fn with_space<T>(
+        &self,
+        plugin: &str,
+        f: impl FnOnce(&mut Space) -> Result<(T, bool), KvError>,
+    ) -> Result<T, KvError> {
+        let mut spaces = self
+            .spaces
+            .lock()
+            .map_err(|_| KvError::Unavailable("lock poisoned".into()))?;
         if !spaces.contains_key(plugin) {
             let loaded = match fs::read(self.file(plugin)) {
-                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KvError::Unavailable(e.to_string()))?,
+                Ok(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| KvError::Unavailable(e.to_string()))?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Space::new(),
                 Err(e) => return Err(KvError::Unavailable(e.to_string())),
             };
             spaces.insert(plugin.to_string(), loaded);
         }
-        let space = spaces.get_mut(plugin).ok_or_else(|| KvError::Unavailable("space vanished".into()))?;
+        let space = spaces
+            .get_mut(plugin)
+            .ok_or_else(|| KvError::Unavailable("space vanished".into()))?;
         let mut working = space.clone();
         let (value, changed) = f(&mut working)?;
         if changed {
             fs::create_dir_all(&self.dir).map_err(|e| KvError::Unavailable(e.to_string()))?;
-            let bytes = serde_json::to_vec(&working).map_err(|e| KvError::Unavailable(e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(&working).map_err(|e| KvError::Unavailable(e.to_string()))?;
             let tmp = self.file(plugin).with_extension("tmp");
             fs::write(&tmp, bytes)
                 .and_then(|()| fs::rename(&tmp, self.file(plugin)))
@@ -71,16 +82,27 @@ impl FileKv {
 }
 
 impl KvStore for FileKv {
-    fn get<'a>(&'a self, plugin: &'a str, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, KvError>> {
+    fn get<'a>(
+        &'a self,
+        plugin: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, KvError>> {
         Box::pin(async move {
             self.with_space(plugin, |s| {
-                let value = s.get(key).map(|v| hex::decode(v).map_err(|e| KvError::Unavailable(e.to_string())));
+                let value = s
+                    .get(key)
+                    .map(|v| hex::decode(v).map_err(|e| KvError::Unavailable(e.to_string())));
                 Ok((value.transpose()?, false))
             })
         })
     }
 
-    fn set<'a>(&'a self, plugin: &'a str, key: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), KvError>> {
+    fn set<'a>(
+        &'a self,
+        plugin: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), KvError>> {
         Box::pin(async move {
             self.with_space(plugin, |s| {
                 let used: usize = s.iter().filter(|(k, _)| *k != key).map(|(k, v)| k.len() + v.len() / 2).sum();
@@ -104,7 +126,12 @@ impl KvStore for FileKv {
         })
     }
 
-    fn list<'a>(&'a self, plugin: &'a str, prefix: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<String>, KvError>> {
+    fn list<'a>(
+        &'a self,
+        plugin: &'a str,
+        prefix: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, KvError>> {
         Box::pin(async move {
             self.with_space(plugin, |s| {
                 let keys = s
@@ -152,7 +179,11 @@ impl FileSecrets {
         let path = self.dir.join(format!("{plugin}.json"));
         let tmp = path.with_extension("tmp");
         let _ = fs::remove_file(&tmp);
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         file.write_all(&serde_json::to_vec(&all)?)?;
         file.sync_all()?;
         fs::rename(tmp, path)

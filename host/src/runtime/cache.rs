@@ -26,11 +26,15 @@ impl ArtifactCache {
     /// A corrupt or stale artifact is recompiled; a cache that cannot be written is
     /// only logged (the compiled component is still returned).
     pub fn load_or_compile(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-        let path = self.dir.join(format!("{}.cwasm", hex::encode(Sha256::digest(bytes))));
+        let path = self
+            .dir
+            .join(format!("{}.cwasm", hex::encode(Sha256::digest(bytes))));
         if path.exists() {
             match load_artifact(engine, &path) {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "recompiling unusable cached artifact"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "recompiling unusable cached artifact")
+                }
             }
         }
         let component = Component::new(engine, bytes)?;

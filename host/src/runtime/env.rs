@@ -34,13 +34,27 @@ pub enum KvError {
 /// sees its own.
 pub trait KvStore: Send + Sync {
     /// Read a key.
-    fn get<'a>(&'a self, plugin: &'a str, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, KvError>>;
+    fn get<'a>(
+        &'a self,
+        plugin: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, KvError>>;
     /// Write a key.
-    fn set<'a>(&'a self, plugin: &'a str, key: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), KvError>>;
+    fn set<'a>(
+        &'a self,
+        plugin: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), KvError>>;
     /// Delete a key; `true` when it existed.
     fn delete<'a>(&'a self, plugin: &'a str, key: &'a str) -> BoxFuture<'a, Result<bool, KvError>>;
     /// Keys with `prefix`, sorted, at most `limit`.
-    fn list<'a>(&'a self, plugin: &'a str, prefix: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<String>, KvError>>;
+    fn list<'a>(
+        &'a self,
+        plugin: &'a str,
+        prefix: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, KvError>>;
 }
 
 /// Where secret values come from.

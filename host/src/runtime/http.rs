@@ -1,7 +1,7 @@
 //! Outbound HTTP policy: `wasi:http` requests go out only to granted hosts.
 
 use std::sync::{Arc, Mutex};
-use wasmtime_wasi_http::{WasiHttpHooks, WasiBody};
+use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
 
 /// One allowed destination, parsed from the `capabilities.http` syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,14 +50,20 @@ impl HostPattern {
         let bracketed_v6 = name.starts_with('[') && name.ends_with(']') && name.len() > 2;
         let valid_name = !name.is_empty()
             && name.len() <= 253
-            && name
-                .split('.')
-                .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
         if !(valid_name || (bracketed_v6 && !wild)) {
             return Err("expected a host name such as `api.example.com`, `*.example.com` or `localhost:8080`".into());
         }
         Ok(Self {
-            host: if wild { HostMatch::Subdomain(name) } else { HostMatch::Exact(name) },
+            host: if wild {
+                HostMatch::Subdomain(name)
+            } else {
+                HostMatch::Exact(name)
+            },
             port,
         })
     }
@@ -127,7 +133,11 @@ impl WasiHttpHooks for HttpPolicy {
         let default_port = if https { 443 } else { 80 };
         let host = uri.host().unwrap_or_default().to_string();
         let port = uri.port_u16().unwrap_or(default_port);
-        if !self.allowed.iter().any(|p| p.allows(&host, port, default_port)) {
+        if !self
+            .allowed
+            .iter()
+            .any(|p| p.allows(&host, port, default_port))
+        {
             let target = format!("{host}:{port}");
             if let Ok(mut denied) = self.denied.lock() {
                 denied.push(format!("http {target}"));
@@ -156,10 +166,27 @@ mod tests {
         assert!(!p.allows("xexample.com", 443, 443));
         let p = HostPattern::parse("127.0.0.1:*").unwrap();
         assert!(p.allows("127.0.0.1", 9999, 80));
-        assert!(HostPattern::parse("localhost:8080").unwrap().allows("localhost", 8080, 80));
+        assert!(
+            HostPattern::parse("localhost:8080")
+                .unwrap()
+                .allows("localhost", 8080, 80)
+        );
         assert!(HostPattern::parse("*").unwrap().allows("anything", 1, 80));
-        assert!(HostPattern::parse("[::1]:80").unwrap().allows("[::1]", 80, 80));
-        for bad in ["", "exa mple.com", "a:0", "a:70000", "*.", "http://x", "a/b", "*.[::1]"] {
+        assert!(
+            HostPattern::parse("[::1]:80")
+                .unwrap()
+                .allows("[::1]", 80, 80)
+        );
+        for bad in [
+            "",
+            "exa mple.com",
+            "a:0",
+            "a:70000",
+            "*.",
+            "http://x",
+            "a/b",
+            "*.[::1]",
+        ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
         }
     }

@@ -15,7 +15,10 @@ mod http;
 mod state;
 
 pub use bindings::{channel, skill, tool, types};
-pub use env::{BoxFuture, CallLimits, KvError, KvStore, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv, SecretSource, system_clock};
+pub use env::{
+    BoxFuture, CallLimits, KvError, KvStore, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv, SecretSource,
+    system_clock,
+};
 pub use error::{ErrorKind, LoadError, PluginError};
 pub use http::HostPattern;
 pub use state::HostState;
@@ -26,7 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 
 /// Extra time the host waits past a deadline for a plugin blocked in a host call.
 const DEADLINE_GRACE: Duration = Duration::from_millis(5);
@@ -81,7 +86,12 @@ impl LoadedComponent {
     }
     /// The component's exported interface names.
     pub fn exports(&self, engine: &Engine) -> Vec<String> {
-        self.pre.component().component_type().exports(engine).map(|(n, _)| n.to_string()).collect()
+        self.pre
+            .component()
+            .component_type()
+            .exports(engine)
+            .map(|(n, _)| n.to_string())
+            .collect()
     }
 }
 
@@ -112,9 +122,15 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(setup)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(setup)?;
-        bindings::host::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(setup)?;
-        let cache = options.cache_dir.as_deref().map(|dir| ArtifactCache::new(dir, &engine));
+        bindings::host::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(setup)?;
+        let cache = options
+            .cache_dir
+            .as_deref()
+            .map(|dir| ArtifactCache::new(dir, &engine));
         let ticker = EpochTicker::start(engine.clone(), options.epoch_tick);
         Ok(Self {
             engine,
@@ -139,7 +155,11 @@ impl Runtime {
                 ));
             }
             Some([0, b'a', b's', b'm', _, _, 1, 0]) => {}
-            _ => return Err(LoadError::NotAComponent("the file does not start with the WebAssembly magic bytes".into())),
+            _ => {
+                return Err(LoadError::NotAComponent(
+                    "the file does not start with the WebAssembly magic bytes".into(),
+                ));
+            }
         }
         let compiled = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, bytes),
@@ -150,7 +170,12 @@ impl Runtime {
 
     /// Link `component` against the host and find its exports; `env` and `limits`
     /// apply to every call of the result.
-    pub fn load(&self, component: &Component, env: Arc<PluginEnv>, limits: CallLimits) -> Result<LoadedComponent, LoadError> {
+    pub fn load(
+        &self,
+        component: &Component,
+        env: Arc<PluginEnv>,
+        limits: CallLimits,
+    ) -> Result<LoadedComponent, LoadError> {
         let pre = self
             .linker
             .instantiate_pre(component)
@@ -169,7 +194,10 @@ impl Runtime {
     }
 
     /// Ask a tool plugin for its tools.
-    pub async fn list_tools(&self, c: &LoadedComponent) -> Result<Vec<tool::ToolSpec>, PluginError> {
+    pub async fn list_tools(
+        &self,
+        c: &LoadedComponent,
+    ) -> Result<Vec<tool::ToolSpec>, PluginError> {
         match self.invoke(c, Op::ListTools).await? {
             Reply::Tools(t) => Ok(t),
             _ => Err(mismatch()),
@@ -184,14 +212,20 @@ impl Runtime {
         arguments: &str,
         context: tool::CallContext,
     ) -> Result<tool::ToolOutput, PluginError> {
-        match self.invoke(c, Op::CallTool(name.into(), arguments.into(), context)).await? {
+        match self
+            .invoke(c, Op::CallTool(name.into(), arguments.into(), context))
+            .await?
+        {
             Reply::Output(o) => Ok(o),
             _ => Err(mismatch()),
         }
     }
 
     /// Describe a channel plugin.
-    pub async fn describe_channel(&self, c: &LoadedComponent) -> Result<channel::ChannelInfo, PluginError> {
+    pub async fn describe_channel(
+        &self,
+        c: &LoadedComponent,
+    ) -> Result<channel::ChannelInfo, PluginError> {
         match self.invoke(c, Op::Describe).await? {
             Reply::Channel(i) => Ok(i),
             _ => Err(mismatch()),
@@ -199,7 +233,11 @@ impl Runtime {
     }
 
     /// Hand a webhook call to a channel plugin.
-    pub async fn handle_webhook(&self, c: &LoadedComponent, request: types::HttpRequest) -> Result<channel::WebhookOutcome, PluginError> {
+    pub async fn handle_webhook(
+        &self,
+        c: &LoadedComponent,
+        request: types::HttpRequest,
+    ) -> Result<channel::WebhookOutcome, PluginError> {
         match self.invoke(c, Op::Webhook(request)).await? {
             Reply::Webhook(o) => Ok(o),
             _ => Err(mismatch()),
@@ -207,7 +245,11 @@ impl Runtime {
     }
 
     /// Send a reply out through a channel plugin.
-    pub async fn deliver(&self, c: &LoadedComponent, message: channel::OutboundMessage) -> Result<(), PluginError> {
+    pub async fn deliver(
+        &self,
+        c: &LoadedComponent,
+        message: channel::OutboundMessage,
+    ) -> Result<(), PluginError> {
         match self.invoke(c, Op::Deliver(message)).await? {
             Reply::Unit => Ok(()),
             _ => Err(mismatch()),
@@ -215,7 +257,10 @@ impl Runtime {
     }
 
     /// Ask a skill plugin for its catalog.
-    pub async fn list_skills(&self, c: &LoadedComponent) -> Result<Vec<skill::SkillInfo>, PluginError> {
+    pub async fn list_skills(
+        &self,
+        c: &LoadedComponent,
+    ) -> Result<Vec<skill::SkillInfo>, PluginError> {
         match self.invoke(c, Op::ListSkills).await? {
             Reply::Skills(s) => Ok(s),
             _ => Err(mismatch()),
@@ -223,7 +268,11 @@ impl Runtime {
     }
 
     /// Load one skill from a skill plugin.
-    pub async fn load_skill(&self, c: &LoadedComponent, name: &str) -> Result<skill::SkillContent, PluginError> {
+    pub async fn load_skill(
+        &self,
+        c: &LoadedComponent,
+        name: &str,
+    ) -> Result<skill::SkillContent, PluginError> {
         match self.invoke(c, Op::LoadSkill(name.into())).await? {
             Reply::Skill(s) => Ok(s),
             _ => Err(mismatch()),
@@ -233,17 +282,25 @@ impl Runtime {
     async fn invoke(&self, c: &LoadedComponent, op: Op) -> Result<Reply, PluginError> {
         let missing = match &op {
             Op::ListTools | Op::CallTool(..) => c.tool.is_none().then_some("tool"),
-            Op::Describe | Op::Webhook(_) | Op::Deliver(_) => c.channel.is_none().then_some("channel"),
+            Op::Describe | Op::Webhook(_) | Op::Deliver(_) => {
+                c.channel.is_none().then_some("channel")
+            }
             Op::ListSkills | Op::LoadSkill(_) => c.skill.is_none().then_some("skill"),
         };
         if let Some(kind) = missing {
             return Err(PluginError::new(
                 ErrorKind::NotFound,
-                format!("plugin `{}` does not export the `{kind}` interface", c.env.name),
+                format!(
+                    "plugin `{}` does not export the `{kind}` interface",
+                    c.env.name
+                ),
             ));
         }
         let limits = c.limits;
-        let mut store = Store::new(&self.engine, HostState::new(c.env.clone(), limits.memory_bytes));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(c.env.clone(), limits.memory_bytes),
+        );
         store.limiter(|s| &mut s.limiter);
         store
             .set_fuel(limits.fuel.unwrap_or(u64::MAX))
@@ -272,15 +329,17 @@ impl Runtime {
             e
         };
         match result {
-            Ok(Ok(reply)) if reply.size() > limits.max_output_bytes => Err(with_denials(PluginError::new(
-                ErrorKind::InvalidOutput,
-                format!(
-                    "plugin `{}` returned {} bytes, more than the {} bytes allowed",
-                    c.env.name,
-                    reply.size(),
-                    limits.max_output_bytes
-                ),
-            ))),
+            Ok(Ok(reply)) if reply.size() > limits.max_output_bytes => {
+                Err(with_denials(PluginError::new(
+                    ErrorKind::InvalidOutput,
+                    format!(
+                        "plugin `{}` returned {} bytes, more than the {} bytes allowed",
+                        c.env.name,
+                        reply.size(),
+                        limits.max_output_bytes
+                    ),
+                )))
+            }
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(guest)) => Err(with_denials(guest.into())),
             Err(e) => Err(with_denials(classify(&e, state, &c.env.name, &limits))),
@@ -304,7 +363,9 @@ fn indices<T>(
         return Ok(None);
     }
     new(pre).map(Some).map_err(|e| {
-        LoadError::Exports(format!("the export `{name}` does not match switchyard:plugin@0.1.0: {e:#}"))
+        LoadError::Exports(format!(
+            "the export `{name}` does not match switchyard:plugin@0.1.0: {e:#}"
+        ))
     })
 }
 
@@ -339,83 +400,159 @@ impl Reply {
             types::Content::Image(b) | types::Content::Bytes(b) => b.data.len() + b.mime_type.len(),
         };
         match self {
-            Reply::Tools(t) => t.iter().map(|t| t.input_schema.len() + t.description.len()).sum(),
-            Reply::Output(o) => o.content.iter().map(content).sum::<usize>() + o.structured.as_ref().map_or(0, String::len),
+            Reply::Tools(t) => t
+                .iter()
+                .map(|t| t.input_schema.len() + t.description.len())
+                .sum(),
+            Reply::Output(o) => {
+                o.content.iter().map(content).sum::<usize>()
+                    + o.structured.as_ref().map_or(0, String::len)
+            }
             Reply::Channel(i) => i.description.len(),
-            Reply::Webhook(w) => w.response.body.len() + w.messages.iter().map(|m| m.text.len()).sum::<usize>(),
+            Reply::Webhook(w) => {
+                w.response.body.len() + w.messages.iter().map(|m| m.text.len()).sum::<usize>()
+            }
             Reply::Unit => 0,
             Reply::Skills(s) => s.iter().map(|s| s.description.len()).sum(),
-            Reply::Skill(s) => s.instructions.len() + s.files.iter().map(|f| f.content.len()).sum::<usize>(),
+            Reply::Skill(s) => {
+                s.instructions.len() + s.files.iter().map(|f| f.content.len()).sum::<usize>()
+            }
         }
     }
 }
 
-async fn run(store: &mut Store<HostState>, c: &LoadedComponent, op: Op) -> wasmtime::Result<Result<Reply, types::Error>> {
+async fn run(
+    store: &mut Store<HostState>,
+    c: &LoadedComponent,
+    op: Op,
+) -> wasmtime::Result<Result<Reply, types::Error>> {
     let instance = c.pre.instantiate_async(&mut *store).await?;
     let missing = || wasmtime::Error::msg("export vanished");
     Ok(match op {
         Op::ListTools => {
-            let g = c.tool.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+            let g = c
+                .tool
+                .as_ref()
+                .ok_or_else(missing)?
+                .load(&mut *store, &instance)?;
             Ok(Reply::Tools(g.call_list_tools(&mut *store).await?))
         }
         Op::CallTool(name, args, cx) => {
-            let g = c.tool.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-            g.call_call_tool(&mut *store, &name, &args, &cx).await?.map(Reply::Output)
+            let g = c
+                .tool
+                .as_ref()
+                .ok_or_else(missing)?
+                .load(&mut *store, &instance)?;
+            g.call_call_tool(&mut *store, &name, &args, &cx)
+                .await?
+                .map(Reply::Output)
         }
         Op::Describe => {
-            let g = c.channel.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+            let g = c
+                .channel
+                .as_ref()
+                .ok_or_else(missing)?
+                .load(&mut *store, &instance)?;
             Ok(Reply::Channel(g.call_describe(&mut *store).await?))
         }
         Op::Webhook(req) => {
-            let g = c.channel.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-            g.call_handle_webhook(&mut *store, &req).await?.map(Reply::Webhook)
+            let g = c
+                .channel
+                .as_ref()
+                .ok_or_else(missing)?
+                .load(&mut *store, &instance)?;
+            g.call_handle_webhook(&mut *store, &req)
+                .await?
+                .map(Reply::Webhook)
         }
         Op::Deliver(msg) => {
-            let g = c.channel.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-            g.call_deliver(&mut *store, &msg).await?.map(|()| Reply::Unit)
+            let g = c
+                .channel
+                .as_ref()
+                .ok_or_else(missing)?
+                .load(&mut *store, &instance)?;
+            g.call_deliver(&mut *store, &msg)
+                .await?
+                .map(|()| Reply::Unit)
         }
         Op::ListSkills => {
-            let g = c.skill.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
+            let g = c
+                .skill
+                .as_ref()
+                .ok_or_else(missing)?
+                .load(&mut *store, &instance)?;
             Ok(Reply::Skills(g.call_list_skills(&mut *store).await?))
         }
         Op::LoadSkill(name) => {
-            let g = c.skill.as_ref().ok_or_else(missing)?.load(&mut *store, &instance)?;
-            g.call_load_skill(&mut *store, &name).await?.map(Reply::Skill)
+            let g = c
+                .skill
+                .as_ref()
+                .ok_or_else(missing)?
+                .load(&mut *store, &instance)?;
+            g.call_load_skill(&mut *store, &name)
+                .await?
+                .map(Reply::Skill)
         }
     })
 }
 
-fn classify(e: &wasmtime::Error, state: &HostState, plugin: &str, limits: &CallLimits) -> PluginError {
+fn classify(
+    e: &wasmtime::Error,
+    state: &HostState,
+    plugin: &str,
+    limits: &CallLimits,
+) -> PluginError {
     if state.timed_out {
         return PluginError::new(
             ErrorKind::Timeout,
-            format!("plugin `{plugin}` did not finish within its {} ms deadline and was stopped", limits.timeout.as_millis()),
+            format!(
+                "plugin `{plugin}` did not finish within its {} ms deadline and was stopped",
+                limits.timeout.as_millis()
+            ),
         );
     }
     if state.limiter.hit {
         return PluginError::new(
             ErrorKind::MemoryLimit,
-            format!("plugin `{plugin}` tried to use more than its {} MiB memory limit and was stopped", limits.memory_bytes >> 20),
+            format!(
+                "plugin `{plugin}` tried to use more than its {} MiB memory limit and was stopped",
+                limits.memory_bytes >> 20
+            ),
         );
     }
     if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
         return PluginError::new(
             ErrorKind::FuelExhausted,
-            format!("plugin `{plugin}` used up its fuel ({}) and was stopped", limits.fuel.unwrap_or(0)),
+            format!(
+                "plugin `{plugin}` used up its fuel ({}) and was stopped",
+                limits.fuel.unwrap_or(0)
+            ),
         );
     }
-    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-        return PluginError::new(ErrorKind::Busy, "all plugin instance slots are in use; retry shortly");
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return PluginError::new(
+            ErrorKind::Busy,
+            "all plugin instance slots are in use; retry shortly",
+        );
     }
     let reason = match e.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
-        None => format!("{e}").lines().next().unwrap_or_default().to_string(),
+        None => format!("{e}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     };
     let detail = match state.panic_message() {
         Some(panic) => format!("{reason}: {panic}"),
         None => reason,
     };
-    PluginError::new(ErrorKind::Trap, format!("plugin `{plugin}` crashed: {detail}"))
+    PluginError::new(
+        ErrorKind::Trap,
+        format!("plugin `{plugin}` crashed: {detail}"),
+    )
 }
 
 /// Advances the engine's epoch on a background thread until dropped.

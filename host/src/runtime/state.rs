@@ -59,7 +59,12 @@ impl HostState {
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let found = match lines.iter().position(|l| l.contains("panicked at")) {
-            Some(i) => lines[i..].iter().take(2).copied().collect::<Vec<_>>().join(" "),
+            Some(i) => lines[i..]
+                .iter()
+                .take(2)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
             None => lines.last()?.to_string(),
         };
         Some(found.chars().take(500).collect())
@@ -75,11 +80,17 @@ impl HostState {
         if let Ok(mut d) = self.denied.lock() {
             d.push(what.clone());
         }
-        types::Error::Denied(format!("{what} is not granted to plugin `{}`", self.env.name))
+        types::Error::Denied(format!(
+            "{what} is not granted to plugin `{}`",
+            self.env.name
+        ))
     }
 
     fn kv(&self) -> Result<&Arc<dyn super::env::KvStore>, types::Error> {
-        self.env.kv.as_ref().ok_or_else(|| self.deny("key-value storage".to_string()))
+        self.env
+            .kv
+            .as_ref()
+            .ok_or_else(|| self.deny("key-value storage".to_string()))
     }
 }
 
@@ -108,7 +119,12 @@ pub(super) struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let after = self.used - current.min(self.used) + desired;
         if after > self.max {
             self.hit = true;
@@ -121,7 +137,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -173,7 +194,9 @@ impl host::Host for HostState {
             Some(source) => source.secret(&self.env.name, &name).await,
             None => None,
         };
-        value.ok_or_else(|| types::Error::NotFound(format!("secret `{name}` is granted but has no value yet")))
+        value.ok_or_else(|| {
+            types::Error::NotFound(format!("secret `{name}` is granted but has no value yet"))
+        })
     }
 
     async fn kv_get(&mut self, key: String) -> Result<Option<Vec<u8>>, types::Error> {
@@ -189,19 +212,30 @@ impl host::Host for HostState {
                 value.len()
             )));
         }
-        self.kv()?.set(&self.env.name, &key, value).await.map_err(kv_error)
+        self.kv()?
+            .set(&self.env.name, &key, value)
+            .await
+            .map_err(kv_error)
     }
 
     async fn kv_delete(&mut self, key: String) -> Result<bool, types::Error> {
         check_key(&key)?;
-        self.kv()?.delete(&self.env.name, &key).await.map_err(kv_error)
+        self.kv()?
+            .delete(&self.env.name, &key)
+            .await
+            .map_err(kv_error)
     }
 
     async fn kv_list(&mut self, prefix: String) -> Result<Vec<String>, types::Error> {
         if prefix.len() > MAX_KV_KEY {
-            return Err(types::Error::InvalidInput(format!("prefixes must be at most {MAX_KV_KEY} bytes")));
+            return Err(types::Error::InvalidInput(format!(
+                "prefixes must be at most {MAX_KV_KEY} bytes"
+            )));
         }
-        self.kv()?.list(&self.env.name, &prefix, KV_LIST_LIMIT).await.map_err(kv_error)
+        self.kv()?
+            .list(&self.env.name, &prefix, KV_LIST_LIMIT)
+            .await
+            .map_err(kv_error)
     }
 
     async fn now(&mut self) -> u64 {

@@ -79,14 +79,18 @@ pub struct FrontMatter {
 /// Check a skill name: 1-64 chars of `a-z`, `0-9`, `-`, no leading, trailing or double hyphen.
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-')
         && !name.contains("--");
     if ok {
         Ok(())
     } else {
-        Err(format!("skill name `{name}` must be 1-64 chars of a-z, 0-9 and single inner hyphens"))
+        Err(format!(
+            "skill name `{name}` must be 1-64 chars of a-z, 0-9 and single inner hyphens"
+        ))
     }
 }
 
@@ -97,17 +101,25 @@ pub fn parse(text: &str) -> Result<(FrontMatter, &str), String> {
         .strip_prefix("---\n")
         .or_else(|| text.strip_prefix("---\r\n"))
         .ok_or("SKILL.md must start with a `---` front matter line")?;
-    let end = rest.find("\n---").ok_or("SKILL.md front matter is not closed by a `---` line")?;
+    let end = rest
+        .find("\n---")
+        .ok_or("SKILL.md front matter is not closed by a `---` line")?;
     let front: FrontMatter =
         serde_norway::from_str(&rest[..end]).map_err(|e| format!("SKILL.md front matter: {e}"))?;
     check_name(&front.name)?;
     if front.description.trim().is_empty() || front.description.chars().count() > 1024 {
         return Err("SKILL.md description must be 1-1024 characters".into());
     }
-    if front.compatibility.as_ref().is_some_and(|c| c.chars().count() > 500) {
+    if front
+        .compatibility
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 500)
+    {
         return Err("SKILL.md compatibility must be at most 500 characters".into());
     }
-    let body = rest[end + 4..].trim_start_matches('-').trim_start_matches(['\r', '\n']);
+    let body = rest[end + 4..]
+        .trim_start_matches('-')
+        .trim_start_matches(['\r', '\n']);
     Ok((front, body))
 }
 
@@ -124,10 +136,14 @@ pub fn read_dir(dir: &Path, plugin: &str) -> Result<Vec<Skill>, String> {
         let folder = entry.file_name().to_string_lossy().into_owned();
         let bytes = crate::plugins::package::read_inside(&entry.path(), "SKILL.md", MAX_SKILL_MD)
             .map_err(|e| format!("skills/{folder}: {e}"))?;
-        let text = String::from_utf8(bytes).map_err(|_| format!("skills/{folder}/SKILL.md is not UTF-8"))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| format!("skills/{folder}/SKILL.md is not UTF-8"))?;
         let (front, _) = parse(&text).map_err(|e| format!("skills/{folder}: {e}"))?;
         if front.name != folder {
-            return Err(format!("skills/{folder}: the name `{}` must equal the folder name", front.name));
+            return Err(format!(
+                "skills/{folder}: the name `{}` must equal the folder name",
+                front.name
+            ));
         }
         skills.push(Skill {
             plugin: plugin.to_string(),
@@ -152,9 +168,21 @@ mod tests {
         assert_eq!(f.name, "pdf-tools");
         assert_eq!(f.description.trim(), "Work with PDFs.");
         assert_eq!(body, "# Hi\n");
-        assert!(parse("---\nname: Bad\ndescription: d\n---\n").unwrap_err().contains("a-z"));
-        assert!(parse("---\nname: ok\ndescription: d\nextra: 1\n---\n").unwrap_err().contains("unknown field"));
-        assert!(parse("---\nname: ok\n---\n").unwrap_err().contains("description"));
+        assert!(
+            parse("---\nname: Bad\ndescription: d\n---\n")
+                .unwrap_err()
+                .contains("a-z")
+        );
+        assert!(
+            parse("---\nname: ok\ndescription: d\nextra: 1\n---\n")
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(
+            parse("---\nname: ok\n---\n")
+                .unwrap_err()
+                .contains("description")
+        );
         assert!(parse("no front matter").is_err());
         assert!(parse("---\nname: a--b\ndescription: d\n---\n").is_err());
     }

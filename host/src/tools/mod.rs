@@ -53,7 +53,10 @@ pub struct ToolEntry {
 
 impl std::fmt::Debug for ToolEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolEntry").field("plugin", &self.plugin).field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ToolEntry")
+            .field("plugin", &self.plugin)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,21 +71,30 @@ impl ToolEntry {
                 arguments.len()
             )));
         }
-        let value: Value =
-            serde_json::from_str(arguments).map_err(|e| invalid(format!("the arguments are not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(arguments)
+            .map_err(|e| invalid(format!("the arguments are not valid JSON: {e}")))?;
         let problems: Vec<String> = self
             .validator
             .iter_errors(&value)
             .take(5)
             .map(|e| {
                 let at = e.instance_path.to_string();
-                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
             })
             .collect();
         if problems.is_empty() {
             Ok(value)
         } else {
-            Err(invalid(format!("arguments for `{}/{}` do not match its schema: {}", self.plugin, self.name, problems.join("; "))))
+            Err(invalid(format!(
+                "arguments for `{}/{}` do not match its schema: {}",
+                self.plugin,
+                self.name,
+                problems.join("; ")
+            )))
         }
     }
 }
@@ -94,9 +106,13 @@ pub fn check_specs(plugin: &str, specs: Vec<tool::ToolSpec>) -> Result<Vec<ToolE
     for spec in specs {
         let name = spec.name;
         let valid_name = (1..=64).contains(&name.len())
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !valid_name {
-            return Err(format!("tool name `{name}` must be 1-64 chars of a-z, 0-9, _ and -"));
+            return Err(format!(
+                "tool name `{name}` must be 1-64 chars of a-z, 0-9, _ and -"
+            ));
         }
         if entries.iter().any(|e| e.name == name) {
             return Err(format!("tool `{name}` is declared twice"));
@@ -104,16 +120,19 @@ pub fn check_specs(plugin: &str, specs: Vec<tool::ToolSpec>) -> Result<Vec<ToolE
         let input_schema: Value = serde_json::from_str(&spec.input_schema)
             .map_err(|e| format!("tool `{name}`: input schema is not JSON: {e}"))?;
         if input_schema.get("type") != Some(&Value::from("object")) {
-            return Err(format!("tool `{name}`: the input schema must describe an object (\"type\": \"object\")"));
+            return Err(format!(
+                "tool `{name}`: the input schema must describe an object (\"type\": \"object\")"
+            ));
         }
         let validator = jsonschema::validator_for(&input_schema)
             .map_err(|e| format!("tool `{name}`: input schema is not a valid JSON Schema: {e}"))?;
         let output_schema = match spec.output_schema {
             Some(text) => {
-                let schema: Value =
-                    serde_json::from_str(&text).map_err(|e| format!("tool `{name}`: output schema is not JSON: {e}"))?;
-                jsonschema::validator_for(&schema)
-                    .map_err(|e| format!("tool `{name}`: output schema is not a valid JSON Schema: {e}"))?;
+                let schema: Value = serde_json::from_str(&text)
+                    .map_err(|e| format!("tool `{name}`: output schema is not JSON: {e}"))?;
+                jsonschema::validator_for(&schema).map_err(|e| {
+                    format!("tool `{name}`: output schema is not a valid JSON Schema: {e}")
+                })?;
                 Some(schema)
             }
             None => None,
@@ -165,7 +184,11 @@ pub async fn call(
             ErrorKind::NotFound,
             format!(
                 "plugin `{plugin}` has no tool `{tool}` (its tools: {})",
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ),
         )
     })?;
@@ -174,7 +197,10 @@ pub async fn call(
         request_id: new_request_id(),
         caller,
     };
-    Ok(manager.runtime().call_tool(&loaded.component, tool, &arguments.to_string(), context).await?)
+    Ok(manager
+        .runtime()
+        .call_tool(&loaded.component, tool, &arguments.to_string(), context)
+        .await?)
 }
 
 /// A fresh request id: time-ordered hex with a process-local counter.
@@ -182,5 +208,9 @@ pub fn new_request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:012x}-{:x}-{n:x}", crate::runtime::system_clock(), std::process::id())
+    format!(
+        "{:012x}-{:x}-{n:x}",
+        crate::runtime::system_clock(),
+        std::process::id()
+    )
 }

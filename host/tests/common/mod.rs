@@ -31,7 +31,9 @@ pub fn package(name: &str) -> PathBuf {
 /// The `.tar.gz` of a package.
 pub fn archive(name: &str) -> PathBuf {
     package(name);
-    target_dir().join("packages").join(format!("{name}-0.1.0.tar.gz"))
+    target_dir()
+        .join("packages")
+        .join(format!("{name}-0.1.0.tar.gz"))
 }
 
 /// The component bytes of a package.
@@ -56,21 +58,30 @@ impl Host {
     pub async fn with(names: &[&str]) -> Self {
         let host = Self::new();
         for name in names {
-            host.manager.install(&package(name), true).await.expect("install");
+            host.manager
+                .install(&package(name), true)
+                .await
+                .expect("install");
         }
         host
     }
 
     /// Call a tool; `Ok` holds the text of all content blocks joined by newlines.
-    pub async fn call(&self, tool: &str, args: serde_json::Value) -> Result<String, switchyard::runtime::PluginError> {
+    pub async fn call(
+        &self,
+        tool: &str,
+        args: serde_json::Value,
+    ) -> Result<String, switchyard::runtime::PluginError> {
         let (plugin, name) = tool.split_once('/').expect("PLUGIN/TOOL");
         match switchyard::tools::call(&self.manager, plugin, name, &args.to_string(), None).await {
             Ok(out) => Ok(out
                 .content
                 .iter()
                 .map(|c| match c {
-                    switchyard::runtime::types::Content::Text(t) | switchyard::runtime::types::Content::Json(t) => t.clone(),
-                    switchyard::runtime::types::Content::Image(b) | switchyard::runtime::types::Content::Bytes(b) => {
+                    switchyard::runtime::types::Content::Text(t)
+                    | switchyard::runtime::types::Content::Json(t) => t.clone(),
+                    switchyard::runtime::types::Content::Image(b)
+                    | switchyard::runtime::types::Content::Bytes(b) => {
                         format!("[{} {} bytes]", b.mime_type, b.data.len())
                     }
                 })

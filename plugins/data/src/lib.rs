@@ -117,14 +117,74 @@ struct Data;
 impl ToolPlugin for Data {
     fn tools() -> Tools {
         Tools::new()
-            .with(Tool::new("json_query", "Run a jq filter over a JSON document and return every result", json_query).read_only().idempotent())
-            .with(Tool::new("json_format", "Validate and pretty-print (or compact) JSON text", json_format).read_only().idempotent())
-            .with(Tool::new("regex_extract", "Find regex matches in text, with capture groups", regex_extract).read_only().idempotent())
-            .with(Tool::new("regex_replace", "Replace regex matches in text", regex_replace).read_only().idempotent())
-            .with(Tool::new("text_diff", "Unified diff between two texts, with change counts", text_diff).read_only().idempotent())
-            .with(Tool::new("hash", "Hash text with SHA-256, SHA-512, SHA-1 or MD5 (hex)", hash).read_only().idempotent())
-            .with(Tool::new("base64_encode", "Encode text as base64", base64_encode).read_only().idempotent())
-            .with(Tool::new("base64_decode", "Decode base64 to text (or report binary data)", base64_decode).read_only().idempotent())
+            .with(
+                Tool::new(
+                    "json_query",
+                    "Run a jq filter over a JSON document and return every result",
+                    json_query,
+                )
+                .read_only()
+                .idempotent(),
+            )
+            .with(
+                Tool::new(
+                    "json_format",
+                    "Validate and pretty-print (or compact) JSON text",
+                    json_format,
+                )
+                .read_only()
+                .idempotent(),
+            )
+            .with(
+                Tool::new(
+                    "regex_extract",
+                    "Find regex matches in text, with capture groups",
+                    regex_extract,
+                )
+                .read_only()
+                .idempotent(),
+            )
+            .with(
+                Tool::new(
+                    "regex_replace",
+                    "Replace regex matches in text",
+                    regex_replace,
+                )
+                .read_only()
+                .idempotent(),
+            )
+            .with(
+                Tool::new(
+                    "text_diff",
+                    "Unified diff between two texts, with change counts",
+                    text_diff,
+                )
+                .read_only()
+                .idempotent(),
+            )
+            .with(
+                Tool::new(
+                    "hash",
+                    "Hash text with SHA-256, SHA-512, SHA-1 or MD5 (hex)",
+                    hash,
+                )
+                .read_only()
+                .idempotent(),
+            )
+            .with(
+                Tool::new("base64_encode", "Encode text as base64", base64_encode)
+                    .read_only()
+                    .idempotent(),
+            )
+            .with(
+                Tool::new(
+                    "base64_decode",
+                    "Decode base64 to text (or report binary data)",
+                    base64_decode,
+                )
+                .read_only()
+                .idempotent(),
+            )
     }
 }
 
@@ -136,12 +196,16 @@ fn json_query(a: JsonQuery, _: &Context) -> Result<Output> {
 }
 
 fn json_format(a: JsonFormat, _: &Context) -> Result<Output> {
-    let mut value: Value =
-        serde_json::from_str(&a.text).map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))?;
+    let mut value: Value = serde_json::from_str(&a.text)
+        .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))?;
     if a.sort_keys {
         sort_keys(&mut value);
     }
-    let text = if a.pretty { serde_json::to_string_pretty(&value)? } else { serde_json::to_string(&value)? };
+    let text = if a.pretty {
+        serde_json::to_string_pretty(&value)?
+    } else {
+        serde_json::to_string(&value)?
+    };
     Ok(Output::text(text))
 }
 
@@ -191,7 +255,11 @@ fn regex_extract(a: RegexExtract, _: &Context) -> Result<Output> {
 
 fn regex_replace(a: RegexReplace, _: &Context) -> Result<Output> {
     let re = regex(&a.pattern, false)?;
-    let count = if a.all { re.find_iter(&a.text).count() } else { usize::from(re.is_match(&a.text)) };
+    let count = if a.all {
+        re.find_iter(&a.text).count()
+    } else {
+        usize::from(re.is_match(&a.text))
+    };
     let text = if a.all {
         re.replace_all(&a.text, a.replacement.as_str())
     } else {
@@ -202,7 +270,11 @@ fn regex_replace(a: RegexReplace, _: &Context) -> Result<Output> {
 
 fn text_diff(a: TextDiff, _: &Context) -> Result<Output> {
     let diff = similar::TextDiff::from_lines(&a.old, &a.new);
-    let unified = diff.unified_diff().context_radius(a.context).header("old", "new").to_string();
+    let unified = diff
+        .unified_diff()
+        .context_radius(a.context)
+        .header("old", "new")
+        .to_string();
     let (mut added, mut removed) = (0, 0);
     for change in diff.iter_all_changes() {
         match change.tag() {
@@ -212,8 +284,12 @@ fn text_diff(a: TextDiff, _: &Context) -> Result<Output> {
         }
     }
     let structured = json!({ "identical": added + removed == 0, "added_lines": added, "removed_lines": removed, "diff": unified });
-    Ok(Output::text(if unified.is_empty() { "The texts are identical.".to_string() } else { unified })
-        .with(Content::Json(structured.to_string())))
+    Ok(Output::text(if unified.is_empty() {
+        "The texts are identical.".to_string()
+    } else {
+        unified
+    })
+    .with(Content::Json(structured.to_string())))
 }
 
 fn hash(a: Hash, _: &Context) -> Result<Output> {
@@ -246,9 +322,14 @@ fn base64_decode(a: Decode, _: &Context) -> Result<Output> {
         Ok(text) => Ok(Output::text(text)),
         Err(e) => {
             let bytes = e.into_bytes();
-            Ok(Output::text(format!("{} bytes of binary data (not UTF-8)", bytes.len())).with(Content::Bytes(
-                switchyard_plugin_sdk::Blob { mime_type: "application/octet-stream".into(), data: bytes },
-            )))
+            Ok(
+                Output::text(format!("{} bytes of binary data (not UTF-8)", bytes.len())).with(
+                    Content::Bytes(switchyard_plugin_sdk::Blob {
+                        mime_type: "application/octet-stream".into(),
+                        data: bytes,
+                    }),
+                ),
+            )
         }
     }
 }

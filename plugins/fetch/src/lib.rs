@@ -78,7 +78,10 @@ fn get_page(a: GetPage, _: &Context) -> Result<Output> {
         .max_body(DEFAULT_MAX_BYTES)
         .send()?;
     if !response.is_success() {
-        return Err(Error::failed(format!("{} answered HTTP {}", a.url, response.status)));
+        return Err(Error::failed(format!(
+            "{} answered HTTP {}",
+            a.url, response.status
+        )));
     }
     let text = body_text(&response, true, a.width.clamp(20, 400));
     Ok(Output::text(text))
@@ -107,7 +110,9 @@ fn http_request(a: HttpRequest, _: &Context) -> Result<Output> {
 
 /// The body as text; HTML becomes readable text when `readable`.
 fn body_text(response: &http::Response, readable: bool, width: usize) -> String {
-    let is_html = response.header("content-type").is_some_and(|c| c.contains("html"));
+    let is_html = response
+        .header("content-type")
+        .is_some_and(|c| c.contains("html"));
     if readable && is_html {
         html_to_text(&response.body, width)
     } else {

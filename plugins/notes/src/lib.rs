@@ -61,10 +61,30 @@ struct Notes;
 impl ToolPlugin for Notes {
     fn tools() -> Tools {
         Tools::new()
-            .with(Tool::new("remember", "Store a note for later (returns its id)", remember).output::<Note>())
-            .with(Tool::new("recall", "Find notes whose text or tags contain all the query words", recall).read_only())
-            .with(Tool::new("list", "List notes, newest first, optionally by tag", list).read_only())
-            .with(Tool::new("forget", "Delete a note by id", forget).destructive().idempotent())
+            .with(
+                Tool::new(
+                    "remember",
+                    "Store a note for later (returns its id)",
+                    remember,
+                )
+                .output::<Note>(),
+            )
+            .with(
+                Tool::new(
+                    "recall",
+                    "Find notes whose text or tags contain all the query words",
+                    recall,
+                )
+                .read_only(),
+            )
+            .with(
+                Tool::new("list", "List notes, newest first, optionally by tag", list).read_only(),
+            )
+            .with(
+                Tool::new("forget", "Delete a note by id", forget)
+                    .destructive()
+                    .idempotent(),
+            )
     }
 }
 
@@ -73,10 +93,14 @@ export_tools!(Notes);
 fn remember(a: Remember, _: &Context) -> Result<Output> {
     let text = a.text.trim().to_string();
     if text.is_empty() || text.len() > MAX_TEXT {
-        return Err(Error::invalid_input(format!("text must be 1-{MAX_TEXT} bytes")));
+        return Err(Error::invalid_input(format!(
+            "text must be 1-{MAX_TEXT} bytes"
+        )));
     }
     if kv::list("note:")?.len() >= MAX_NOTES {
-        return Err(Error::failed(format!("already {MAX_NOTES} notes: forget some first")));
+        return Err(Error::failed(format!(
+            "already {MAX_NOTES} notes: forget some first"
+        )));
     }
     let seq: u64 = kv::get_json("seq")?.unwrap_or(0) + 1;
     kv::set_json("seq", &seq)?;
@@ -108,8 +132,10 @@ fn recall(a: Recall, _: &Context) -> Result<Output> {
 
 fn list(a: List, _: &Context) -> Result<Output> {
     let tag = a.tag.map(|t| t.to_lowercase());
-    let notes: Vec<Note> =
-        all_notes()?.into_iter().filter(|n| tag.as_ref().is_none_or(|t| n.tags.contains(t))).collect();
+    let notes: Vec<Note> = all_notes()?
+        .into_iter()
+        .filter(|n| tag.as_ref().is_none_or(|t| n.tags.contains(t)))
+        .collect();
     Output::json(&json!({ "count": notes.len(), "notes": notes }))
 }
 
@@ -127,7 +153,11 @@ fn now_ms() -> u64 {
 
 /// Lower-case, trimmed, de-duplicated tags.
 pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
-    let mut tags: Vec<String> = tags.into_iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect();
+    let mut tags: Vec<String> = tags
+        .into_iter()
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
     tags.sort();
     tags.dedup();
     tags
@@ -159,9 +189,15 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             created_ms: 0,
         };
-        let notes = vec![note("n1", "Deploy on Fridays", &["ops"]), note("n2", "Coffee order", &["team"])];
+        let notes = vec![
+            note("n1", "Deploy on Fridays", &["ops"]),
+            note("n2", "Coffee order", &["team"]),
+        ];
         assert_eq!(search(&notes, "deploy OPS", 10).len(), 1);
         assert!(search(&notes, "deploy coffee", 10).is_empty());
-        assert_eq!(normalize_tags(vec![" B".into(), "a".into(), "b".into(), "".into()]), vec!["a", "b"]);
+        assert_eq!(
+            normalize_tags(vec![" B".into(), "a".into(), "b".into(), "".into()]),
+            vec!["a", "b"]
+        );
     }
 }

@@ -10,8 +10,10 @@ impl SkillPlugin for StarterSkills {
         let parse = |md: &str| Skill::from_skill_md(md).expect("bundled SKILL.md files are valid");
         vec![
             parse(include_str!("skills/commit-messages/SKILL.md")),
-            parse(include_str!("skills/code-review/SKILL.md"))
-                .file("references/checklist.md", include_str!("skills/code-review/references/checklist.md")),
+            parse(include_str!("skills/code-review/SKILL.md")).file(
+                "references/checklist.md",
+                include_str!("skills/code-review/references/checklist.md"),
+            ),
         ]
     }
 }
@@ -28,7 +30,11 @@ mod tests {
         let skills = StarterSkills::skills();
         let names: Vec<_> = skills.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["commit-messages", "code-review"]);
-        assert!(skills.iter().all(|s| !s.description.is_empty() && s.instructions.starts_with('#')));
+        assert!(
+            skills
+                .iter()
+                .all(|s| !s.description.is_empty() && s.instructions.starts_with('#'))
+        );
         assert_eq!(skills[1].files[0].0, "references/checklist.md");
     }
 }
