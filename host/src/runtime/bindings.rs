@@ -18,6 +18,6 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use exports::switchyard::plugin::{channel, skill, tool};
-pub use switchyard::plugin::host;
-pub use switchyard::plugin::types;
+pub use self::exports::switchyard::plugin::{channel, skill, tool};
+pub use self::switchyard::plugin::host;
+pub use self::switchyard::plugin::types;
