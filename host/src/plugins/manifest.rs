@@ -388,3 +388,66 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Capabilities, ConfigType, check_relative_path};
+
+    #[test]
+    fn config_values_are_type_checked() {
+        assert_eq!(ConfigType::Integer.check(" 42 ").unwrap(), "42");
+        assert!(ConfigType::Integer.check("4.2").is_err());
+        assert!(ConfigType::Number.check("NaN").is_err());
+        assert_eq!(ConfigType::Boolean.check("true").unwrap(), "true");
+        assert!(
+            ConfigType::Boolean
+                .check("yes")
+                .unwrap_err()
+                .contains("boolean")
+        );
+        assert_eq!(
+            ConfigType::String.check(" keep spaces ").unwrap(),
+            " keep spaces "
+        );
+    }
+
+    #[test]
+    fn grants_compare_with_requests() {
+        let requested = Capabilities {
+            http: vec!["a.com".into(), "b.com".into()],
+            kv: true,
+            secrets: vec!["t".into()],
+        };
+        let granted = Capabilities {
+            http: vec!["a.com".into(), "old.com".into()],
+            kv: false,
+            secrets: vec![],
+        };
+        let pending = requested.beyond(&granted);
+        assert_eq!(pending.http, ["b.com"]);
+        assert!(pending.kv);
+        assert_eq!(
+            granted.within(&requested).http,
+            ["a.com"],
+            "stale grants drop out"
+        );
+        let any = Capabilities {
+            http: vec!["*".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            granted.within(&any).http,
+            ["a.com", "old.com"],
+            "`*` covers any granted host"
+        );
+        assert_eq!(requested.to_string(), "http: a.com, b.com; kv; secrets: t");
+    }
+
+    #[test]
+    fn relative_paths_stay_inside() {
+        assert!(check_relative_path("a/b.wasm").is_ok());
+        for bad in ["", "/abs", "../x", "a/../b", "a//b", "./a", "c:\\x", "a\\b"] {
+            assert!(check_relative_path(bad).is_err(), "{bad}");
+        }
+    }
+}
