@@ -118,6 +118,9 @@ impl Runtime {
             .memory_init_cow(true)
             .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os("SWITCHYARD_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(setup)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(setup)?;
