@@ -6,7 +6,8 @@
 //! - precompiled load of a plugin from the artifact cache (target ≤ 1 ms);
 //! - how late an infinite loop is stopped after its deadline (target ≤ 10 ms).
 //!
-//! Needs the packages from `scripts/build-plugins`. Run: `cargo bench -p switchyard --bench runtime`.
+//! The trivial tool is the `echo` fixture plugin; the loop is the `hostile` fixture's
+//! `spin`. Needs the packages from `scripts/build-plugins`. Run: `cargo bench -p switchyard --bench runtime`.
 
 #![allow(missing_docs)]
 
@@ -20,11 +21,11 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-fn component_bytes() -> Vec<u8> {
+fn component_bytes(name: &str) -> Vec<u8> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("packages/hostile/hostile.wasm");
+    let path = target.join(format!("packages/{name}/{name}.wasm"));
     std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
 }
@@ -135,7 +136,7 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let bytes = component_bytes();
+    let bytes = component_bytes("echo");
     let cache = tempfile::TempDir::new().unwrap();
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache.path().to_path_buf()),
@@ -143,7 +144,7 @@ fn benches(c: &mut Criterion) {
     })
     .unwrap();
     let component = runtime.compile(&bytes).unwrap();
-    let env = Arc::new(PluginEnv::deny_all("hostile"));
+    let env = Arc::new(PluginEnv::deny_all("echo"));
     let loaded = runtime
         .load(&component, env.clone(), CallLimits::default())
         .unwrap();
@@ -204,7 +205,10 @@ fn benches(c: &mut Criterion) {
         timeout: deadline,
         ..CallLimits::default()
     };
-    let spinning = runtime.load(&component, env, limits).unwrap();
+    let hostile = runtime.compile(&component_bytes("hostile")).unwrap();
+    let spinning = runtime
+        .load(&hostile, Arc::new(PluginEnv::deny_all("hostile")), limits)
+        .unwrap();
     let mut overshoot: Vec<Duration> = (0..20)
         .map(|_| {
             let start = Instant::now();
