@@ -29,38 +29,38 @@ impl FileKv {
         }
     }
 
+    /// Run `f` on the plugin's space. When `f` reports a change, the new space is
+    /// written to disk before it replaces the cached one (reads clone nothing).
     fn with_space<T>(
         &self,
         plugin: &str,
-        f: impl FnOnce(&mut Space) -> Result<(T, bool), KvError>,
+        f: impl FnOnce(&Space) -> Result<(T, Option<Space>), KvError>,
     ) -> Result<T, KvError> {
+        let unavailable = |e: &dyn std::fmt::Display| KvError::Unavailable(e.to_string());
         let mut spaces = self
             .spaces
             .lock()
             .map_err(|_| KvError::Unavailable("lock poisoned".into()))?;
         if !spaces.contains_key(plugin) {
             let loaded = match fs::read(self.file(plugin)) {
-                Ok(bytes) => serde_json::from_slice(&bytes)
-                    .map_err(|e| KvError::Unavailable(e.to_string()))?,
+                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| unavailable(&e))?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Space::new(),
-                Err(e) => return Err(KvError::Unavailable(e.to_string())),
+                Err(e) => return Err(unavailable(&e)),
             };
             spaces.insert(plugin.to_string(), loaded);
         }
         let space = spaces
             .get_mut(plugin)
             .ok_or_else(|| KvError::Unavailable("space vanished".into()))?;
-        let mut working = space.clone();
-        let (value, changed) = f(&mut working)?;
-        if changed {
-            fs::create_dir_all(&self.dir).map_err(|e| KvError::Unavailable(e.to_string()))?;
-            let bytes =
-                serde_json::to_vec(&working).map_err(|e| KvError::Unavailable(e.to_string()))?;
+        let (value, changed) = f(space)?;
+        if let Some(changed) = changed {
+            fs::create_dir_all(&self.dir).map_err(|e| unavailable(&e))?;
+            let bytes = serde_json::to_vec(&changed).map_err(|e| unavailable(&e))?;
             let tmp = self.file(plugin).with_extension("tmp");
             fs::write(&tmp, bytes)
                 .and_then(|()| fs::rename(&tmp, self.file(plugin)))
-                .map_err(|e| KvError::Unavailable(e.to_string()))?;
-            *space = working;
+                .map_err(|e| unavailable(&e))?;
+            *space = changed;
         }
         Ok(value)
     }
@@ -92,7 +92,7 @@ impl KvStore for FileKv {
                 let value = s
                     .get(key)
                     .map(|v| hex::decode(v).map_err(|e| KvError::Unavailable(e.to_string())));
-                Ok((value.transpose()?, false))
+                Ok((value.transpose()?, None))
             })
         })
     }
@@ -111,8 +111,9 @@ impl KvStore for FileKv {
                         "the plugin's key-value space is full ({KV_QUOTA_BYTES} bytes); delete keys first"
                     )));
                 }
-                s.insert(key.to_string(), hex::encode(value));
-                Ok(((), true))
+                let mut next = s.clone();
+                next.insert(key.to_string(), hex::encode(value));
+                Ok(((), Some(next)))
             })
         })
     }
@@ -120,8 +121,12 @@ impl KvStore for FileKv {
     fn delete<'a>(&'a self, plugin: &'a str, key: &'a str) -> BoxFuture<'a, Result<bool, KvError>> {
         Box::pin(async move {
             self.with_space(plugin, |s| {
-                let existed = s.remove(key).is_some();
-                Ok((existed, existed))
+                if !s.contains_key(key) {
+                    return Ok((false, None));
+                }
+                let mut next = s.clone();
+                next.remove(key);
+                Ok((true, Some(next)))
             })
         })
     }
@@ -140,7 +145,7 @@ impl KvStore for FileKv {
                     .take(limit)
                     .map(|(k, _)| k.clone())
                     .collect();
-                Ok((keys, false))
+                Ok((keys, None))
             })
         })
     }
@@ -206,5 +211,56 @@ impl FileSecrets {
 impl SecretSource for FileSecrets {
     fn secret<'a>(&'a self, plugin: &'a str, name: &'a str) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move { self.read(plugin).remove(name) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FileKv, KV_QUOTA_BYTES};
+    use crate::runtime::{KvError, KvStore};
+
+    #[tokio::test]
+    async fn kv_persists_lists_and_enforces_the_quota() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let kv = FileKv::new(dir.path());
+        kv.set("p", "a/1", b"one".to_vec()).await.unwrap();
+        kv.set("p", "a/2", b"two".to_vec()).await.unwrap();
+        kv.set("p", "b", b"x".to_vec()).await.unwrap();
+        kv.set("other", "a/9", b"theirs".to_vec()).await.unwrap();
+        assert_eq!(kv.list("p", "a/", 10).await.unwrap(), ["a/1", "a/2"]);
+        assert_eq!(kv.list("p", "a/", 1).await.unwrap(), ["a/1"]);
+        assert!(kv.delete("p", "b").await.unwrap());
+        assert!(!kv.delete("p", "b").await.unwrap());
+
+        let reopened = FileKv::new(dir.path());
+        assert_eq!(
+            reopened.get("p", "a/2").await.unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+        assert_eq!(reopened.get("p", "b").await.unwrap(), None);
+
+        let chunk = vec![7u8; 4 << 20];
+        let mut stored = 0;
+        let err = loop {
+            match reopened
+                .set("p", &format!("big/{stored}"), chunk.clone())
+                .await
+            {
+                Ok(()) => stored += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(err, KvError::Invalid(ref m) if m.contains("full")),
+            "{err}"
+        );
+        assert_eq!(stored, KV_QUOTA_BYTES / (4 << 20) - 1);
+        assert!(reopened.delete("p", "big/0").await.unwrap());
+        reopened.set("p", "big/again", chunk).await.unwrap();
+        reopened.clear("p").unwrap();
+        assert_eq!(
+            FileKv::new(dir.path()).list("p", "", 10).await.unwrap(),
+            Vec::<String>::new()
+        );
     }
 }

@@ -54,7 +54,7 @@ impl Default for RuntimeOptions {
         Self {
             cache_dir: None,
             max_instances: 200,
-            max_memory_bytes: (crate::plugins::manifest::MAX_MEMORY_MB as usize) << 20,
+            max_memory_bytes: 4 << 30,
             epoch_tick: Duration::from_millis(2),
         }
     }
