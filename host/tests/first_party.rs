@@ -25,9 +25,8 @@ async fn data_tools() {
         .unwrap();
     assert_eq!(parse(&out)["results"], json!([[20, 30]]));
     let err = host
-        .call("data/json_query", json!({"input": 1, "filter": ".[["}))
-        .await
-        .unwrap_err();
+        .error("data/json_query", json!({"input": 1, "filter": ".[["}))
+        .await;
     assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
 
     let out = host
@@ -39,9 +38,8 @@ async fn data_tools() {
         .unwrap();
     assert_eq!(out, "{\n  \"a\": [\n    true\n  ],\n  \"b\": 1\n}");
     let err = host
-        .call("data/json_format", json!({"text": "{oops"}))
-        .await
-        .unwrap_err();
+        .error("data/json_format", json!({"text": "{oops"}))
+        .await;
     assert_eq!(err.kind, ErrorKind::InvalidInput);
 
     let out = host
@@ -69,17 +67,15 @@ async fn data_tools() {
         json!({"replacements": 2, "text": "a<1> b<22>"})
     );
     let err = host
-        .call("data/regex_extract", json!({"pattern": "(", "text": ""}))
-        .await
-        .unwrap_err();
+        .error("data/regex_extract", json!({"pattern": "(", "text": ""}))
+        .await;
     assert_eq!(err.kind, ErrorKind::InvalidInput);
     let err = host
-        .call(
+        .error(
             "data/regex_extract",
             json!({"pattern": "a{1000}{1000}", "text": ""}),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(
         err.kind,
         ErrorKind::InvalidInput,
@@ -142,9 +138,8 @@ async fn data_tools() {
         .unwrap();
     assert!(out.contains("3 bytes of binary data"), "{out}");
     assert_eq!(
-        host.call("data/base64_decode", json!({"data": "!!"}))
+        host.error("data/base64_decode", json!({"data": "!!"}))
             .await
-            .unwrap_err()
             .kind,
         ErrorKind::InvalidInput
     );
@@ -153,16 +148,13 @@ async fn data_tools() {
 #[tokio::test]
 async fn tool_arguments_are_checked_against_the_schema() {
     let host = Host::with(&["data"]).await;
-    let err = host.call("data/hash", json!({})).await.unwrap_err();
+    let err = host.error("data/hash", json!({})).await;
     assert_eq!(err.kind, ErrorKind::InvalidInput);
     assert!(
         err.message.contains("\"text\" is a required property"),
         "{err}"
     );
-    let err = host
-        .call("data/hash", json!({"text": 5}))
-        .await
-        .unwrap_err();
+    let err = host.error("data/hash", json!({"text": 5})).await;
     assert!(err.message.contains("/text"), "{err}");
     let (plugin, tool) = ("data", "hash");
     for bad in ["not json", "[1,2]", "null"] {
@@ -176,7 +168,7 @@ async fn tool_arguments_are_checked_against_the_schema() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("more than the"), "{err}");
-    let err = host.call("data/no_such_tool", json!({})).await.unwrap_err();
+    let err = host.error("data/no_such_tool", json!({})).await;
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert!(
         err.message.contains("json_query"),
@@ -222,10 +214,7 @@ async fn fetch_reaches_granted_hosts_only() {
         .await
         .unwrap();
     let url = format!("http://{addr}/page");
-    let err = host
-        .call("fetch/get_page", json!({"url": url}))
-        .await
-        .unwrap_err();
+    let err = host.error("fetch/get_page", json!({"url": url})).await;
     assert_eq!(err.kind, ErrorKind::Denied, "nothing granted yet: {err}");
 
     let only = switchyard::plugins::manifest::Capabilities {
@@ -255,18 +244,16 @@ async fn fetch_reaches_granted_hosts_only() {
     );
 
     let err = host
-        .call(
+        .error(
             "fetch/get_page",
             json!({"url": format!("http://{addr}/missing")}),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(err.kind, ErrorKind::Failed);
     assert!(err.message.contains("404"), "{err}");
     let err = host
-        .call("fetch/get_page", json!({"url": "ftp://example.com/"}))
-        .await
-        .unwrap_err();
+        .error("fetch/get_page", json!({"url": "ftp://example.com/"}))
+        .await;
     assert_eq!(err.kind, ErrorKind::InvalidInput);
 }
 
@@ -313,19 +300,15 @@ async fn fetch_with_a_narrow_grant() {
         .is_ok()
     );
     let other = format!("http://localhost:{}/page", addr.port());
-    let err = host
-        .call("fetch/get_page", json!({"url": other}))
-        .await
-        .unwrap_err();
+    let err = host.error("fetch/get_page", json!({"url": other})).await;
     assert_eq!(err.kind, ErrorKind::Denied, "only the granted host: {err}");
     host.manager.revoke("fetch").unwrap();
     let err = host
-        .call(
+        .error(
             "fetch/get_page",
             json!({"url": format!("http://{addr}/page")}),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(err.kind, ErrorKind::Denied);
 }
 
@@ -369,15 +352,9 @@ async fn notes_remember_recall_list_forget_and_persist() {
 
     let id = first["id"].as_str().unwrap();
     host.call("notes/forget", json!({"id": id})).await.unwrap();
-    let err = host
-        .call("notes/forget", json!({"id": id}))
-        .await
-        .unwrap_err();
+    let err = host.error("notes/forget", json!({"id": id})).await;
     assert_eq!(err.kind, ErrorKind::NotFound);
-    let err = host
-        .call("notes/remember", json!({"text": "   "}))
-        .await
-        .unwrap_err();
+    let err = host.error("notes/remember", json!({"text": "   "})).await;
     assert_eq!(err.kind, ErrorKind::InvalidInput);
 }
 

@@ -20,7 +20,7 @@ async fn still_serving(host: &Host) {
 #[tokio::test]
 async fn infinite_loop_is_stopped_at_the_deadline() {
     let host = Host::with(&["hostile"]).await;
-    let err = host.call("hostile/spin", json!({})).await.unwrap_err();
+    let err = host.error("hostile/spin", json!({})).await;
     assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
     assert!(err.message.contains("500 ms"), "{err}");
     still_serving(&host).await;
@@ -29,10 +29,7 @@ async fn infinite_loop_is_stopped_at_the_deadline() {
 #[tokio::test]
 async fn memory_bomb_hits_the_cap() {
     let host = Host::with(&["hostile"]).await;
-    let err = host
-        .call("hostile/allocate", json!({"mb": 200}))
-        .await
-        .unwrap_err();
+    let err = host.error("hostile/allocate", json!({"mb": 200})).await;
     assert_eq!(err.kind, ErrorKind::MemoryLimit, "{err}");
     assert!(err.message.contains("32 MiB"), "{err}");
     assert_eq!(
@@ -47,7 +44,7 @@ async fn memory_bomb_hits_the_cap() {
 #[tokio::test]
 async fn panic_becomes_a_trap_with_the_message() {
     let host = Host::with(&["hostile"]).await;
-    let err = host.call("hostile/panic", json!({})).await.unwrap_err();
+    let err = host.error("hostile/panic", json!({})).await;
     assert_eq!(err.kind, ErrorKind::Trap, "{err}");
     assert!(
         err.message.contains("hostile plugin panicked on purpose"),
@@ -60,9 +57,8 @@ async fn panic_becomes_a_trap_with_the_message() {
 async fn huge_output_is_refused() {
     let host = Host::with(&["hostile"]).await;
     let err = host
-        .call("hostile/huge_output", json!({"bytes": 8_000_000}))
-        .await
-        .unwrap_err();
+        .error("hostile/huge_output", json!({"bytes": 8_000_000}))
+        .await;
     assert_eq!(err.kind, ErrorKind::InvalidOutput, "{err}");
     assert_eq!(
         host.call("hostile/huge_output", json!({"bytes": 1000}))
@@ -78,15 +74,13 @@ async fn huge_output_is_refused() {
 async fn http_to_a_host_not_granted_is_denied_and_recorded() {
     let host = Host::with(&["hostile"]).await;
     let err = host
-        .call("hostile/fetch", json!({"url": "http://localhost:9/"}))
-        .await
-        .unwrap_err();
+        .error("hostile/fetch", json!({"url": "http://localhost:9/"}))
+        .await;
     assert_eq!(err.kind, ErrorKind::Denied, "{err}");
     assert_eq!(err.denied, vec!["http localhost:9".to_string()]);
     let err = host
-        .call("hostile/fetch", json!({"url": "https://example.invalid/"}))
-        .await
-        .unwrap_err();
+        .error("hostile/fetch", json!({"url": "https://example.invalid/"}))
+        .await;
     assert_eq!(err.kind, ErrorKind::Denied, "{err}");
     still_serving(&host).await;
 }
@@ -103,7 +97,7 @@ async fn ungranted_capabilities_are_denied() {
         ("hostile/read_secret", json!({"name": "token"})),
         ("hostile/fetch", json!({"url": "http://127.0.0.1:9/"})),
     ] {
-        let err = host.call(tool, args).await.unwrap_err();
+        let err = host.error(tool, args).await;
         assert_eq!(err.kind, ErrorKind::Denied, "{tool}: {err}");
     }
     host.manager.grant("hostile", None).unwrap();
@@ -114,9 +108,8 @@ async fn ungranted_capabilities_are_denied() {
         "ok"
     );
     let err = host
-        .call("hostile/read_secret", json!({"name": "token"}))
-        .await
-        .unwrap_err();
+        .error("hostile/read_secret", json!({"name": "token"}))
+        .await;
     assert_eq!(err.kind, ErrorKind::NotFound, "granted but unset: {err}");
     host.manager
         .set_secret("hostile", "token", Some("s3cret"))
@@ -128,15 +121,13 @@ async fn ungranted_capabilities_are_denied() {
         "s3cret"
     );
     let err = host
-        .call("hostile/read_secret", json!({"name": "other"}))
-        .await
-        .unwrap_err();
+        .error("hostile/read_secret", json!({"name": "other"}))
+        .await;
     assert_eq!(err.kind, ErrorKind::Denied, "{err}");
     host.manager.revoke("hostile").unwrap();
     let err = host
-        .call("hostile/read_secret", json!({"name": "token"}))
-        .await
-        .unwrap_err();
+        .error("hostile/read_secret", json!({"name": "token"}))
+        .await;
     assert_eq!(err.kind, ErrorKind::Denied, "after revoke: {err}");
 }
 
@@ -150,7 +141,7 @@ async fn fuel_limit_stops_the_loop() {
     let manifest = manifest.replace("timeout_ms = 500", "timeout_ms = 60000\nfuel = 5000000");
     std::fs::write(dir.path().join("plugin.toml"), manifest).unwrap();
     host.manager.install(dir.path(), true).await.unwrap();
-    let err = host.call("hostile/spin", json!({})).await.unwrap_err();
+    let err = host.error("hostile/spin", json!({})).await;
     assert_eq!(err.kind, ErrorKind::FuelExhausted, "{err}");
     still_serving(&host).await;
 }
@@ -171,9 +162,8 @@ async fn key_value_spaces_are_private_per_plugin() {
     );
     let oversized = "k".repeat(300);
     let err = host
-        .call("hostile/kv_put", json!({"key": oversized, "value": "v"}))
-        .await
-        .unwrap_err();
+        .error("hostile/kv_put", json!({"key": oversized, "value": "v"}))
+        .await;
     assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
 }
 

@@ -66,6 +66,18 @@ impl Host {
         host
     }
 
+    /// Call a tool that must fail, and return the failure.
+    pub async fn error(
+        &self,
+        tool: &str,
+        args: serde_json::Value,
+    ) -> switchyard::runtime::PluginError {
+        match self.call(tool, args).await {
+            Ok(out) => panic!("`{tool}` was expected to fail but returned: {out}"),
+            Err(e) => e,
+        }
+    }
+
     /// Call a tool; `Ok` holds the text of all content blocks joined by newlines.
     pub async fn call(
         &self,
