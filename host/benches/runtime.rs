@@ -151,6 +151,21 @@ fn benches(c: &mut Criterion) {
     let bare = BareSetup::new(&bytes);
     let args = r#"{"text":"hi"}"#;
 
+    let faults_before = minor_faults();
+    let calls = 5_000;
+    rt.block_on(async {
+        for _ in 0..calls {
+            runtime
+                .call_tool(&loaded, "echo", args, context())
+                .await
+                .unwrap();
+        }
+    });
+    println!(
+        "fresh_instance_first_call: {:.1} minor page faults per call",
+        (minor_faults() - faults_before) as f64 / calls as f64
+    );
+
     let mut group = c.benchmark_group("fresh_instance_first_call");
     group.bench_function("switchyard", |b| {
         b.to_async(&rt).iter(|| async {
@@ -225,6 +240,17 @@ fn benches(c: &mut Criterion) {
         overshoot[10].as_secs_f64() * 1e3,
         overshoot[19].as_secs_f64() * 1e3
     );
+}
+
+/// Minor page faults of this process so far (field 10 of /proc/self/stat).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after_name
+        .split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
 }
 
 criterion_group!(runtime_benches, benches);
