@@ -59,7 +59,11 @@ pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> 
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
                 for t in all {
-                    println!("{}/{:<24} {}", t.plugin, t.name, t.description);
+                    println!(
+                        "{:<32} {}",
+                        format!("{}/{}", t.plugin, t.name),
+                        t.description
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
