@@ -391,3 +391,19 @@ async fn scaffold_build_install_call_for_every_kind() {
         "reply host not granted: {err}"
     );
 }
+
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    let data = TempDir::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["plugin", "new", "--help"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
