@@ -398,7 +398,7 @@ fn a_closed_stdout_pipe_ends_quietly() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("--data-dir")
         .arg(data.path())
-        .args(["plugin", "new", "--help"])
+        .args(["plugin", "list"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
