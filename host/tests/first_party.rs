@@ -17,12 +17,11 @@ fn parse(text: &str) -> Value {
 async fn data_tools() {
     let host = Host::with(&["data"]).await;
     let out = host
-        .call(
+        .ok(
             "data/json_query",
             json!({"input": {"a": [1, 2, 3]}, "filter": "[.a[] | select(. > 1) | . * 10]"}),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(parse(&out)["results"], json!([[20, 30]]));
     let err = host
         .error("data/json_query", json!({"input": 1, "filter": ".[["}))
@@ -30,12 +29,11 @@ async fn data_tools() {
     assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
 
     let out = host
-        .call(
+        .ok(
             "data/json_format",
             json!({"text": "{\"b\":1,\"a\":[true]}", "sort_keys": true}),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(out, "{\n  \"a\": [\n    true\n  ],\n  \"b\": 1\n}");
     let err = host
         .error("data/json_format", json!({"text": "{oops"}))
@@ -43,12 +41,11 @@ async fn data_tools() {
     assert_eq!(err.kind, ErrorKind::InvalidInput);
 
     let out = host
-        .call(
+        .ok(
             "data/regex_extract",
             json!({"pattern": r"(?P<key>\w+)=(\d+)", "text": "a=1, bb=22"}),
         )
-        .await
-        .unwrap();
+        .await;
     let v = parse(&out);
     assert_eq!(v["count"], 2);
     assert_eq!(
@@ -56,12 +53,11 @@ async fn data_tools() {
         json!({"index": 1, "name": "key", "text": "bb"})
     );
     let out = host
-        .call(
+        .ok(
             "data/regex_replace",
             json!({"pattern": r"(\d+)", "text": "a1 b22", "replacement": "<$1>"}),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         parse(&out),
         json!({"replacements": 2, "text": "a<1> b<22>"})
@@ -83,12 +79,11 @@ async fn data_tools() {
     );
 
     let out = host
-        .call(
+        .ok(
             "data/text_diff",
             json!({"old": "a\nb\nc\n", "new": "a\nB\nc\n"}),
         )
-        .await
-        .unwrap();
+        .await;
     assert!(out.contains("-b\n+B"), "{out}");
     assert!(out.contains("\"added_lines\":1"), "{out}");
 
@@ -112,30 +107,22 @@ async fn data_tools() {
     );
 
     assert_eq!(
-        host.call("data/base64_encode", json!({"text": "hi?"}))
-            .await
-            .unwrap(),
+        host.ok("data/base64_encode", json!({"text": "hi?"})).await,
         "aGk/"
     );
     assert_eq!(
-        host.call(
+        host.ok(
             "data/base64_encode",
             json!({"text": "hi?", "url_safe": true})
         )
-        .await
-        .unwrap(),
+        .await,
         "aGk_"
     );
     assert_eq!(
-        host.call("data/base64_decode", json!({"data": "aGk_"}))
-            .await
-            .unwrap(),
+        host.ok("data/base64_decode", json!({"data": "aGk_"})).await,
         "hi?"
     );
-    let out = host
-        .call("data/base64_decode", json!({"data": "//79"}))
-        .await
-        .unwrap();
+    let out = host.ok("data/base64_decode", json!({"data": "//79"})).await;
     assert!(out.contains("3 bytes of binary data"), "{out}");
     assert_eq!(
         host.error("data/base64_decode", json!({"data": "!!"}))
@@ -222,20 +209,15 @@ async fn fetch_reaches_granted_hosts_only() {
         ..Default::default()
     };
     host.manager.grant("fetch", Some(&only)).unwrap();
-    let text = host
-        .call("fetch/get_page", json!({"url": url}))
-        .await
-        .unwrap();
+    let text = host.ok("fetch/get_page", json!({"url": url})).await;
     assert!(text.contains("Hello") && text.contains("World"), "{text}");
     assert!(!text.contains("evil()"), "scripts are dropped: {text}");
 
     let out = host
-        .call(
+        .ok(
             "fetch/http_request",
             json!({"url": format!("http://{addr}/echo"), "method": "POST", "headers": {"x-test": "1"}, "body": "payload"}),
-        )
-        .await
-        .unwrap();
+        ).await;
     let v = parse(&out);
     assert_eq!(v["status"], 200);
     assert_eq!(
@@ -317,28 +299,25 @@ async fn notes_remember_recall_list_forget_and_persist() {
     let host = Host::with(&["notes"]).await;
     let first = parse(
         &host
-            .call(
+            .ok(
                 "notes/remember",
                 json!({"text": "Deploys happen on Tuesdays", "tags": ["Ops"]}),
             )
-            .await
-            .unwrap(),
+            .await,
     );
-    host.call(
+    host.ok(
         "notes/remember",
         json!({"text": "The coffee machine is on floor 3"}),
     )
-    .await
-    .unwrap();
+    .await;
     let found = parse(
         &host
-            .call("notes/recall", json!({"query": "tuesdays ops"}))
-            .await
-            .unwrap(),
+            .ok("notes/recall", json!({"query": "tuesdays ops"}))
+            .await,
     );
     assert_eq!(found["count"], 1);
     assert_eq!(found["notes"][0]["tags"], json!(["ops"]));
-    let listed = parse(&host.call("notes/list", json!({})).await.unwrap());
+    let listed = parse(&host.ok("notes/list", json!({})).await);
     assert_eq!(listed["count"], 2);
 
     let reopened = common::manager_for(host.data.path());
@@ -351,7 +330,7 @@ async fn notes_remember_recall_list_forget_and_persist() {
     );
 
     let id = first["id"].as_str().unwrap();
-    host.call("notes/forget", json!({"id": id})).await.unwrap();
+    host.ok("notes/forget", json!({"id": id})).await;
     let err = host.error("notes/forget", json!({"id": id})).await;
     assert_eq!(err.kind, ErrorKind::NotFound);
     let err = host.error("notes/remember", json!({"text": "   "})).await;

@@ -28,6 +28,21 @@ pub fn package(name: &str) -> PathBuf {
     dir
 }
 
+/// A copy of package `name` whose manifest text went through `edit` (the component
+/// is the same; the manifest may rename the plugin or change its limits).
+pub fn package_variant(name: &str, edit: impl FnOnce(String) -> String) -> TempDir {
+    let src = package(name);
+    let dir = TempDir::new().expect("temp dir");
+    std::fs::copy(
+        src.join(format!("{name}.wasm")),
+        dir.path().join(format!("{name}.wasm")),
+    )
+    .expect("copy component");
+    let manifest = std::fs::read_to_string(src.join("plugin.toml")).expect("manifest");
+    std::fs::write(dir.path().join("plugin.toml"), edit(manifest)).expect("write manifest");
+    dir
+}
+
 /// The `.tar.gz` of a package.
 pub fn archive(name: &str) -> PathBuf {
     package(name);
@@ -64,6 +79,14 @@ impl Host {
                 .expect("install");
         }
         host
+    }
+
+    /// Call a tool that must succeed, and return its text.
+    pub async fn ok(&self, tool: &str, args: serde_json::Value) -> String {
+        match self.call(tool, args).await {
+            Ok(out) => out,
+            Err(e) => panic!("`{tool}` was expected to succeed but failed: {e}"),
+        }
     }
 
     /// Call a tool that must fail, and return the failure.
