@@ -1,29 +1,197 @@
-//! Where switchyard keeps its data and how the runtime is set up from it.
+//! Process-wide settings: where data lives, where the server listens, which
+//! database to use. Sources, strongest first: command-line flags, `SWITCHYARD_*`
+//! environment variables, `switchyard.toml`, built-in defaults.
 
 use crate::runtime::RuntimeOptions;
+use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "switchyard-data";
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+/// The config file read from the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "switchyard.toml";
 
-/// Process-wide settings.
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A value is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The `switchyard.toml` file: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Listen address, e.g. `127.0.0.1:7700`.
+    pub listen: Option<String>,
+    /// Database URL (`sqlite://…` or `postgres://…`); SQLite in the data dir when unset.
+    pub database_url: Option<String>,
+    /// The externally visible base URL (printed at start).
+    pub public_url: Option<String>,
+    /// Largest plugin upload, in MiB.
+    pub max_upload_mb: Option<u64>,
+    /// Login attempts allowed per minute per client address and user name.
+    pub logins_per_minute: Option<u32>,
+    /// Directory of plain SKILL.md folders served next to plugin skills.
+    pub skills_dir: Option<PathBuf>,
+}
+
+impl FileConfig {
+    /// Read `path`; a missing default file is an empty config.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
+            Err(e) => {
+                return Err(ConfigError::Read {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Read {
+            path,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Resolved settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Root of everything switchyard stores (plugins, KV, secrets, caches).
+    /// Root of everything switchyard stores (plugins, database, caches).
     pub data_dir: PathBuf,
+    /// Where the server listens.
+    pub listen: SocketAddr,
+    /// Database URL, `None` for SQLite in the data dir.
+    pub database_url: Option<String>,
+    /// The externally visible base URL, when it differs from the listen address.
+    pub public_url: Option<String>,
+    /// Largest plugin upload (bytes).
+    pub max_upload_bytes: u64,
+    /// Login attempts allowed per minute per client address and user name.
+    pub logins_per_minute: u32,
+    /// Directory of plain SKILL.md folders.
+    pub skills_dir: PathBuf,
+}
+
+/// Values given on the command line or in the environment (they win over the file).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir` / `SWITCHYARD_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen` / `SWITCHYARD_LISTEN`.
+    pub listen: Option<String>,
+    /// `--database-url` / `SWITCHYARD_DATABASE_URL`.
+    pub database_url: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 impl Config {
-    /// Settings rooted at `data_dir`.
+    /// Settings rooted at `data_dir`, defaults elsewhere.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
         Self {
-            data_dir: data_dir.into(),
+            skills_dir: data_dir.join("skills"),
+            data_dir,
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7700))),
+            database_url: None,
+            public_url: None,
+            max_upload_bytes: 64 << 20,
+            logins_per_minute: 10,
         }
+    }
+
+    /// Combine overrides, environment, file and defaults.
+    pub fn resolve(overrides: Overrides, file: FileConfig) -> Result<Self, ConfigError> {
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut config = Self::new(data_dir);
+        if let Some(listen) = overrides.listen.or(file.listen) {
+            config.listen = listen.parse().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "listen address `{listen}` is not IP:PORT (e.g. 127.0.0.1:7700)"
+                ))
+            })?;
+        }
+        config.database_url = overrides.database_url.or(file.database_url);
+        config.public_url = env("SWITCHYARD_PUBLIC_URL").or(file.public_url);
+        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
+            env(name)
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| ConfigError::Invalid(format!("{name}=`{v}` is not a number")))
+                })
+                .transpose()
+        };
+        if let Some(mb) = number("SWITCHYARD_MAX_UPLOAD_MB")?.or(file.max_upload_mb) {
+            config.max_upload_bytes = mb.clamp(1, 1024) << 20;
+        }
+        if let Some(n) = number("SWITCHYARD_LOGINS_PER_MINUTE")?
+            .map(|n| n as u32)
+            .or(file.logins_per_minute)
+        {
+            config.logins_per_minute = n.max(1);
+        }
+        if let Some(dir) = env("SWITCHYARD_SKILLS_DIR")
+            .map(PathBuf::from)
+            .or(file.skills_dir)
+        {
+            config.skills_dir = dir;
+        }
+        Ok(config)
     }
 
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The database URL: the configured one or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| crate::store::sqlite_url(&self.data_dir))
+    }
+
+    /// The file holding the key that seals plugin secrets.
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.data_dir.join("secret.key")
+    }
+
+    /// The base URL people should use.
+    pub fn base_url(&self) -> String {
+        self.public_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// Runtime options with the precompiled-artifact cache under `<data dir>/cache`.

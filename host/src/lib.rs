@@ -6,8 +6,12 @@
 //! the installed-plugin registry, [`tools`] and [`skills`] are the typed faces of
 //! what plugins export, and [`config`] says where data lives.
 
+pub mod api;
+pub mod auth;
 pub mod config;
 pub mod plugins;
 pub mod runtime;
+pub mod server;
 pub mod skills;
+pub mod store;
 pub mod tools;

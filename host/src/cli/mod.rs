@@ -1,22 +1,23 @@
 //! Command-line definitions (clap) and dispatch.
 
 mod plugin;
+mod serve;
 mod tool;
+mod user;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use switchyard::config::{Config, DEFAULT_DATA_DIR};
+use switchyard::config::{Config, FileConfig, Overrides};
 use switchyard::plugins::PluginManager;
-use switchyard::runtime::Runtime;
 
 /// switchyard: a runtime for AI-agent work built on WebAssembly component plugins.
 ///
+/// `serve` runs the server (REST API under /api/v1, metrics at /metrics).
 /// Plugins (tools, channels, skills) are WebAssembly components defined by the
 /// `switchyard:plugin@0.1.0` WIT contract. Create one with `plugin new`, build it
-/// with `plugin build`, install it with `plugin install`, and run its tools with
-/// `tool call`.
+/// with `plugin build`, install it with `plugin install` (a running server on the
+/// same data dir picks it up at once), and run its tools with `tool call`.
 #[derive(Debug, Parser)]
 #[command(
     name = "switchyard",
@@ -25,9 +26,20 @@ use switchyard::runtime::Runtime;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Where switchyard keeps plugins, their data and caches.
-    #[arg(long, global = true, env = "SWITCHYARD_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
+    /// Where switchyard keeps plugins, the SQLite database and caches [default: switchyard-data].
+    #[arg(long, global = true, env = "SWITCHYARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASS@HOST/DB` [default: SQLite in the data dir].
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Config file [default: ./switchyard.toml when present].
+    #[arg(long, global = true, env = "SWITCHYARD_CONFIG")]
+    config: Option<PathBuf>,
     /// Log filter, e.g. `info` or `switchyard=debug` (overridden by RUST_LOG).
     #[arg(long, global = true, env = "SWITCHYARD_LOG", default_value = "warn")]
     log: String,
@@ -48,6 +60,13 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server: REST API, plugins with hot reload, metrics.
+    Serve(serve::ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Create, build, install and manage plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -72,17 +91,42 @@ pub fn init_logging(cli: &Cli) {
 
 /// Run the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Config::new(cli.data_dir);
+    use anyhow::Context;
+    let file = FileConfig::load(cli.config.as_deref()).context("reading the config file")?;
+    let listen = match &cli.command {
+        Command::Serve(args) => args.listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides {
+        data_dir: cli.data_dir,
+        listen,
+        database_url: cli.database_url,
+    };
+    let config = Config::resolve(overrides, file)?;
     match cli.command {
+        Command::Serve(args) => serve::run(args, config).await,
+        Command::Migrate => {
+            std::fs::create_dir_all(config.data_dir())
+                .with_context(|| format!("creating {}", config.data_dir().display()))?;
+            let url = config.database_url();
+            let store = switchyard::store::Store::connect(&url).await?;
+            let applied = store.migrate().await?;
+            println!(
+                "Database {} is up to date ({applied} migration(s) applied now)",
+                switchyard::store::redact_url(&url)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(cmd) => user::run(cmd, &config).await,
         Command::Plugin(cmd) => plugin::run(cmd, &config).await,
         Command::Tool(cmd) => tool::run(cmd, &config).await,
     }
 }
 
-/// The plugin manager over the configured data dir.
-fn manager(config: &Config) -> anyhow::Result<PluginManager> {
+/// The plugin manager over the configured data dir and database.
+async fn manager(config: &Config) -> anyhow::Result<PluginManager> {
     use anyhow::Context;
-    let runtime =
-        Runtime::new(config.runtime_options()).context("starting the WebAssembly runtime")?;
-    Ok(PluginManager::new(config.data_dir(), Arc::new(runtime)))
+    switchyard::server::open_manager(config)
+        .await
+        .context("opening the data directory and database")
 }

@@ -145,18 +145,24 @@ pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode
         }
         PluginCommand::Build { dir, out, archive } => build_cmd(config, dir, out, archive).await?,
         PluginCommand::Install { path, grant } => install(config, path, grant).await?,
-        PluginCommand::List { json } => list(config, json)?,
+        PluginCommand::List { json } => list(config, json).await?,
         PluginCommand::Inspect { name, json } => inspect(config, &name, json).await?,
         PluginCommand::Remove { name } => {
-            super::manager(config)?.remove(&name)?;
+            super::manager(config).await?.remove(&name).await?;
             println!("Removed `{name}`");
         }
         PluginCommand::Enable { name } => {
-            super::manager(config)?.set_enabled(&name, true)?;
+            super::manager(config)
+                .await?
+                .set_enabled(&name, true)
+                .await?;
             println!("Enabled `{name}`");
         }
         PluginCommand::Disable { name } => {
-            super::manager(config)?.set_enabled(&name, false)?;
+            super::manager(config)
+                .await?
+                .set_enabled(&name, false)
+                .await?;
             println!("Disabled `{name}`");
         }
         PluginCommand::Grant(args) => {
@@ -166,11 +172,14 @@ pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode
                 secrets: args.secrets,
             };
             let what = (!only.is_empty()).then_some(&only);
-            let installed = super::manager(config)?.grant(&args.name, what)?;
+            let installed = super::manager(config)
+                .await?
+                .grant(&args.name, what)
+                .await?;
             println!("Granted `{}`: {}", args.name, installed.state.granted);
         }
         PluginCommand::Revoke { name } => {
-            super::manager(config)?.revoke(&name)?;
+            super::manager(config).await?.revoke(&name).await?;
             println!("Revoked every capability of `{name}`");
         }
         PluginCommand::Config {
@@ -179,20 +188,20 @@ pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode
             value,
             unset,
         } => {
-            let manager = super::manager(config)?;
+            let manager = super::manager(config).await?;
             if value.is_some() || unset {
-                manager.set_config(&name, &key, value.as_deref())?;
+                manager.set_config(&name, &key, value.as_deref()).await?;
             }
-            let installed = manager.registry().get(&name)?;
+            let installed = manager.get(&name).await?;
             match installed.state.config.get(&key) {
                 Some(v) => println!("{key} = {v}"),
                 None => println!("{key} is not set (the manifest default applies)"),
             }
         }
         PluginCommand::Secret { name, key, unset } => {
-            let manager = super::manager(config)?;
+            let manager = super::manager(config).await?;
             if unset {
-                manager.set_secret(&name, &key, None)?;
+                manager.set_secret(&name, &key, None).await?;
                 println!("Deleted secret `{key}` of `{name}`");
             } else {
                 if std::io::stdin().is_terminal() {
@@ -208,7 +217,7 @@ pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode
                         "the secret on stdin is empty; pipe it in, e.g. `printf %s \"$TOKEN\" | switchyard plugin secret {name} {key}`"
                     );
                 }
-                manager.set_secret(&name, &key, Some(value))?;
+                manager.set_secret(&name, &key, Some(value)).await?;
                 println!("Stored secret `{key}` of `{name}`");
             }
         }
@@ -243,7 +252,7 @@ async fn build_cmd(
     });
     bar.finish_and_clear();
     let report = report?;
-    let manager = super::manager(config)?;
+    let manager = super::manager(config).await?;
     let package = Package::open(&report.package, &config.data_dir().join("tmp"))?;
     let contents = manager
         .verify(&package)
@@ -268,7 +277,7 @@ async fn build_cmd(
 }
 
 async fn install(config: &Config, path: PathBuf, grant: bool) -> anyhow::Result<()> {
-    let manager = super::manager(config)?;
+    let manager = super::manager(config).await?;
     let mut grant_all = grant;
     if !grant {
         let package = Package::open(&path, &config.data_dir().join("tmp"))?;
@@ -284,7 +293,11 @@ async fn install(config: &Config, path: PathBuf, grant: bool) -> anyhow::Result<
             grant_all = matches!(answer.trim(), "y" | "Y" | "yes");
         }
     }
-    let report = manager.install(&path, grant_all).await?;
+    let options = switchyard::plugins::InstallOptions {
+        grant_all,
+        owner_id: None,
+    };
+    let report = manager.install(&path, &options).await?;
     let m = &report.installed.manifest;
     match &report.replaced {
         Some(old) => println!("Upgraded {} {old} -> {}", m.name, m.version),
@@ -312,8 +325,8 @@ fn print_offer(contents: &Contents) {
     }
 }
 
-fn list(config: &Config, json: bool) -> anyhow::Result<()> {
-    let plugins = switchyard::plugins::registry::Registry::new(config.data_dir()).list();
+async fn list(config: &Config, json: bool) -> anyhow::Result<()> {
+    let plugins = super::manager(config).await?.list().await?;
     if json {
         let rows: Vec<_> = plugins
             .iter()
@@ -349,9 +362,9 @@ fn list(config: &Config, json: bool) -> anyhow::Result<()> {
 }
 
 async fn inspect(config: &Config, name: &str, json: bool) -> anyhow::Result<()> {
-    let manager: PluginManager = super::manager(config)?;
-    let installed = manager.registry().get(name)?;
-    let contents = match manager.load(name) {
+    let manager: PluginManager = super::manager(config).await?;
+    let installed = manager.get(name).await?;
+    let contents = match manager.load(name).await {
         Ok(loaded) => Some(manager.contents_of(&loaded).await?),
         Err(e) => {
             eprintln!("note: {e}");
@@ -359,7 +372,7 @@ async fn inspect(config: &Config, name: &str, json: bool) -> anyhow::Result<()> 
         }
     };
     let m = &installed.manifest;
-    let secrets_set = manager.secret_names(name);
+    let secrets_set = manager.secret_names(name).await?;
     if json {
         let value = serde_json::json!({
             "manifest": m, "enabled": installed.state.enabled,

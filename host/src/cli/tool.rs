@@ -30,13 +30,13 @@ pub enum ToolCommand {
 }
 
 pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> {
-    let manager = super::manager(config)?;
+    let manager = super::manager(config).await?;
     match cmd {
         ToolCommand::List { json } => {
             let mut all = Vec::new();
             for installed in manager
-                .registry()
                 .list()
+                .await?
                 .into_iter()
                 .filter(|p| p.state.enabled)
             {
@@ -47,7 +47,7 @@ pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> 
                 {
                     continue;
                 }
-                match manager.load(&name) {
+                match manager.load(&name).await {
                     Ok(loaded) => match manager.tools_of(&loaded).await {
                         Ok(tools) => all.extend(tools),
                         Err(e) => eprintln!("warning: {name}: {e}"),

@@ -1,26 +1,29 @@
 //! Plugins: packages and manifests, verification before acceptance, the
-//! installed-plugin registry, grants, configuration and secrets, and loading an
-//! installed plugin into the runtime with exactly what it was granted.
+//! installed-plugin registry (package files on disk, state in the store), grants,
+//! configuration and secrets, loading an installed plugin into the runtime with
+//! exactly what it was granted, and the live set a server calls into.
 
+mod admin;
 pub mod build;
+pub mod live;
 pub mod manifest;
 pub mod package;
 pub mod registry;
 pub mod scaffold;
-pub mod storage;
 
 use crate::runtime::{
     CallLimits, HostPattern, LoadError, LoadedComponent, PluginEnv, PluginError, Runtime, channel,
     system_clock,
 };
 use crate::skills::{self, Skill};
+use crate::store::{PluginRow, SecretCipher, SqlKv, SqlSecrets, Store, StoreError};
 use crate::tools::{self, ToolEntry};
 use manifest::{Capabilities, Kind, Manifest};
 use package::{Package, PackageError};
-use registry::{Installed, PluginState, Registry, RegistryError};
+use registry::{Registry, RegistryError};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use storage::{FileKv, FileSecrets};
 
 /// Why a plugin operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +44,99 @@ pub enum PluginsError {
     #[error("the plugin failed while listing what it offers: {0}")]
     Plugin(#[from] PluginError),
     /// The plugin is disabled.
-    #[error("plugin `{0}` is disabled (enable it with `switchyard plugin enable {0}`)")]
+    #[error("plugin `{0}` is disabled (an administrator can enable it again)")]
     Disabled(String),
+    /// No plugin by that name (or not one the caller may see).
+    #[error("no plugin named `{0}` is installed")]
+    NotInstalled(String),
+    /// The plugin's owner differs from the installing user.
+    #[error("plugin `{0}` belongs to another user")]
+    Owned(String),
+    /// The store failed.
+    #[error("plugin state: {0}")]
+    Store(#[from] StoreError),
     /// A configuration or grant request is wrong.
     #[error("{0}")]
     Config(String),
+}
+
+/// Mutable, per-installation facts about a plugin, kept in the store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PluginState {
+    /// Whether calls are allowed.
+    pub enabled: bool,
+    /// What an administrator granted (a subset of what the manifest requests).
+    pub granted: Capabilities,
+    /// Configuration values.
+    pub config: BTreeMap<String, String>,
+    /// When the current version was installed (ms since the epoch).
+    pub installed_at: u64,
+    /// The installing user; `None` for plugins shared with everyone.
+    pub owner_id: Option<String>,
+    /// Increases with every change (hot reload compares it).
+    pub revision: i64,
+}
+
+impl PluginState {
+    fn from_row(row: &PluginRow) -> Result<Self, StoreError> {
+        let corrupt =
+            |e: serde_json::Error| StoreError::Corrupt(format!("plugin {}: {e}", row.name));
+        Ok(Self {
+            enabled: row.enabled,
+            granted: serde_json::from_str(&row.granted).map_err(corrupt)?,
+            config: serde_json::from_str(&row.config).map_err(corrupt)?,
+            installed_at: row.installed_at as u64,
+            owner_id: row.owner_id.clone(),
+            revision: row.revision,
+        })
+    }
+
+    fn to_row(&self, manifest: &Manifest) -> PluginRow {
+        PluginRow {
+            name: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            owner_id: self.owner_id.clone(),
+            enabled: self.enabled,
+            granted: serde_json::to_string(&self.granted).unwrap_or_else(|_| "{}".into()),
+            config: serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into()),
+            installed_at: self.installed_at as i64,
+            updated_at: 0,
+            revision: self.revision,
+        }
+    }
+}
+
+/// One installed plugin: its manifest, state and package directory.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its state.
+    pub state: PluginState,
+    /// Its package directory.
+    pub dir: PathBuf,
+}
+
+impl Installed {
+    /// What the manifest requests that is not granted.
+    pub fn pending(&self) -> Capabilities {
+        self.manifest.capabilities.beyond(&self.state.granted)
+    }
+
+    /// Whether a user may see and call it: shared plugins are everyone's;
+    /// user-installed ones only their owner's (and administrators').
+    pub fn visible_to(&self, user_id: &str, admin: bool) -> bool {
+        admin || self.state.owner_id.as_deref().is_none_or(|o| o == user_id)
+    }
+}
+
+/// How to install.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// Grant everything the manifest requests (administrators only).
+    pub grant_all: bool,
+    /// The installing user, for plugins private to them; `None` installs a shared plugin.
+    pub owner_id: Option<String>,
 }
 
 /// What a plugin offers, as found by asking it.
@@ -80,25 +171,63 @@ pub struct Loaded {
     pub component: LoadedComponent,
 }
 
-/// Installed plugins over one data directory and runtime.
+/// Installed plugins: package files under one data directory, state in a store.
 pub struct PluginManager {
     runtime: Arc<Runtime>,
     registry: Registry,
-    kv: Arc<FileKv>,
-    secrets: Arc<FileSecrets>,
+    store: Store,
+    kv: Arc<SqlKv>,
+    secrets: Arc<SqlSecrets>,
     scratch: PathBuf,
 }
 
 impl PluginManager {
-    /// Plugins installed under `data_dir`, run by `runtime`.
-    pub fn new(data_dir: &Path, runtime: Arc<Runtime>) -> Self {
+    /// Plugins installed under `data_dir` with state in `store`, run by `runtime`;
+    /// secrets are sealed with `cipher`.
+    pub fn new(data_dir: &Path, runtime: Arc<Runtime>, store: Store, cipher: SecretCipher) -> Self {
         Self {
             runtime,
             registry: Registry::new(data_dir),
-            kv: Arc::new(FileKv::new(data_dir)),
-            secrets: Arc::new(FileSecrets::new(data_dir)),
+            kv: Arc::new(SqlKv::new(store.clone())),
+            secrets: Arc::new(SqlSecrets::new(store.clone(), cipher)),
+            store,
             scratch: data_dir.join("tmp"),
         }
+    }
+
+    /// The store holding plugin state.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every installed plugin, by name. Damaged ones are logged and skipped.
+    pub async fn list(&self) -> Result<Vec<Installed>, PluginsError> {
+        let mut out = Vec::new();
+        for row in self.store.plugins().await? {
+            match self.installed(&row) {
+                Ok(p) => out.push(p),
+                Err(e) => tracing::warn!(plugin = %row.name, error = %e, "skipping plugin"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One installed plugin.
+    pub async fn get(&self, name: &str) -> Result<Installed, PluginsError> {
+        match self.store.plugin(name).await {
+            Ok(row) => self.installed(&row),
+            Err(StoreError::NotFound) => Err(PluginsError::NotInstalled(name.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn installed(&self, row: &PluginRow) -> Result<Installed, PluginsError> {
+        let (manifest, dir) = self.registry.manifest(&row.name)?;
+        Ok(Installed {
+            manifest,
+            state: PluginState::from_row(row)?,
+            dir,
+        })
     }
 
     /// The runtime.
@@ -113,17 +242,27 @@ impl PluginManager {
 
     /// Verify and install (or upgrade) the package at `path`. With `grant_all`, every
     /// requested capability is granted; otherwise earlier grants that the new version
-    /// still requests are kept and the rest stays pending.
+    /// still requests are kept and the rest stays pending until an administrator
+    /// grants it. A failure leaves the previous installation untouched.
     pub async fn install(
         &self,
         path: &Path,
-        grant_all: bool,
+        options: &InstallOptions,
     ) -> Result<InstallReport, PluginsError> {
         let package = Package::open(path, &self.scratch)?;
         let contents = self.verify(&package).await?;
         let manifest = &package.manifest;
-        let previous = self.registry.get(&manifest.name).ok();
-        let granted = if grant_all {
+        let previous = match self.get(&manifest.name).await {
+            Ok(p) => Some(p),
+            Err(PluginsError::NotInstalled(_) | PluginsError::Registry(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if let (Some(owner), Some(prev)) = (&options.owner_id, &previous)
+            && prev.state.owner_id.as_ref() != Some(owner)
+        {
+            return Err(PluginsError::Owned(manifest.name.clone()));
+        }
+        let granted = if options.grant_all {
             manifest.capabilities.clone()
         } else {
             previous
@@ -142,8 +281,33 @@ impl PluginManager {
             granted,
             config,
             installed_at: system_clock(),
+            owner_id: previous
+                .as_ref()
+                .map_or(options.owner_id.clone(), |p| p.state.owner_id.clone()),
+            revision: 0,
         };
-        let installed = self.registry.put(manifest, &package.dir, &state)?;
+        let staged = self.registry.stage(manifest, &package.dir)?;
+        let old_row = self.store.plugin(&manifest.name).await.ok();
+        let row = self.store.put_plugin(&state.to_row(manifest)).await?;
+        let dir = match staged.commit() {
+            Ok(dir) => dir,
+            Err(e) => {
+                let restored = match &old_row {
+                    Some(old) => self.store.put_plugin(old).await.map(|_| ()),
+                    None => self.store.delete_plugin(&manifest.name).await,
+                };
+                if let Err(undo) = restored {
+                    tracing::error!(plugin = %manifest.name, error = %undo, "cannot undo a failed install");
+                }
+                return Err(e.into());
+            }
+        };
+        self.registry.announce_change();
+        let installed = Installed {
+            manifest: manifest.clone(),
+            state: PluginState::from_row(&row)?,
+            dir,
+        };
         tracing::info!(plugin = %manifest.name, version = %manifest.version, "plugin installed");
         Ok(InstallReport {
             pending: installed.pending(),
@@ -206,10 +370,15 @@ impl PluginManager {
     }
 
     /// Load an installed, enabled plugin with its grants and configuration.
-    pub fn load(&self, name: &str) -> Result<Loaded, PluginsError> {
-        let installed = self.registry.get(name)?;
+    pub async fn load(&self, name: &str) -> Result<Loaded, PluginsError> {
+        self.load_installed(self.get(name).await?)
+    }
+
+    /// Load `installed` if it is enabled.
+    pub fn load_installed(&self, installed: Installed) -> Result<Loaded, PluginsError> {
+        let name = installed.manifest.name.clone();
         if !installed.state.enabled {
-            return Err(PluginsError::Disabled(name.to_string()));
+            return Err(PluginsError::Disabled(name));
         }
         let manifest = &installed.manifest;
         let bytes = package::read_inside(
@@ -218,7 +387,7 @@ impl PluginManager {
             package::MAX_COMPONENT_BYTES,
         )
         .map_err(|e| RegistryError::Damaged {
-            name: name.to_string(),
+            name: name.clone(),
             reason: e,
         })?;
         let component = self.runtime.compile(&bytes)?;
@@ -249,7 +418,7 @@ impl PluginManager {
     fn env_for(&self, installed: &Installed) -> Result<PluginEnv, PluginsError> {
         let manifest = &installed.manifest;
         let granted = installed.state.granted.within(&manifest.capabilities);
-        let mut config = std::collections::BTreeMap::new();
+        let mut config = BTreeMap::new();
         for (key, spec) in &manifest.config {
             let value = installed.state.config.get(key).cloned().or_else(|| {
                 spec.default.as_ref().map(|d| match d {
@@ -279,145 +448,12 @@ impl PluginManager {
             name: manifest.name.clone(),
             http: http.into(),
             secrets: granted.secrets.clone(),
-            secret_source: Some(self.secrets.clone()),
+            secret_source: Some(self.secrets.clone() as Arc<dyn crate::runtime::SecretSource>),
             config,
             kv: granted
                 .kv
                 .then(|| self.kv.clone() as Arc<dyn crate::runtime::KvStore>),
             clock: system_clock,
-        })
-    }
-
-    /// Grant requested capabilities: all of them, or the listed parts (any host
-    /// pattern when the plugin requests `*`).
-    pub fn grant(
-        &self,
-        name: &str,
-        what: Option<&Capabilities>,
-    ) -> Result<Installed, PluginsError> {
-        let mut installed = self.registry.get(name)?;
-        let requested = &installed.manifest.capabilities;
-        let add = what.unwrap_or(requested);
-        let mut unrequested = add.beyond(requested);
-        if requested.http.iter().any(|h| h == "*") {
-            unrequested.http.clear();
-        }
-        if let Some(bad) = add.http.iter().find(|h| HostPattern::parse(h).is_err()) {
-            return Err(PluginsError::Config(format!(
-                "`{bad}` is not a valid host pattern"
-            )));
-        }
-        if !unrequested.is_empty() {
-            return Err(PluginsError::Config(format!(
-                "plugin `{name}` does not request {unrequested}; it requests {requested}"
-            )));
-        }
-        let g = &mut installed.state.granted;
-        g.http.extend(
-            add.http
-                .iter()
-                .filter(|h| !g.http.contains(h))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-        g.secrets.extend(
-            add.secrets
-                .iter()
-                .filter(|s| !g.secrets.contains(s))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-        g.kv |= add.kv;
-        self.registry.save_state(name, &installed.state)?;
-        Ok(installed)
-    }
-
-    /// Revoke every grant.
-    pub fn revoke(&self, name: &str) -> Result<Installed, PluginsError> {
-        let mut installed = self.registry.get(name)?;
-        installed.state.granted = Capabilities::default();
-        self.registry.save_state(name, &installed.state)?;
-        Ok(installed)
-    }
-
-    /// Enable or disable calls.
-    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<Installed, PluginsError> {
-        let mut installed = self.registry.get(name)?;
-        installed.state.enabled = enabled;
-        self.registry.save_state(name, &installed.state)?;
-        Ok(installed)
-    }
-
-    /// Set (or with `None`, unset) a configuration value, checked against the manifest.
-    pub fn set_config(
-        &self,
-        name: &str,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<Installed, PluginsError> {
-        let mut installed = self.registry.get(name)?;
-        let spec = installed.manifest.config.get(key).ok_or_else(|| {
-            let known: Vec<_> = installed.manifest.config.keys().cloned().collect();
-            PluginsError::Config(format!(
-                "plugin `{name}` has no config key `{key}` (its keys: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })?;
-        match value {
-            Some(v) => {
-                let v = spec
-                    .kind
-                    .check(v)
-                    .map_err(|e| PluginsError::Config(format!("config `{key}`: {e}")))?;
-                installed.state.config.insert(key.to_string(), v);
-            }
-            None => {
-                installed.state.config.remove(key);
-            }
-        }
-        self.registry.save_state(name, &installed.state)?;
-        Ok(installed)
-    }
-
-    /// Set (or with `None`, delete) a secret the manifest declares.
-    pub fn set_secret(
-        &self,
-        name: &str,
-        secret: &str,
-        value: Option<&str>,
-    ) -> Result<(), PluginsError> {
-        let installed = self.registry.get(name)?;
-        if !installed
-            .manifest
-            .capabilities
-            .secrets
-            .iter()
-            .any(|s| s == secret)
-        {
-            return Err(PluginsError::Config(format!(
-                "plugin `{name}` does not declare secret `{secret}` under capabilities.secrets"
-            )));
-        }
-        self.secrets
-            .set(name, secret, value)
-            .map_err(|e| PluginsError::Config(e.to_string()))
-    }
-
-    /// The names of the secrets that have values.
-    pub fn secret_names(&self, name: &str) -> Vec<String> {
-        self.secrets.names(name)
-    }
-
-    /// Remove a plugin with its key-value data and secrets.
-    pub fn remove(&self, name: &str) -> Result<(), PluginsError> {
-        self.registry.remove(name)?;
-        let cleanup = self.kv.clear(name).and_then(|()| self.secrets.clear(name));
-        cleanup.map_err(|e| {
-            PluginsError::Config(format!("removed, but its data could not be deleted: {e}"))
         })
     }
 }

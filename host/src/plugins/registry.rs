@@ -1,47 +1,13 @@
 //! The installed-plugin registry in the data directory.
 //!
 //! Layout: `plugins/<name>/` holds the package as installed (`plugin.toml`, the
-//! component, `skills/`) plus `state.json` (enabled flag, granted capabilities,
-//! configuration). Installs and upgrades are staged next to the target and swapped
-//! in with renames, so a failed install leaves nothing behind.
+//! component, `skills/`). The plugin's state (enabled flag, grants, configuration)
+//! lives in the store. Installs and upgrades are staged next to the target and
+//! swapped in with renames, so a failed install leaves nothing behind.
 
-use super::manifest::{Capabilities, Manifest, check_plugin_name};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use super::manifest::{Manifest, check_plugin_name};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-/// Mutable, per-installation facts about a plugin.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct PluginState {
-    /// Whether calls are allowed.
-    pub enabled: bool,
-    /// What an administrator granted (a subset of what the manifest requests).
-    pub granted: Capabilities,
-    /// Configuration values set by an administrator.
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
-    /// When the current version was installed (ms since the epoch).
-    pub installed_at: u64,
-}
-
-/// One installed plugin.
-#[derive(Debug, Clone)]
-pub struct Installed {
-    /// Its manifest.
-    pub manifest: Manifest,
-    /// Its state.
-    pub state: PluginState,
-    /// Its directory.
-    pub dir: PathBuf,
-}
-
-impl Installed {
-    /// What the manifest requests that is not granted.
-    pub fn pending(&self) -> Capabilities {
-        self.manifest.capabilities.beyond(&self.state.granted)
-    }
-}
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +28,9 @@ pub enum RegistryError {
     Io(String),
 }
 
+/// The file a change announcement touches.
+pub const CHANGES_FILE: &str = ".changes";
+
 /// The registry rooted at `<data dir>/plugins`.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -81,38 +50,17 @@ impl Registry {
         &self.root
     }
 
-    /// All installed plugins, sorted by name. Damaged entries are logged and skipped.
-    pub fn list(&self) -> Vec<Installed> {
-        let Ok(entries) = fs::read_dir(&self.root) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| check_plugin_name(n).is_ok())
-            .collect();
-        names.sort();
-        names
-            .into_iter()
-            .filter_map(|name| match self.get(&name) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::warn!(plugin = %name, error = %e, "skipping plugin");
-                    None
-                }
-            })
-            .collect()
-    }
-
-    /// One installed plugin.
-    pub fn get(&self, name: &str) -> Result<Installed, RegistryError> {
+    /// Read the manifest of the installed package `name`.
+    pub fn manifest(&self, name: &str) -> Result<(Manifest, PathBuf), RegistryError> {
         if check_plugin_name(name).is_err() {
             return Err(RegistryError::NotInstalled(name.to_string()));
         }
         let dir = self.root.join(name);
         if !dir.join("plugin.toml").is_file() {
-            return Err(RegistryError::NotInstalled(name.to_string()));
+            return Err(RegistryError::Damaged {
+                name: name.to_string(),
+                reason: format!("{} is missing; reinstall the plugin", dir.display()),
+            });
         }
         let damaged = |reason: String| RegistryError::Damaged {
             name: name.to_string(),
@@ -121,26 +69,12 @@ impl Registry {
         let text =
             fs::read_to_string(dir.join("plugin.toml")).map_err(|e| damaged(e.to_string()))?;
         let manifest = Manifest::parse(&text).map_err(|e| damaged(e.to_string()))?;
-        let state = fs::read(dir.join("state.json"))
-            .map_err(|e| damaged(format!("state.json: {e}")))
-            .and_then(|b| {
-                serde_json::from_slice(&b).map_err(|e| damaged(format!("state.json: {e}")))
-            })?;
-        Ok(Installed {
-            manifest,
-            state,
-            dir,
-        })
+        Ok((manifest, dir))
     }
 
-    /// Install the package files in `source` (copied) under the manifest's name,
-    /// with `state`. Replaces an existing installation atomically.
-    pub fn put(
-        &self,
-        manifest: &Manifest,
-        source: &Path,
-        state: &PluginState,
-    ) -> Result<Installed, RegistryError> {
+    /// Copy the package files in `source` next to the registry, ready to be
+    /// swapped in by [`Staged::commit`]; dropping the result removes them.
+    pub fn stage(&self, manifest: &Manifest, source: &Path) -> Result<Staged, RegistryError> {
         let io = |e: std::io::Error| RegistryError::Io(e.to_string());
         fs::create_dir_all(&self.root).map_err(io)?;
         let staging = tempfile::Builder::new()
@@ -165,44 +99,70 @@ impl Registry {
         if skills.is_dir() {
             copy_tree(&skills, &staging.path().join("skills")).map_err(io)?;
         }
-        write_json(&staging.path().join("state.json"), state)?;
-        let dir = self.root.join(&manifest.name);
-        let old = self
-            .root
-            .join(format!(".old-{}-{}", manifest.name, std::process::id()));
-        if dir.exists() {
-            fs::rename(&dir, &old).map_err(io)?;
-        }
-        let staged = staging.keep();
-        if let Err(e) = fs::rename(&staged, &dir) {
-            let _ = fs::rename(&old, &dir);
-            let _ = fs::remove_dir_all(&staged);
-            return Err(io(e));
-        }
-        let _ = fs::remove_dir_all(&old);
-        self.get(&manifest.name)
+        Ok(Staged {
+            staging,
+            target: self.root.join(&manifest.name),
+        })
     }
 
-    /// Replace a plugin's state.
-    pub fn save_state(&self, name: &str, state: &PluginState) -> Result<(), RegistryError> {
-        let installed = self.get(name)?;
-        write_json(&installed.dir.join("state.json"), state)
+    /// Tell a running server watching this directory that plugin state changed
+    /// (the CLI calls this after changing state in the store).
+    pub fn announce_change(&self) {
+        let _ = fs::create_dir_all(&self.root);
+        let stamp = crate::runtime::system_clock().to_string();
+        if let Err(e) = fs::write(self.root.join(CHANGES_FILE), stamp) {
+            tracing::warn!(error = %e, "cannot announce the plugin change to a running server");
+        }
     }
 
     /// Remove a plugin's files.
     pub fn remove(&self, name: &str) -> Result<(), RegistryError> {
-        let installed = self.get(name)?;
-        fs::remove_dir_all(&installed.dir).map_err(|e| RegistryError::Io(e.to_string()))
+        if check_plugin_name(name).is_err() {
+            return Err(RegistryError::NotInstalled(name.to_string()));
+        }
+        match fs::remove_dir_all(self.root.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RegistryError::Io(e.to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
-/// Write JSON atomically (temp file + rename).
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RegistryError> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| RegistryError::Io(e.to_string()))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, bytes)
-        .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| RegistryError::Io(format!("{}: {e}", path.display())))
+/// Package files staged for installation.
+#[derive(Debug)]
+pub struct Staged {
+    staging: tempfile::TempDir,
+    target: PathBuf,
+}
+
+impl Staged {
+    /// Swap the staged files in place of the installed ones.
+    pub fn commit(self) -> Result<PathBuf, RegistryError> {
+        let io = |e: std::io::Error| RegistryError::Io(e.to_string());
+        let root = self
+            .target
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let name = self
+            .target
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        let old = root.join(format!(".old-{name}-{}", std::process::id()));
+        if self.target.exists() {
+            fs::rename(&self.target, &old).map_err(io)?;
+        }
+        let staged = self.staging.keep();
+        if let Err(e) = fs::rename(&staged, &self.target) {
+            let _ = fs::rename(&old, &self.target);
+            let _ = fs::remove_dir_all(&staged);
+            return Err(io(e));
+        }
+        let _ = fs::remove_dir_all(&old);
+        Ok(self.target)
+    }
 }
 
 /// Copy a directory tree (regular files and directories only; links are skipped).

@@ -224,6 +224,25 @@ impl Runtime {
         }
     }
 
+    /// Call a tool and also return every capability the plugin was denied during
+    /// the call (reported even when the call itself succeeds).
+    pub async fn call_tool_traced(
+        &self,
+        c: &LoadedComponent,
+        name: &str,
+        arguments: &str,
+        context: tool::CallContext,
+    ) -> (Result<tool::ToolOutput, PluginError>, Vec<String>) {
+        let (reply, denied) = self
+            .invoke_traced(c, Op::CallTool(name.into(), arguments.into(), context))
+            .await;
+        let output = reply.and_then(|r| match r {
+            Reply::Output(o) => Ok(o),
+            _ => Err(mismatch()),
+        });
+        (output, denied)
+    }
+
     /// Describe a channel plugin.
     pub async fn describe_channel(
         &self,
@@ -283,6 +302,14 @@ impl Runtime {
     }
 
     async fn invoke(&self, c: &LoadedComponent, op: Op) -> Result<Reply, PluginError> {
+        self.invoke_traced(c, op).await.0
+    }
+
+    async fn invoke_traced(
+        &self,
+        c: &LoadedComponent,
+        op: Op,
+    ) -> (Result<Reply, PluginError>, Vec<String>) {
         let missing = match &op {
             Op::ListTools | Op::CallTool(..) => c.tool.is_none().then_some("tool"),
             Op::Describe | Op::Webhook(_) | Op::Deliver(_) => {
@@ -291,13 +318,14 @@ impl Runtime {
             Op::ListSkills | Op::LoadSkill(_) => c.skill.is_none().then_some("skill"),
         };
         if let Some(kind) = missing {
-            return Err(PluginError::new(
+            let e = PluginError::new(
                 ErrorKind::NotFound,
                 format!(
                     "plugin `{}` does not export the `{kind}` interface",
                     c.env.name
                 ),
-            ));
+            );
+            return (Err(e), Vec::new());
         }
         let limits = c.limits;
         let mut store = Store::new(
@@ -305,9 +333,12 @@ impl Runtime {
             HostState::new(c.env.clone(), limits.memory_bytes),
         );
         store.limiter(|s| &mut s.limiter);
-        store
-            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
-            .map_err(|e| PluginError::new(ErrorKind::Failed, e.to_string()))?;
+        if let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX)) {
+            return (
+                Err(PluginError::new(ErrorKind::Failed, e.to_string())),
+                Vec::new(),
+            );
+        }
         let deadline = Instant::now() + limits.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut cx| {
@@ -327,11 +358,12 @@ impl Runtime {
             }
         };
         let state = store.data();
+        let denied = state.denied();
         let with_denials = |mut e: PluginError| {
-            e.denied = state.denied();
+            e.denied = denied.clone();
             e
         };
-        match result {
+        let reply = match result {
             Ok(Ok(reply)) if reply.size() > limits.max_output_bytes => {
                 Err(with_denials(PluginError::new(
                     ErrorKind::InvalidOutput,
@@ -346,7 +378,8 @@ impl Runtime {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(guest)) => Err(with_denials(guest.into())),
             Err(e) => Err(with_denials(classify(&e, state, &c.env.name, &limits))),
-        }
+        };
+        (reply, denied)
     }
 }
 

@@ -2,7 +2,7 @@
 //! the host without WASM, and skills served by plugins that export `skill`.
 //! Both are checked against the same rules.
 
-use crate::runtime::skill::SkillInfo;
+use crate::runtime::skill::{SkillContent, SkillFile, SkillInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -156,6 +156,54 @@ pub fn read_dir(dir: &Path, plugin: &str) -> Result<Vec<Skill>, String> {
     }
     skills.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(skills)
+}
+
+/// Most files returned for one skill folder.
+const MAX_SKILL_FILES: usize = 64;
+/// Most bytes of files returned for one skill folder.
+const MAX_SKILL_FILE_BYTES: u64 = 4 << 20;
+
+/// Load a `SKILL.md` folder: the instructions and the other files (regular
+/// files only, links skipped, bounded in number and size).
+pub fn load_folder(dir: &Path) -> Result<SkillContent, String> {
+    let bytes = crate::plugins::package::read_inside(dir, "SKILL.md", MAX_SKILL_MD)?;
+    let text = String::from_utf8(bytes).map_err(|_| "SKILL.md is not UTF-8".to_string())?;
+    let (_, body) = parse(&text)?;
+    let mut files = Vec::new();
+    let mut budget = MAX_SKILL_FILE_BYTES;
+    collect_files(dir, "", &mut files, &mut budget)?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(SkillContent {
+        instructions: body.to_string(),
+        files,
+    })
+}
+
+fn collect_files(
+    dir: &Path,
+    prefix: &str,
+    files: &mut Vec<SkillFile>,
+    budget: &mut u64,
+) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| e.to_string())?;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = format!("{prefix}{name}");
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            collect_files(&entry.path(), &format!("{path}/"), files, budget)?;
+        } else if kind.is_file() && path != "SKILL.md" {
+            if files.len() >= MAX_SKILL_FILES {
+                return Err(format!("more than {MAX_SKILL_FILES} files"));
+            }
+            let content = crate::plugins::package::read_inside(dir, &name, *budget)?;
+            *budget -= content.len() as u64;
+            files.push(SkillFile { path, content });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

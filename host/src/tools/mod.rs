@@ -2,11 +2,13 @@
 //! calls, with arguments checked against the tool's JSON Schema before the guest
 //! runs.
 
+use crate::plugins::live::PluginHost;
 use crate::plugins::{PluginManager, PluginsError};
 use crate::runtime::{ErrorKind, PluginError, tool};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Largest arguments document accepted (bytes).
 pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
@@ -168,17 +170,105 @@ pub enum CallError {
     Tool(#[from] PluginError),
 }
 
-/// Call `plugin/tool` with JSON `arguments` on behalf of `caller`.
-pub async fn call(
-    manager: &PluginManager,
+/// Who is calling a tool.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user's id.
+    pub user_id: String,
+    /// The user's name (passed to the plugin in the call context).
+    pub username: String,
+    /// Whether the user is an administrator.
+    pub admin: bool,
+}
+
+/// Every tool of the live plugins `caller` may see, by plugin then name.
+pub fn visible(host: &PluginHost, caller: &Caller) -> Vec<ToolEntry> {
+    host.snapshot()
+        .values()
+        .filter(|l| l.installed.visible_to(&caller.user_id, caller.admin))
+        .flat_map(|l| l.contents.tools.iter().cloned())
+        .collect()
+}
+
+/// Call `plugin/tool` of the live set for `caller`. Returns the outcome and every
+/// capability the plugin was denied during the call. Records metrics.
+pub async fn call_live(
+    host: &PluginHost,
     plugin: &str,
     tool: &str,
     arguments: &str,
-    caller: Option<String>,
-) -> Result<tool::ToolOutput, CallError> {
-    let loaded = manager.load(plugin)?;
-    let tools = manager.tools_of(&loaded).await?;
-    let entry = tools.iter().find(|t| t.name == tool).ok_or_else(|| {
+    caller: &Caller,
+    request_id: &str,
+) -> (Result<tool::ToolOutput, CallError>, Vec<String>) {
+    let started = Instant::now();
+    let (result, denied) = call_live_inner(host, plugin, tool, arguments, caller, request_id).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(CallError::Plugin(_)) => "unavailable",
+        Err(CallError::Tool(e)) => e.kind.as_str(),
+    };
+    let (plugin, tool) = (plugin.to_string(), tool.to_string());
+    metrics::counter!("switchyard_plugin_calls_total",
+        "plugin" => plugin.clone(), "tool" => tool.clone(), "outcome" => outcome)
+    .increment(1);
+    metrics::histogram!("switchyard_plugin_call_duration_seconds",
+        "plugin" => plugin, "tool" => tool)
+    .record(started.elapsed().as_secs_f64());
+    (result, denied)
+}
+
+async fn call_live_inner(
+    host: &PluginHost,
+    plugin: &str,
+    tool: &str,
+    arguments: &str,
+    caller: &Caller,
+    request_id: &str,
+) -> (Result<tool::ToolOutput, CallError>, Vec<String>) {
+    let live = match host.get(plugin) {
+        Some(l) if l.installed.visible_to(&caller.user_id, caller.admin) => l,
+        _ => {
+            let e = PluginsError::NotInstalled(plugin.to_string());
+            return (Err(e.into()), Vec::new());
+        }
+    };
+    let Some(component) = live.component.as_ref() else {
+        let e = if live.installed.state.enabled {
+            PluginsError::Config(live.problem.clone().unwrap_or_default())
+        } else {
+            PluginsError::Disabled(plugin.to_string())
+        };
+        return (Err(e.into()), Vec::new());
+    };
+    let entry = match find(&live.contents.tools, plugin, tool) {
+        Ok(entry) => entry,
+        Err(e) => return (Err(e.into()), Vec::new()),
+    };
+    let arguments = match entry.check_arguments(arguments) {
+        Ok(a) => a,
+        Err(e) => return (Err(e.into()), Vec::new()),
+    };
+    let context = tool::CallContext {
+        request_id: request_id.to_string(),
+        caller: Some(caller.username.clone()),
+    };
+    let in_use = metrics::gauge!("switchyard_plugin_instances_in_use");
+    in_use.increment(1.0);
+    let (result, denied) = host
+        .manager()
+        .runtime()
+        .call_tool_traced(component, tool, &arguments.to_string(), context)
+        .await;
+    in_use.decrement(1.0);
+    (result.map_err(CallError::from), denied)
+}
+
+fn find<'a>(
+    tools: &'a [ToolEntry],
+    plugin: &str,
+    tool: &str,
+) -> Result<&'a ToolEntry, PluginError> {
+    tools.iter().find(|t| t.name == tool).ok_or_else(|| {
         let names: Vec<_> = tools.iter().map(|t| t.name.as_str()).collect();
         PluginError::new(
             ErrorKind::NotFound,
@@ -191,7 +281,21 @@ pub async fn call(
                 }
             ),
         )
-    })?;
+    })
+}
+
+/// Call `plugin/tool` of an installed plugin with JSON `arguments` on behalf of
+/// `caller`, loading it for this one call (the CLI path).
+pub async fn call(
+    manager: &PluginManager,
+    plugin: &str,
+    tool: &str,
+    arguments: &str,
+    caller: Option<String>,
+) -> Result<tool::ToolOutput, CallError> {
+    let loaded = manager.load(plugin).await?;
+    let tools = manager.tools_of(&loaded).await?;
+    let entry = find(&tools, plugin, tool)?;
     let arguments = entry.check_arguments(arguments)?;
     let context = tool::CallContext {
         request_id: new_request_id(),

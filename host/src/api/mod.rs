@@ -1,0 +1,306 @@
+//! The REST API under `/api/v1`, `/metrics`, and the HTTP plumbing around them:
+//! request ids, access logs, HTTP metrics, authentication filters, JSON bodies,
+//! pagination, audit records.
+//!
+//! Every route matches its path before its method, so a known path with a wrong
+//! method answers 405 and an unknown path 404; every failure is the JSON body of
+//! [`error::ErrorBody`].
+
+mod audit;
+mod auth;
+pub mod error;
+mod openapi;
+mod plugins;
+pub mod serve;
+mod tokens;
+pub use users::check_username;
+mod tools;
+pub mod users;
+
+use crate::auth::Identity;
+use crate::server::Services;
+use crate::store::NewAudit;
+use error::ApiError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use warp::http::header::AUTHORIZATION;
+use warp::http::{HeaderMap, StatusCode};
+use warp::{Filter, Rejection, Reply};
+
+/// Largest JSON request body (bytes).
+pub const MAX_JSON_BODY: u64 = 2 << 20;
+
+/// The request id of a request (set before routing).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// An authenticated request's context.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The services.
+    pub s: Arc<Services>,
+    /// The caller.
+    pub who: Identity,
+    /// The request id.
+    pub request_id: String,
+}
+
+impl Ctx {
+    /// Record an audit entry for this caller (failures to record are logged).
+    pub async fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        details: serde_json::Value,
+    ) {
+        let entry = NewAudit {
+            actor_id: Some(&self.who.user.id),
+            actor: &self.who.user.username,
+            action,
+            target,
+            outcome,
+            details,
+            request_id: Some(&self.request_id),
+        };
+        if let Err(e) = self.s.store.audit(entry).await {
+            tracing::error!(error = %e, action, target, "cannot write the audit log");
+        }
+    }
+
+    /// Require the administrator role.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.who.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this needs the admin role"))
+        }
+    }
+
+    /// Require a token scope (credentials without scopes allow everything).
+    pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
+        if self.who.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this API token lacks the `{scope}` scope"
+            )))
+        }
+    }
+
+    /// Admin-only audit-and-fail helper: records the denial and returns the error.
+    pub async fn deny(&self, action: &str, target: &str, error: ApiError) -> ApiError {
+        self.audit(
+            action,
+            target,
+            "denied",
+            serde_json::json!({ "reason": error.message }),
+        )
+        .await;
+        error
+    }
+}
+
+/// Pass the services into a handler.
+pub fn with(
+    s: Arc<Services>,
+) -> impl Filter<Extract = (Arc<Services>,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || s.clone())
+}
+
+/// The request id set by [`serve`].
+pub fn request_id() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    warp::ext::optional::<RequestId>()
+        .map(|r: Option<RequestId>| r.map(|r| r.0).unwrap_or_default())
+}
+
+/// Authenticate the `Authorization: Bearer` credential and build the context.
+pub fn ctx(s: Arc<Services>) -> impl Filter<Extract = (Ctx,), Error = Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and(with(s))
+        .and(request_id())
+        .and_then(
+            |headers: HeaderMap, s: Arc<Services>, request_id: String| async move {
+                let who = authenticate(&s, &headers)
+                    .await
+                    .map_err(warp::reject::custom)?;
+                Ok::<_, Rejection>(Ctx { s, who, request_id })
+            },
+        )
+}
+
+async fn authenticate(s: &Services, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::unauthenticated(
+                "send `Authorization: Bearer TOKEN`; get a token from POST /api/v1/auth/login",
+            )
+        })?
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 8192)
+        .ok_or_else(|| {
+            ApiError::unauthenticated("use the Bearer scheme: `Authorization: Bearer TOKEN`")
+        })?;
+    Ok(s.auth.authenticate(token).await?)
+}
+
+/// A JSON body of at most [`MAX_JSON_BODY`] bytes, with a clear 400 on bad input.
+pub fn json_body<T: DeserializeOwned + Send>()
+-> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(MAX_JSON_BODY)
+        .and(warp::body::bytes())
+        .and_then(|bytes: bytes::Bytes| async move {
+            serde_json::from_slice::<T>(&bytes).map_err(|e| {
+                warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
+            })
+        })
+}
+
+/// A query string parsed into `T`, with a clear 400 on bad input.
+pub fn query<T: DeserializeOwned + Send + 'static>()
+-> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .and_then(|raw: String| async move {
+            serde_urlencoded::from_str::<T>(&raw).map_err(|e| {
+                warp::reject::custom(ApiError::bad_request(format!("invalid query string: {e}")))
+            })
+        })
+}
+
+/// Page parameters of list routes.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Items per page, 1-500 (default 50).
+    pub limit: Option<i64>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+}
+
+impl Paging {
+    /// The checked limit.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(50),
+            Some(n @ 1..=500) => Ok(n as usize),
+            Some(_) => Err(ApiError::bad_request("limit must be between 1 and 500")),
+        }
+    }
+
+    /// The cursor, checked for length.
+    pub fn after(&self) -> Result<Option<&str>, ApiError> {
+        match self.after.as_deref() {
+            Some(a) if a.len() > 200 => {
+                Err(ApiError::bad_request("after is not a cursor from this API"))
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+/// A page of items.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ListOf<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// A JSON reply with a status.
+pub fn reply<T: Serialize>(status: StatusCode, body: &T) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+/// Turn a handler result into a response.
+pub fn respond(
+    result: Result<warp::reply::Response, ApiError>,
+) -> Result<warp::reply::Response, Rejection> {
+    Ok(result.unwrap_or_else(ApiError::into_response))
+}
+
+/// Every route of the service.
+pub fn routes(
+    s: Arc<Services>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    let api = warp::path("api").and(warp::path("v1"));
+    let health = warp::path!("health")
+        .and(warp::get())
+        .and(with(s.clone()))
+        .and_then(health);
+    let v1 = health
+        .or(openapi::routes())
+        .unify()
+        .or(auth::routes(s.clone()))
+        .unify()
+        .or(users::routes(s.clone()))
+        .unify()
+        .or(tokens::routes(s.clone()))
+        .unify()
+        .or(plugins::routes(s.clone()))
+        .unify()
+        .or(tools::routes(s.clone()))
+        .unify()
+        .or(audit::routes(s.clone()))
+        .unify();
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with(s))
+        .map(|s: Arc<Services>| {
+            s.metrics.run_upkeep();
+            warp::reply::with_header(
+                s.metrics.render(),
+                "content-type",
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .into_response()
+        });
+    api.and(v1)
+        .or(metrics)
+        .unify()
+        .recover(error::recover)
+        .unify()
+}
+
+/// The health answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` when the database answers, `degraded` otherwise.
+    pub status: String,
+    /// The server version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// Installed plugins.
+    pub plugins: usize,
+}
+
+/// Liveness and readiness.
+#[utoipa::path(get, path = "/api/v1/health", tag = "meta",
+    responses((status = 200, description = "The server is up", body = Health),
+              (status = 503, description = "The database does not answer", body = Health)))]
+pub async fn health(s: Arc<Services>) -> Result<warp::reply::Response, Rejection> {
+    let db = s.store.ping().await;
+    let body = Health {
+        status: if db.is_ok() { "ok" } else { "degraded" }.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime_seconds: s.started.elapsed().as_secs(),
+        plugins: s.plugins.snapshot().len(),
+    };
+    let status = if db.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(reply(status, &body))
+}

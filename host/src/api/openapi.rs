@@ -1,0 +1,131 @@
+//! The OpenAPI 3.1 document (utoipa, generated from the handlers' annotations)
+//! at `/api/v1/openapi.json`, and a human-readable page of it at `/api/v1/docs`.
+
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use warp::{Filter, Rejection, Reply};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "switchyard API", description = "REST API of switchyard: plugins, tools, skills, users, tokens, audit. Authenticate with `Authorization: Bearer <access token or API token>`; get an access token from POST /api/v1/auth/login."),
+    paths(
+        super::health,
+        super::auth::login, super::auth::refresh, super::auth::logout, super::auth::me,
+        super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
+        super::tokens::list, super::tokens::create, super::tokens::delete,
+        super::plugins::list, super::plugins::get,
+        super::plugins::install::upload, super::plugins::install::from_url, super::plugins::install::from_path,
+        super::plugins::manage::update, super::plugins::manage::delete,
+        super::plugins::manage::grant, super::plugins::manage::revoke,
+        super::plugins::manage::config, super::plugins::manage::secret,
+        super::tools::list, super::tools::call, super::tools::list_skills, super::tools::read_skill,
+        super::audit::list,
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "meta", description = "Health and API description"),
+        (name = "auth", description = "Log in, refresh, log out"),
+        (name = "users", description = "Accounts (administrators manage them)"),
+        (name = "tokens", description = "API tokens for machines"),
+        (name = "plugins", description = "Install and manage WebAssembly plugins"),
+        (name = "tools", description = "List and call plugin tools"),
+        (name = "skills", description = "Agent skills from plugins and the skills directory"),
+        (name = "audit", description = "Who did what"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or sy_ API token")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as JSON.
+pub fn document() -> serde_json::Value {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    serde_json::to_value(doc).unwrap_or_default()
+}
+
+pub(super) fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone
+{
+    let json = document();
+    let page = docs_page(&json);
+    let spec = warp::path!("openapi.json")
+        .and(warp::get())
+        .map(move || warp::reply::json(&json).into_response());
+    let docs = warp::path!("docs")
+        .and(warp::get())
+        .map(move || warp::reply::html(page.clone()).into_response());
+    spec.or(docs).unify()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A self-contained HTML page listing every operation (no scripts, no CDN).
+fn docs_page(doc: &serde_json::Value) -> String {
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>switchyard API</title>\
+         <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}\
+         code,pre{background:#f4f4f4;padding:.1rem .3rem;border-radius:3px}h2{border-bottom:1px solid #ddd;margin-top:2rem}\
+         .op{margin:1rem 0}.m{display:inline-block;min-width:4.5rem;font-weight:bold;text-transform:uppercase}</style></head><body>",
+    );
+    let info = &doc["info"];
+    html.push_str(&format!(
+        "<h1>{} <small>{}</small></h1><p>{}</p><p>Machine-readable: <a href=\"openapi.json\">openapi.json</a> (OpenAPI 3.1).</p>",
+        escape(info["title"].as_str().unwrap_or("")),
+        escape(info["version"].as_str().unwrap_or("")),
+        escape(info["description"].as_str().unwrap_or(""))
+    ));
+    let empty = serde_json::Map::new();
+    let paths = doc["paths"].as_object().unwrap_or(&empty);
+    for tag in doc["tags"].as_array().into_iter().flatten() {
+        let name = tag["name"].as_str().unwrap_or("");
+        html.push_str(&format!(
+            "<h2>{}</h2><p>{}</p>",
+            escape(name),
+            escape(tag["description"].as_str().unwrap_or(""))
+        ));
+        for (path, ops) in paths {
+            for (method, op) in ops.as_object().unwrap_or(&empty) {
+                if !op["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x == name))
+                {
+                    continue;
+                }
+                let statuses: Vec<&String> = op["responses"]
+                    .as_object()
+                    .map(|r| r.keys().collect())
+                    .unwrap_or_default();
+                html.push_str(&format!(
+                    "<div class=\"op\"><span class=\"m\">{}</span> <code>{}</code><br>{}<br><small>responses: {}</small></div>",
+                    escape(method),
+                    escape(path),
+                    escape(op["description"].as_str().or(op["summary"].as_str()).unwrap_or("")),
+                    statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    html.push_str("</body></html>");
+    html
+}

@@ -1,0 +1,364 @@
+//! Installing plugins: by upload (`.tar.gz` package, or a multipart form with the
+//! package or with `manifest` + `component`), from an http(s) URL checked against
+//! a sha256, or from a path on the server (administrators).
+
+use super::super::error::ApiError;
+use super::super::{Ctx, ctx, json_body, query, respond};
+use super::install_from;
+use crate::server::Services;
+use bytes::Buf;
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection};
+
+/// Install options in the query string.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstallQuery {
+    /// Grant every requested capability (administrators only).
+    #[serde(default)]
+    pub grant: bool,
+}
+
+/// Install from a URL.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromUrl {
+    /// An http(s) URL of a `.tar.gz` package.
+    pub url: String,
+    /// The package's SHA-256 (64 hex characters); the install fails on a mismatch.
+    pub sha256: String,
+    /// Grant every requested capability (administrators only).
+    #[serde(default)]
+    pub grant: bool,
+}
+
+/// Install from a path on the server.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromPath {
+    /// A package directory or `.tar.gz` on the server's file system.
+    pub path: String,
+    /// Grant every requested capability.
+    #[serde(default)]
+    pub grant: bool,
+}
+
+pub(super) fn routes(
+    s: Arc<Services>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let limit = s.config.max_upload_bytes;
+    let upload = warp::path!("plugins")
+        .and(warp::post())
+        .and(ctx(s.clone()))
+        .and(query::<InstallQuery>())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::content_length_limit(limit))
+        .and(warp::body::stream())
+        .and_then(
+            move |c: Ctx, q: InstallQuery, ct: Option<String>, body| async move {
+                respond(upload(c, q, ct, body, limit).await)
+            },
+        );
+    let from_url = warp::path!("plugins" / "from-url")
+        .and(warp::post())
+        .and(ctx(s.clone()))
+        .and(json_body())
+        .and_then(|c, b| async move { respond(from_url(c, b).await) });
+    let from_path = warp::path!("plugins" / "from-path")
+        .and(warp::post())
+        .and(ctx(s))
+        .and(json_body())
+        .and_then(|c, b| async move { respond(from_path(c, b).await) });
+    upload.or(from_url).unify().or(from_path).unify()
+}
+
+fn scratch(c: &Ctx) -> Result<tempfile::TempDir, ApiError> {
+    let dir = c.s.config.data_dir().join("tmp");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ApiError::internal("creating a scratch directory", &e))?;
+    tempfile::Builder::new()
+        .prefix(".upload-")
+        .tempdir_in(&dir)
+        .map_err(|e| ApiError::internal("creating a scratch directory", &e))
+}
+
+async fn collect(
+    body: impl futures_util::Stream<Item = Result<impl Buf + Send + 'static, warp::Error>>
+    + Unpin
+    + Send
+    + 'static,
+    limit: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let mut body = body;
+    let mut out = Vec::new();
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the upload failed: {e}")))?
+    {
+        out.extend_from_slice(chunk.chunk());
+        if out.len() as u64 > limit {
+            return Err(too_large(limit));
+        }
+    }
+    Ok(out)
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the upload is larger than {} MiB (server setting max_upload_mb)",
+            limit >> 20
+        ),
+    )
+}
+
+/// Upload a plugin: a `.tar.gz` package as the body (`application/gzip`), or a
+/// multipart form with a `package` file, or with `manifest` (plugin.toml) and
+/// `component` (.wasm). Users install private plugins; administrators shared ones.
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", params(InstallQuery),
+    request_body(content_type = "application/gzip", content = Vec<u8>, description = "A .tar.gz package (or multipart/form-data with `package`, or `manifest` + `component`)"),
+    security(("bearer" = [])),
+    responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
+              (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
+              (status = 403, body = super::super::error::ErrorBody), (status = 409, body = super::super::error::ErrorBody),
+              (status = 413, body = super::super::error::ErrorBody), (status = 415, body = super::super::error::ErrorBody),
+              (status = 422, body = super::super::error::ErrorBody)))]
+pub async fn upload(
+    c: Ctx,
+    q: InstallQuery,
+    content_type: Option<String>,
+    body: impl futures_util::Stream<Item = Result<impl Buf + Send + 'static, warp::Error>>
+    + Unpin
+    + Send
+    + 'static,
+    limit: u64,
+) -> Result<warp::reply::Response, ApiError> {
+    if let Err(e) = c.require_scope("plugins:write") {
+        return Err(c.deny("plugin.install", "upload", e).await);
+    }
+    let content_type = content_type.unwrap_or_default();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let dir = scratch(&c)?;
+    let path = match mime.as_str() {
+        "application/gzip"
+        | "application/x-gzip"
+        | "application/octet-stream"
+        | "application/x-tar+gzip" => {
+            let bytes = collect(body, limit).await?;
+            if bytes.is_empty() {
+                return Err(ApiError::bad_request("the upload is empty"));
+            }
+            let path = dir.path().join("package.tar.gz");
+            std::fs::write(&path, bytes)
+                .map_err(|e| ApiError::internal("saving the upload", &e))?;
+            path
+        }
+        "multipart/form-data" => multipart(&content_type, body, dir.path(), limit).await?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send a .tar.gz package as application/gzip, or multipart/form-data with `package` or `manifest` + `component`",
+            ));
+        }
+    };
+    install_from(&c, &path, q.grant, "upload").await
+}
+
+async fn multipart(
+    content_type: &str,
+    body: impl futures_util::Stream<Item = Result<impl Buf + Send + 'static, warp::Error>>
+    + Unpin
+    + Send
+    + 'static,
+    dir: &std::path::Path,
+    limit: u64,
+) -> Result<std::path::PathBuf, ApiError> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| ApiError::bad_request(format!("bad multipart Content-Type: {e}")))?;
+    let stream = body.map_ok(|mut b| b.copy_to_bytes(b.remaining()));
+    let constraints = multer::Constraints::new()
+        .allowed_fields(vec!["package", "manifest", "component"])
+        .size_limit(multer::SizeLimit::new().whole_stream(limit));
+    let mut form = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let mut package = None;
+    let mut manifest = None;
+    let mut component = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("bad multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("bad multipart field `{name}`: {e}")))?;
+        match name.as_str() {
+            "package" => package = Some(bytes),
+            "manifest" => manifest = Some(bytes),
+            _ => component = Some(bytes),
+        }
+    }
+    let write = |path: &std::path::Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|e| ApiError::internal("saving the upload", &e))
+    };
+    match (package, manifest, component) {
+        (Some(p), None, None) => {
+            let path = dir.join("package.tar.gz");
+            write(&path, &p)?;
+            Ok(path)
+        }
+        (None, Some(m), Some(comp)) => {
+            let text = std::str::from_utf8(&m)
+                .map_err(|_| ApiError::bad_request("the manifest is not UTF-8"))?;
+            let parsed = crate::plugins::manifest::Manifest::parse(text).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_plugin",
+                    e.to_string(),
+                )
+            })?;
+            let package_dir = dir.join("package");
+            let target = package_dir.join(&parsed.component);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| ApiError::internal("saving the upload", &e))?;
+            }
+            write(&package_dir.join("plugin.toml"), &m)?;
+            write(&target, &comp)?;
+            Ok(package_dir)
+        }
+        _ => Err(ApiError::bad_request(
+            "send either a `package` field (.tar.gz) or both `manifest` (plugin.toml) and `component` (.wasm)",
+        )),
+    }
+}
+
+/// Install a `.tar.gz` package from an http(s) URL; its SHA-256 must match.
+#[utoipa::path(post, path = "/api/v1/plugins/from-url", tag = "plugins", request_body = FromUrl, security(("bearer" = [])),
+    responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
+              (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
+              (status = 403, body = super::super::error::ErrorBody), (status = 409, body = super::super::error::ErrorBody),
+              (status = 413, body = super::super::error::ErrorBody), (status = 422, body = super::super::error::ErrorBody),
+              (status = 502, body = super::super::error::ErrorBody)))]
+pub async fn from_url(c: Ctx, body: FromUrl) -> Result<warp::reply::Response, ApiError> {
+    let source = format!("url:{}", body.url.chars().take(300).collect::<String>());
+    if let Err(e) = c.require_scope("plugins:write") {
+        return Err(c.deny("plugin.install", &source, e).await);
+    }
+    let url = reqwest::Url::parse(&body.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| ApiError::bad_request("url must be an absolute http(s) URL"))?;
+    let expected = body.sha256.to_ascii_lowercase();
+    if expected.len() != 64 || !expected.chars().all(|ch| ch.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("sha256 must be 64 hex characters"));
+    }
+    let limit = c.s.config.max_upload_bytes;
+    let fetched = fetch(url, limit).await;
+    let bytes = match fetched {
+        Ok(b) => b,
+        Err(e) => {
+            c.audit(
+                "plugin.install",
+                &source,
+                "error",
+                serde_json::json!({ "error": e.message }),
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != expected {
+        let e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "checksum_mismatch",
+            format!(
+                "the download's sha256 is {actual}, not the expected {expected}; nothing was installed"
+            ),
+        );
+        c.audit(
+            "plugin.install",
+            &source,
+            "error",
+            serde_json::json!({ "error": e.message }),
+        )
+        .await;
+        return Err(e);
+    }
+    let dir = scratch(&c)?;
+    let path = dir.path().join("package.tar.gz");
+    std::fs::write(&path, bytes).map_err(|e| ApiError::internal("saving the download", &e))?;
+    install_from(&c, &path, body.grant, &source).await
+}
+
+async fn fetch(url: reqwest::Url, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "download_failed",
+            format!("cannot download the package: {e}"),
+        )
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .map_err(|e| ApiError::internal("building the HTTP client", &e))?;
+    let response = client.get(url).send().await.map_err(|e| unreachable(&e))?;
+    if !response.status().is_success() {
+        return Err(unreachable(&format!(
+            "the server answered {}",
+            response.status()
+        )));
+    }
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let mut stream = response.bytes_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.try_next().await.map_err(|e| unreachable(&e))? {
+        out.extend_from_slice(&chunk);
+        if out.len() as u64 > limit {
+            return Err(too_large(limit));
+        }
+    }
+    Ok(out)
+}
+
+/// Install from a package directory or `.tar.gz` on the server (administrators).
+#[utoipa::path(post, path = "/api/v1/plugins/from-path", tag = "plugins", request_body = FromPath, security(("bearer" = [])),
+    responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
+              (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
+              (status = 403, body = super::super::error::ErrorBody), (status = 422, body = super::super::error::ErrorBody)))]
+pub async fn from_path(c: Ctx, body: FromPath) -> Result<warp::reply::Response, ApiError> {
+    let source = format!("path:{}", body.path.chars().take(300).collect::<String>());
+    if let Err(e) = c
+        .require_admin()
+        .and_then(|()| c.require_scope("plugins:write"))
+    {
+        return Err(c.deny("plugin.install", &source, e).await);
+    }
+    let path = std::path::Path::new(&body.path);
+    if !path.is_absolute() || !path.exists() {
+        return Err(ApiError::bad_request(
+            "path must be an absolute path to a package directory or .tar.gz on the server",
+        ));
+    }
+    install_from(&c, path, body.grant, &source).await
+}

@@ -1,0 +1,150 @@
+//! The HTTP accept loop: TCP_NODELAY on every connection, HTTP/1.1 and HTTP/2,
+//! a request id, an access log line and HTTP metrics per request, and graceful
+//! shutdown that lets requests in flight finish.
+
+use super::RequestId;
+use hyper::body::Incoming;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tower_service::Service;
+use warp::Filter;
+
+/// The client address of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// Serve `filter` on `listener` until `shutdown` resolves, then stop accepting
+/// and wait (at most `drain`) for requests in flight.
+pub async fn serve<F>(
+    listener: TcpListener,
+    filter: F,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) where
+    F: Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let service = warp::service(filter.clone());
+        let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            handle(service.clone(), req, peer)
+        });
+        let connection = Builder::new(TokioExecutor::new())
+            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after the shutdown grace period were cut off");
+    }
+}
+
+async fn handle<S>(
+    mut service: S,
+    mut req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<warp::reply::Response, std::convert::Infallible>
+where
+    S: Service<
+            hyper::Request<Incoming>,
+            Response = warp::reply::Response,
+            Error = std::convert::Infallible,
+        >,
+{
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map_or_else(crate::tools::new_request_id, str::to_string);
+    let method = req.method().clone();
+    let route = route_label(req.uri().path());
+    req.extensions_mut().insert(Peer(peer));
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let mut response = service.call(req).await?;
+    if let Ok(v) = request_id.parse() {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::counter!("switchyard_http_requests_total",
+        "method" => method.to_string(), "route" => route, "status" => status.to_string())
+    .increment(1);
+    metrics::histogram!("switchyard_http_request_duration_seconds",
+        "method" => method.to_string(), "route" => route)
+    .record(elapsed.as_secs_f64());
+    tracing::debug!(request_id, %method, route, status, micros = elapsed.as_micros() as u64, %peer, "request");
+    Ok(response)
+}
+
+/// The route template of a path, for metric labels (bounded cardinality).
+pub fn route_label(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["metrics"] => "/metrics",
+        ["api", "v1", rest @ ..] => match rest {
+            ["health"] => "/api/v1/health",
+            ["openapi.json"] => "/api/v1/openapi.json",
+            ["docs"] => "/api/v1/docs",
+            ["auth", "login"] => "/api/v1/auth/login",
+            ["auth", "refresh"] => "/api/v1/auth/refresh",
+            ["auth", "logout"] => "/api/v1/auth/logout",
+            ["auth", "me"] => "/api/v1/auth/me",
+            ["users"] => "/api/v1/users",
+            ["users", _] => "/api/v1/users/{id}",
+            ["tokens"] => "/api/v1/tokens",
+            ["tokens", _] => "/api/v1/tokens/{id}",
+            ["plugins"] => "/api/v1/plugins",
+            ["plugins", "from-url"] => "/api/v1/plugins/from-url",
+            ["plugins", "from-path"] => "/api/v1/plugins/from-path",
+            ["plugins", _] => "/api/v1/plugins/{name}",
+            ["plugins", _, "grants"] => "/api/v1/plugins/{name}/grants",
+            ["plugins", _, "config", _] => "/api/v1/plugins/{name}/config/{key}",
+            ["plugins", _, "secrets", _] => "/api/v1/plugins/{name}/secrets/{secret}",
+            ["tools"] => "/api/v1/tools",
+            ["tools", _, _] => "/api/v1/tools/{plugin}/{tool}:call",
+            ["skills"] => "/api/v1/skills",
+            ["skills", _, _] => "/api/v1/skills/{source}/{name}",
+            ["audit"] => "/api/v1/audit",
+            _ => "unmatched",
+        },
+        _ => "unmatched",
+    }
+}

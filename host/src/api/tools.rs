@@ -1,0 +1,264 @@
+//! `/tools` and `/skills`: what the live plugins offer, tool calls with the
+//! caller's identity, and skill catalogs and bodies (from plugins and from the
+//! skills directory).
+
+use super::error::ApiError;
+use super::{Ctx, ListOf, ctx, json_body, reply, respond};
+use crate::runtime::skill::SkillContent;
+use crate::server::Services;
+use crate::skills::{self, Skill, Source};
+use crate::tools::{self, Caller, ToolEntry};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection};
+
+/// The source name of skills from the skills directory.
+pub const LOCAL_SKILLS: &str = "_local";
+
+/// A tool call.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallRequest {
+    /// Arguments matching the tool's input schema (default `{}`).
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// A tool's result.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallResult {
+    /// Content blocks: `{"type":"text","text"}`, `{"type":"json","json"}`, `{"type":"bytes","mime","data"(base64)}`.
+    #[schema(value_type = Vec<Object>)]
+    pub content: Vec<serde_json::Value>,
+    /// Structured result matching the tool's output schema, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub structured: Option<serde_json::Value>,
+    /// The request id (also passed to the plugin).
+    pub request_id: String,
+}
+
+/// A skill with its instructions and files.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SkillBody {
+    /// Catalog entry.
+    #[schema(value_type = Object)]
+    pub skill: Skill,
+    /// The instructions (SKILL.md without front matter).
+    pub instructions: String,
+    /// Other files: path and UTF-8 text, or base64 for binary files.
+    #[schema(value_type = Vec<Object>)]
+    pub files: Vec<serde_json::Value>,
+}
+
+pub(super) fn routes(
+    s: Arc<Services>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let list = warp::path!("tools")
+        .and(warp::get())
+        .and(ctx(s.clone()))
+        .and_then(|c| async move { respond(list(c)) });
+    let call = warp::path!("tools" / String / String)
+        .and(warp::post())
+        .and(ctx(s.clone()))
+        .and(json_body())
+        .and_then(|p, t, c, b| async move { respond(call(c, p, t, b).await) });
+    let skills = warp::path!("skills")
+        .and(warp::get())
+        .and(ctx(s.clone()))
+        .and_then(|c| async move { respond(list_skills(c)) });
+    let skill = warp::path!("skills" / String / String)
+        .and(warp::get())
+        .and(ctx(s))
+        .and_then(|src, n, c| async move { respond(read_skill(c, src, n).await) });
+    list.or(call).unify().or(skills).unify().or(skill).unify()
+}
+
+fn caller(c: &Ctx) -> Caller {
+    Caller {
+        user_id: c.who.user.id.clone(),
+        username: c.who.user.username.clone(),
+        admin: c.who.is_admin(),
+    }
+}
+
+/// Every tool of the enabled plugins you may use, with JSON Schemas.
+#[utoipa::path(get, path = "/api/v1/tools", tag = "tools", security(("bearer" = [])),
+    responses((status = 200, body = ListOf<Object>), (status = 401, body = super::error::ErrorBody)))]
+pub fn list(c: Ctx) -> Result<warp::reply::Response, ApiError> {
+    c.require_scope("read")?;
+    let items: Vec<ToolEntry> = tools::visible(&c.s.plugins, &caller(&c));
+    Ok(reply(StatusCode::OK, &ListOf { items, next: None }))
+}
+
+/// Call a tool. The path's last segment is `{tool}:call`.
+#[utoipa::path(post, path = "/api/v1/tools/{plugin}/{tool}:call", tag = "tools",
+    params(("plugin" = String, Path, description = "Plugin name"), ("tool" = String, Path, description = "Tool name")),
+    request_body = CallRequest, security(("bearer" = [])),
+    responses((status = 200, body = CallResult), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody), (status = 502, body = super::error::ErrorBody),
+              (status = 503, body = super::error::ErrorBody), (status = 504, body = super::error::ErrorBody)))]
+pub async fn call(
+    c: Ctx,
+    plugin: String,
+    segment: String,
+    body: CallRequest,
+) -> Result<warp::reply::Response, ApiError> {
+    let Some(tool) = segment.strip_suffix(":call") else {
+        return Err(ApiError::not_found(
+            "call a tool with POST /api/v1/tools/{plugin}/{tool}:call",
+        ));
+    };
+    c.require_scope("tools:call")?;
+    if !body.arguments.is_object() {
+        return Err(ApiError::bad_request("arguments must be a JSON object"));
+    }
+    let arguments = body.arguments.to_string();
+    let (result, denied) = tools::call_live(
+        &c.s.plugins,
+        &plugin,
+        tool,
+        &arguments,
+        &caller(&c),
+        &c.request_id,
+    )
+    .await;
+    if !denied.is_empty() {
+        c.audit(
+            "capability.denied",
+            &format!("plugin:{plugin}"),
+            "denied",
+            serde_json::json!({ "tool": tool, "denied": denied }),
+        )
+        .await;
+    }
+    let output = result?;
+    let content = output.content.iter().map(content_json).collect();
+    let structured = output
+        .structured
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    Ok(reply(
+        StatusCode::OK,
+        &CallResult {
+            content,
+            structured,
+            request_id: c.request_id,
+        },
+    ))
+}
+
+fn content_json(block: &crate::runtime::types::Content) -> serde_json::Value {
+    use crate::runtime::types::Content;
+    use base64::Engine;
+    match block {
+        Content::Text(t) => serde_json::json!({ "type": "text", "text": t }),
+        Content::Json(j) => serde_json::json!({
+            "type": "json",
+            "json": serde_json::from_str::<serde_json::Value>(j).unwrap_or(serde_json::Value::String(j.clone()))
+        }),
+        Content::Image(b) => serde_json::json!({
+            "type": "image", "mime": b.mime_type,
+            "data": base64::engine::general_purpose::STANDARD.encode(&b.data)
+        }),
+        Content::Bytes(b) => serde_json::json!({
+            "type": "bytes", "mime": b.mime_type,
+            "data": base64::engine::general_purpose::STANDARD.encode(&b.data)
+        }),
+    }
+}
+
+fn local_skills(c: &Ctx) -> Vec<Skill> {
+    skills::read_dir(&c.s.config.skills_dir, LOCAL_SKILLS).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the skills directory has an invalid skill");
+        Vec::new()
+    })
+}
+
+/// Skills from the plugins you may use and from the skills directory.
+#[utoipa::path(get, path = "/api/v1/skills", tag = "skills", security(("bearer" = [])),
+    responses((status = 200, body = ListOf<Object>), (status = 401, body = super::error::ErrorBody)))]
+pub fn list_skills(c: Ctx) -> Result<warp::reply::Response, ApiError> {
+    c.require_scope("read")?;
+    let mut items: Vec<Skill> =
+        c.s.plugins
+            .snapshot()
+            .values()
+            .filter(|l| l.installed.visible_to(&c.who.user.id, c.who.is_admin()))
+            .flat_map(|l| l.contents.skills.iter().cloned())
+            .collect();
+    items.extend(local_skills(&c));
+    Ok(reply(StatusCode::OK, &ListOf { items, next: None }))
+}
+
+/// A skill's instructions and files. `source` is the plugin name, or `_local`
+/// for the skills directory.
+#[utoipa::path(get, path = "/api/v1/skills/{source}/{name}", tag = "skills",
+    params(("source" = String, Path, description = "Plugin name or `_local`"), ("name" = String, Path, description = "Skill name")),
+    security(("bearer" = [])),
+    responses((status = 200, body = SkillBody), (status = 401, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 502, body = super::error::ErrorBody)))]
+pub async fn read_skill(
+    c: Ctx,
+    source: String,
+    name: String,
+) -> Result<warp::reply::Response, ApiError> {
+    c.require_scope("read")?;
+    let missing = || ApiError::not_found(format!("no skill `{name}` in `{source}`"));
+    let (skill, component) = if source == LOCAL_SKILLS {
+        (
+            local_skills(&c)
+                .into_iter()
+                .find(|s| s.name == name)
+                .ok_or_else(missing)?,
+            None,
+        )
+    } else {
+        let live = super::plugins::visible(&c, &source).map_err(|_| missing())?;
+        let skill = live
+            .contents
+            .skills
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .ok_or_else(missing)?;
+        (skill, Some(live))
+    };
+    let content: SkillContent = match (&skill.source, component) {
+        (Source::Folder(dir), _) => {
+            skills::load_folder(dir).map_err(|e| ApiError::internal("reading the skill", &e))?
+        }
+        (Source::Export, Some(live)) => {
+            let component = live.component.as_ref().ok_or_else(missing)?;
+            c.s.plugins
+                .manager()
+                .runtime()
+                .load_skill(component, &name)
+                .await?
+        }
+        (Source::Export, None) => return Err(missing()),
+    };
+    let files = content.files.iter().map(|f| match std::str::from_utf8(&f.content) {
+        Ok(text) => serde_json::json!({ "path": f.path, "text": text }),
+        Err(_) => {
+            use base64::Engine;
+            serde_json::json!({ "path": f.path, "base64": base64::engine::general_purpose::STANDARD.encode(&f.content) })
+        }
+    }).collect();
+    Ok(reply(
+        StatusCode::OK,
+        &SkillBody {
+            skill,
+            instructions: content.instructions,
+            files,
+        },
+    ))
+}

@@ -1,0 +1,89 @@
+//! `switchyard serve`: run the server until SIGINT or SIGTERM.
+
+use anyhow::Context;
+use std::process::ExitCode;
+use std::time::Duration;
+use switchyard::config::Config;
+use switchyard::server::Services;
+
+/// Options of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:7700].
+    #[arg(long, env = "SWITCHYARD_LISTEN")]
+    pub listen: Option<String>,
+    /// How long requests in flight may run after a shutdown signal, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub shutdown_grace: u64,
+}
+
+pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another server running? pick another with --listen)",
+                config.listen
+            )
+        })?;
+    let mut config = config;
+    config.listen = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let services = Services::open(config)
+        .await
+        .context("starting the server")?;
+    let base = services.config.base_url();
+    let users = services.store.user_count().await?;
+    println!(
+        "switchyard {} listening on {base}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  console:  {base}/");
+    println!("  REST API: {base}/api/v1  (docs: {base}/api/v1/docs)");
+    println!("  MCP:      {base}/mcp");
+    println!("  metrics:  {base}/metrics");
+    println!(
+        "  data:     {} ({} plugins loaded)",
+        services.config.data_dir().display(),
+        services.plugins.snapshot().len()
+    );
+    if users == 0 {
+        println!(
+            "No users yet: create the first admin with `switchyard user create admin --admin` (password on stdin),"
+        );
+        println!("  or restart with SWITCHYARD_ADMIN_PASSWORD set.");
+    }
+    println!(
+        "Log in: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"…\"}}'"
+    );
+    tracing::info!(listen = %services.config.listen, "server started");
+    let routes = switchyard::api::routes(services.clone());
+    switchyard::api::serve::serve(
+        listener,
+        routes,
+        shutdown_signal(),
+        Duration::from_secs(args.shutdown_grace),
+    )
+    .await;
+    services.store.close().await;
+    eprintln!("switchyard stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

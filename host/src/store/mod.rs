@@ -1,0 +1,248 @@
+//! The store: every SQL query switchyard runs, behind one repository type.
+//!
+//! One [`Store`] wraps an sqlx `AnyPool` on SQLite (embedded, the default, a file
+//! in the data directory) or Postgres (`SWITCHYARD_DATABASE_URL=postgres://…`).
+//! Queries are checked at run time and written in a portable subset: ids are
+//! TEXT (UUIDv7, time-ordered), times BIGINT milliseconds since the Unix epoch,
+//! JSON TEXT, flags INTEGER. Migrations live in `migrations/<backend>/` and are
+//! embedded in the binary. No HTTP types here: callers map [`StoreError`].
+
+/// A query built from constant fragments only (column lists, table names):
+/// values always go through bind parameters.
+macro_rules! sql {
+    ($($fmt:tt)*) => {
+        sqlx::AssertSqlSafe(format!($($fmt)*))
+    };
+}
+
+mod audit;
+mod kv;
+mod plugins;
+mod settings;
+mod tokens;
+mod users;
+
+pub use audit::{AuditEntry, AuditFilter, NewAudit};
+pub use kv::SqlKv;
+pub use plugins::{PluginRow, SecretCipher, SqlSecrets};
+pub use tokens::{ApiToken, NewApiToken, RefreshOutcome};
+pub use users::{Role, User};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique value is already taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database could not be reached or failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Migrations could not be applied.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A stored value could not be decoded.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Conflict(db.table().unwrap_or("the value").to_string())
+            }
+            _ => Self::Database(e.to_string()),
+        }
+    }
+}
+
+/// Which SQL engine the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// A Postgres server.
+    Postgres,
+}
+
+/// The repository: a connection pool and the backend it speaks.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The SQLite URL for the default database file in `data_dir`.
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("switchyard.db").display()
+    )
+}
+
+impl Store {
+    /// Connect to `url` (`sqlite://…` or `postgres://…`) without migrating.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Database(format!(
+                "unsupported database URL `{}`: use sqlite://PATH or postgres://…",
+                redact_url(url)
+            )));
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", redact_url(url))))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Connect and apply pending migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Apply the embedded migrations for this backend; returns how many were new.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        let before = self.applied_migrations().await;
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(migrator
+            .iter()
+            .count()
+            .saturating_sub(before.unwrap_or_default()))
+    }
+
+    async fn applied_migrations(&self) -> Option<usize> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .ok()?;
+        usize::try_from(count).ok()
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Close every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// A URL with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Milliseconds since the Unix epoch, as stored.
+pub fn now_ms() -> i64 {
+    crate::runtime::system_clock() as i64
+}
+
+/// A new time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// One page of a list and the cursor for the next.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Build a page from `limit + 1` fetched items.
+    fn from_fetched(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(key)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://sy:hunter2@localhost/db"),
+            "postgres://sy:***@localhost/db"
+        );
+        assert_eq!(
+            redact_url("postgres://localhost/db"),
+            "postgres://localhost/db"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}
