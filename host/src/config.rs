@@ -93,6 +93,8 @@ pub struct Config {
     pub logins_per_minute: u32,
     /// Directory of plain SKILL.md folders.
     pub skills_dir: PathBuf,
+    /// Where precompiled plugin artifacts are cached.
+    pub cache_dir: PathBuf,
 }
 
 /// Values given on the command line or in the environment (they win over the file).
@@ -116,6 +118,7 @@ impl Config {
         let data_dir = data_dir.into();
         Self {
             skills_dir: data_dir.join("skills"),
+            cache_dir: data_dir.join("cache"),
             data_dir,
             listen: DEFAULT_LISTEN
                 .parse()
@@ -194,10 +197,10 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
-    /// Runtime options with the precompiled-artifact cache under `<data dir>/cache`.
+    /// Runtime options with the precompiled-artifact cache (`<data dir>/cache` by default).
     pub fn runtime_options(&self) -> RuntimeOptions {
         RuntimeOptions {
-            cache_dir: Some(self.data_dir.join("cache")),
+            cache_dir: Some(self.cache_dir.clone()),
             ..RuntimeOptions::default()
         }
     }

@@ -192,10 +192,17 @@ fn secrets_come_from_stdin_and_are_never_shown() {
         inspect.contains("\"secrets_set\": [\n    \"token\""),
         "{inspect}"
     );
-    let mode = std::os::unix::fs::MetadataExt::mode(
-        &std::fs::metadata(d.join("secrets/hostile.json")).unwrap(),
-    );
-    assert_eq!(mode & 0o077, 0, "secrets file is private");
+    let mode =
+        std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(d.join("secret.key")).unwrap());
+    assert_eq!(mode & 0o077, 0, "the sealing key is private");
+    let db = std::fs::read(d.join("switchyard.db")).unwrap();
+    let wal = std::fs::read(d.join("switchyard.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(7).any(|w| w == b"hunter2"),
+            "secrets are sealed at rest"
+        );
+    }
     let cfg = ok(switchyard(
         d,
         &["plugin", "config", "hostile", "greeting", "hey"],
@@ -341,8 +348,8 @@ async fn scaffold_build_install_call_for_every_kind() {
         Some("t0ken"),
         &[],
     ));
-    let manager = common::manager_for(&d);
-    let loaded = manager.load("demo-channel").unwrap();
+    let manager = common::manager_for(&d).await;
+    let loaded = manager.load("demo-channel").await.unwrap();
     let request = |token: &str| switchyard::runtime::types::HttpRequest {
         method: "POST".into(),
         path: "/".into(),
@@ -379,7 +386,7 @@ async fn scaffold_build_install_call_for_every_kind() {
             "http://127.0.0.1:9/reply",
         ],
     ));
-    let loaded = manager.load("demo-channel").unwrap();
+    let loaded = manager.load("demo-channel").await.unwrap();
     let err = manager
         .runtime()
         .deliver(&loaded.component, reply)

@@ -195,9 +195,9 @@ async fn serve() -> SocketAddr {
 #[tokio::test]
 async fn fetch_reaches_granted_hosts_only() {
     let addr = serve().await;
-    let host = Host::new();
+    let host = Host::new().await;
     host.manager
-        .install(&common::package("fetch"), false)
+        .install(&common::package("fetch"), &Default::default())
         .await
         .unwrap();
     let url = format!("http://{addr}/page");
@@ -208,7 +208,7 @@ async fn fetch_reaches_granted_hosts_only() {
         http: vec!["*".into()],
         ..Default::default()
     };
-    host.manager.grant("fetch", Some(&only)).unwrap();
+    host.manager.grant("fetch", Some(&only)).await.unwrap();
     let text = host.ok("fetch/get_page", json!({"url": url})).await;
     assert!(text.contains("Hello") && text.contains("World"), "{text}");
     assert!(!text.contains("evil()"), "scripts are dropped: {text}");
@@ -243,26 +243,32 @@ async fn fetch_reaches_granted_hosts_only() {
 async fn fetch_with_a_narrow_grant() {
     use switchyard::plugins::manifest::Capabilities;
     let addr = serve().await;
-    let host = Host::new();
+    let host = Host::new().await;
     host.manager
-        .install(&common::package("fetch"), false)
+        .install(&common::package("fetch"), &Default::default())
         .await
         .unwrap();
-    let err = host.manager.grant(
-        "fetch",
-        Some(&Capabilities {
-            secrets: vec!["nope".into()],
-            ..Default::default()
-        }),
-    );
+    let err = host
+        .manager
+        .grant(
+            "fetch",
+            Some(&Capabilities {
+                secrets: vec!["nope".into()],
+                ..Default::default()
+            }),
+        )
+        .await;
     assert!(err.unwrap_err().to_string().contains("does not request"));
-    let err = host.manager.grant(
-        "fetch",
-        Some(&Capabilities {
-            http: vec!["http://x/".into()],
-            ..Default::default()
-        }),
-    );
+    let err = host
+        .manager
+        .grant(
+            "fetch",
+            Some(&Capabilities {
+                http: vec!["http://x/".into()],
+                ..Default::default()
+            }),
+        )
+        .await;
     assert!(
         err.unwrap_err()
             .to_string()
@@ -272,7 +278,7 @@ async fn fetch_with_a_narrow_grant() {
         http: vec![format!("127.0.0.1:{}", addr.port())],
         ..Default::default()
     };
-    host.manager.grant("fetch", Some(&narrow)).unwrap();
+    host.manager.grant("fetch", Some(&narrow)).await.unwrap();
     assert!(
         host.call(
             "fetch/get_page",
@@ -284,7 +290,7 @@ async fn fetch_with_a_narrow_grant() {
     let other = format!("http://localhost:{}/page", addr.port());
     let err = host.error("fetch/get_page", json!({"url": other})).await;
     assert_eq!(err.kind, ErrorKind::Denied, "only the granted host: {err}");
-    host.manager.revoke("fetch").unwrap();
+    host.manager.revoke("fetch").await.unwrap();
     let err = host
         .error(
             "fetch/get_page",
@@ -320,7 +326,7 @@ async fn notes_remember_recall_list_forget_and_persist() {
     let listed = parse(&host.ok("notes/list", json!({})).await);
     assert_eq!(listed["count"], 2);
 
-    let reopened = common::manager_for(host.data.path());
+    let reopened = common::manager_for(host.data.path()).await;
     let out = switchyard::tools::call(&reopened, "notes", "list", "{\"tag\": \"ops\"}", None)
         .await
         .unwrap();
@@ -340,7 +346,7 @@ async fn notes_remember_recall_list_forget_and_persist() {
 #[tokio::test]
 async fn skill_plugin_serves_its_skills() {
     let host = Host::with(&["starter-skills"]).await;
-    let loaded = host.manager.load("starter-skills").unwrap();
+    let loaded = host.manager.load("starter-skills").await.unwrap();
     let contents = host.manager.contents_of(&loaded).await.unwrap();
     let names: Vec<_> = contents.skills.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["commit-messages", "code-review"]);
@@ -367,12 +373,12 @@ async fn skill_plugin_serves_its_skills() {
 #[tokio::test]
 async fn disabled_plugins_refuse_calls() {
     let host = Host::with(&["data"]).await;
-    host.manager.set_enabled("data", false).unwrap();
+    host.manager.set_enabled("data", false).await.unwrap();
     let err = switchyard::tools::call(&host.manager, "data", "hash", "{\"text\":\"a\"}", None)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("disabled"), "{err}");
-    host.manager.set_enabled("data", true).unwrap();
+    host.manager.set_enabled("data", true).await.unwrap();
     assert!(host.call("data/hash", json!({"text": "a"})).await.is_ok());
     let err = switchyard::tools::call(&host.manager, "nope", "x", "{}", None)
         .await

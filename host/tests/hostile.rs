@@ -82,9 +82,9 @@ async fn http_to_a_host_not_granted_is_denied_and_recorded() {
 
 #[tokio::test]
 async fn ungranted_capabilities_are_denied() {
-    let host = Host::new();
+    let host = Host::new().await;
     host.manager
-        .install(&common::package("hostile"), false)
+        .install(&common::package("hostile"), &Default::default())
         .await
         .unwrap();
     for (tool, args) in [
@@ -95,7 +95,7 @@ async fn ungranted_capabilities_are_denied() {
         let err = host.error(tool, args).await;
         assert_eq!(err.kind, ErrorKind::Denied, "{tool}: {err}");
     }
-    host.manager.grant("hostile", None).unwrap();
+    host.manager.grant("hostile", None).await.unwrap();
     assert_eq!(
         host.ok("hostile/kv_put", json!({"key": "k", "value": "v"}))
             .await,
@@ -107,6 +107,7 @@ async fn ungranted_capabilities_are_denied() {
     assert_eq!(err.kind, ErrorKind::NotFound, "granted but unset: {err}");
     host.manager
         .set_secret("hostile", "token", Some("s3cret"))
+        .await
         .unwrap();
     assert_eq!(
         host.ok("hostile/read_secret", json!({"name": "token"}))
@@ -117,7 +118,7 @@ async fn ungranted_capabilities_are_denied() {
         .error("hostile/read_secret", json!({"name": "other"}))
         .await;
     assert_eq!(err.kind, ErrorKind::Denied, "{err}");
-    host.manager.revoke("hostile").unwrap();
+    host.manager.revoke("hostile").await.unwrap();
     let err = host
         .error("hostile/read_secret", json!({"name": "token"}))
         .await;
@@ -126,11 +127,14 @@ async fn ungranted_capabilities_are_denied() {
 
 #[tokio::test]
 async fn fuel_limit_stops_the_loop() {
-    let host = Host::new();
+    let host = Host::new().await;
     let dir = common::package_variant("hostile", |m| {
         m.replace("timeout_ms = 500", "timeout_ms = 60000\nfuel = 5000000")
     });
-    host.manager.install(dir.path(), true).await.unwrap();
+    host.manager
+        .install(dir.path(), &common::grant_all())
+        .await
+        .unwrap();
     let err = host.error("hostile/spin", json!({})).await;
     assert_eq!(err.kind, ErrorKind::FuelExhausted, "{err}");
     still_serving(&host).await;
@@ -165,7 +169,10 @@ async fn parallel_hostile_calls_leave_the_host_healthy() {
         m.replace("name = \"hostile\"", "name = \"patient\"")
             .replace("timeout_ms = 500", "timeout_ms = 60000")
     });
-    host.manager.install(patient.path(), true).await.unwrap();
+    host.manager
+        .install(patient.path(), &common::grant_all())
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..24 {
         let host = host.clone();

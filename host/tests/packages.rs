@@ -21,8 +21,8 @@ fn package_with(manifest: &str, wasm: &[u8]) -> TempDir {
 
 const TOOL_MANIFEST: &str = "name = \"x\"\nversion = \"0.1.0\"\ndescription = \"d\"\nkinds = [\"tool\"]\ncomponent = \"x.wasm\"\n";
 
-fn assert_nothing_installed(host: &Host) {
-    assert!(host.manager.registry().list().is_empty());
+async fn assert_nothing_installed(host: &Host) {
+    assert!(host.manager.list().await.unwrap().is_empty());
     let leftovers: Vec<_> = std::fs::read_dir(host.manager.registry().root())
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
         .unwrap_or_default();
@@ -31,8 +31,12 @@ fn assert_nothing_installed(host: &Host) {
 
 #[tokio::test]
 async fn installs_from_directory_and_archive_and_lists() {
-    let host = Host::new();
-    let report = host.manager.install(&package("data"), false).await.unwrap();
+    let host = Host::new().await;
+    let report = host
+        .manager
+        .install(&package("data"), &Default::default())
+        .await
+        .unwrap();
     assert_eq!(report.installed.manifest.name, "data");
     assert!(report.contents.tools.iter().any(|t| t.name == "json_query"));
     assert!(
@@ -44,35 +48,37 @@ async fn installs_from_directory_and_archive_and_lists() {
         "folder skill shipped in the package"
     );
     host.manager
-        .install(&common::archive("notes"), false)
+        .install(&common::archive("notes"), &Default::default())
         .await
         .unwrap();
     let names: Vec<_> = host
         .manager
-        .registry()
         .list()
+        .await
+        .unwrap()
         .into_iter()
         .map(|p| p.manifest.name)
         .collect();
     assert_eq!(names, ["data", "notes"]);
-    let notes = host.manager.registry().get("notes").unwrap();
+    let notes = host.manager.get("notes").await.unwrap();
     assert!(
         notes.pending().kv,
         "kv requested but not granted without --grant"
     );
-    host.manager.remove("notes").unwrap();
-    assert!(host.manager.registry().get("notes").is_err());
+    host.manager.remove("notes").await.unwrap();
+    assert!(host.manager.get("notes").await.is_err());
 }
 
 #[tokio::test]
 async fn upgrade_keeps_grants_and_leaves_new_capabilities_pending() {
-    let host = Host::new();
+    let host = Host::new().await;
     host.manager
-        .install(&package("hostile"), true)
+        .install(&package("hostile"), &common::grant_all())
         .await
         .unwrap();
     host.manager
         .set_config("hostile", "greeting", Some("hi"))
+        .await
         .unwrap();
     let dir = common::package_variant("hostile", |m| {
         m.replace("version = \"0.1.0\"", "version = \"0.2.0\"")
@@ -81,7 +87,11 @@ async fn upgrade_keeps_grants_and_leaves_new_capabilities_pending() {
                 "http = [\"127.0.0.1:*\", \"api.example.com\"]",
             )
     });
-    let report = host.manager.install(dir.path(), false).await.unwrap();
+    let report = host
+        .manager
+        .install(dir.path(), &Default::default())
+        .await
+        .unwrap();
     assert_eq!(report.replaced.unwrap().to_string(), "0.1.0");
     assert_eq!(report.pending.http, ["api.example.com"]);
     assert!(report.installed.state.granted.kv, "earlier grants stay");
@@ -93,7 +103,7 @@ async fn upgrade_keeps_grants_and_leaves_new_capabilities_pending() {
 
 #[tokio::test]
 async fn manifest_errors_are_precise() {
-    let host = Host::new();
+    let host = Host::new().await;
     let wasm = common::component("hostile");
     let cases = [
         (
@@ -133,7 +143,11 @@ async fn manifest_errors_are_precise() {
     ];
     for (manifest, expected) in cases {
         let dir = package_with(manifest, &wasm);
-        let err = host.manager.install(dir.path(), true).await.unwrap_err();
+        let err = host
+            .manager
+            .install(dir.path(), &common::grant_all())
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, PluginsError::Package(PackageError::Manifest(_))),
             "{manifest}: {err}"
@@ -143,12 +157,12 @@ async fn manifest_errors_are_precise() {
             "expected `{expected}` in: {err}"
         );
     }
-    assert_nothing_installed(&host);
+    assert_nothing_installed(&host).await;
 }
 
 #[tokio::test]
 async fn components_that_do_not_fit_are_refused() {
-    let host = Host::new();
+    let host = Host::new().await;
     let hostile = common::component("hostile");
     let core_module = wat::parse_str("(module)").unwrap();
     let foreign_import = wat::parse_str(
@@ -180,7 +194,11 @@ async fn components_that_do_not_fit_are_refused() {
     ];
     for (manifest, wasm, expected) in cases {
         let dir = package_with(&manifest, &wasm);
-        let err = host.manager.install(dir.path(), true).await.unwrap_err();
+        let err = host
+            .manager
+            .install(dir.path(), &common::grant_all())
+            .await
+            .unwrap_err();
         assert!(
             err.to_string().contains(expected),
             "expected `{expected}` in: {err}"
@@ -192,9 +210,9 @@ async fn components_that_do_not_fit_are_refused() {
             );
         }
     }
-    assert_nothing_installed(&host);
+    assert_nothing_installed(&host).await;
     host.manager
-        .install(&package("hostile"), true)
+        .install(&package("hostile"), &common::grant_all())
         .await
         .unwrap();
     assert_eq!(
@@ -230,7 +248,7 @@ fn write_archive(path: &Path, entries: &[Entry]) {
 
 #[tokio::test]
 async fn hostile_archives_are_refused() {
-    let host = Host::new();
+    let host = Host::new().await;
     let dir = TempDir::new().unwrap();
     let wasm = common::component("hostile");
     let manifest = TOOL_MANIFEST.as_bytes();
@@ -266,7 +284,11 @@ async fn hostile_archives_are_refused() {
     for (name, entries, expected) in cases {
         let path = dir.path().join(format!("{name}.tar.gz"));
         write_archive(&path, &entries);
-        let err = host.manager.install(&path, true).await.unwrap_err();
+        let err = host
+            .manager
+            .install(&path, &common::grant_all())
+            .await
+            .unwrap_err();
         assert!(
             err.to_string().contains(expected),
             "{name}: expected `{expected}` in: {err}"
@@ -274,15 +296,19 @@ async fn hostile_archives_are_refused() {
     }
     let garbage = dir.path().join("garbage.tar.gz");
     std::fs::write(&garbage, b"\x1f\x8b definitely not gzip").unwrap();
-    let err = host.manager.install(&garbage, true).await.unwrap_err();
+    let err = host
+        .manager
+        .install(&garbage, &common::grant_all())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not a .tar.gz"), "{err}");
     assert!(!dir.path().parent().unwrap().join("escape.wasm").exists());
-    assert_nothing_installed(&host);
+    assert_nothing_installed(&host).await;
 }
 
 #[tokio::test]
 async fn tarball_bomb_is_stopped() {
-    let host = Host::new();
+    let host = Host::new().await;
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("bomb.tar.gz");
     let file = std::fs::File::create(&path).unwrap();
@@ -304,9 +330,13 @@ async fn tarball_bomb_is_stopped() {
         std::fs::metadata(&path).unwrap().len() < 2 << 20,
         "the bomb is small packed"
     );
-    let err = host.manager.install(&path, true).await.unwrap_err();
+    let err = host
+        .manager
+        .install(&path, &common::grant_all())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("unpacks to more than"), "{err}");
-    assert_nothing_installed(&host);
+    assert_nothing_installed(&host).await;
     let tmp = host.data.path().join("tmp");
     assert_eq!(
         std::fs::read_dir(tmp).unwrap().count(),
@@ -317,11 +347,15 @@ async fn tarball_bomb_is_stopped() {
 
 #[tokio::test]
 async fn component_symlink_out_of_package_is_refused() {
-    let host = Host::new();
+    let host = Host::new().await;
     let dir = TempDir::new().unwrap();
     std::fs::write(dir.path().join("plugin.toml"), TOOL_MANIFEST).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", dir.path().join("x.wasm")).unwrap();
-    let err = host.manager.install(dir.path(), true).await.unwrap_err();
+    let err = host
+        .manager
+        .install(dir.path(), &common::grant_all())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("outside the package"), "{err}");
-    assert_nothing_installed(&host);
+    assert_nothing_installed(&host).await;
 }

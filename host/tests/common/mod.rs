@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use switchyard::config::Config;
-use switchyard::plugins::PluginManager;
+use switchyard::plugins::{InstallOptions, PluginManager};
 use switchyard::runtime::Runtime;
+use switchyard::store::Store;
 use tempfile::TempDir;
 
 /// The cargo target directory.
@@ -63,18 +64,18 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn new() -> Self {
+    pub async fn new() -> Self {
         let data = TempDir::new().expect("temp dir");
-        let manager = manager_for(data.path());
+        let manager = manager_for(data.path()).await;
         Self { data, manager }
     }
 
     /// Install packages with every requested capability granted.
     pub async fn with(names: &[&str]) -> Self {
-        let host = Self::new();
+        let host = Self::new().await;
         for name in names {
             host.manager
-                .install(&package(name), true)
+                .install(&package(name), &grant_all())
                 .await
                 .expect("install");
         }
@@ -128,11 +129,23 @@ impl Host {
     }
 }
 
-/// A manager over `data_dir`. The precompiled-artifact cache is shared by all
-/// tests (it is keyed by engine and component hash) so each component compiles once.
-pub fn manager_for(data_dir: &std::path::Path) -> PluginManager {
-    let mut options = Config::new(data_dir).runtime_options();
+/// Install options that grant everything requested.
+pub fn grant_all() -> InstallOptions {
+    InstallOptions {
+        grant_all: true,
+        owner_id: None,
+    }
+}
+
+/// A manager over `data_dir` with SQLite in it. The precompiled-artifact cache is
+/// shared by all tests (it is keyed by engine and component hash) so each
+/// component compiles once.
+pub async fn manager_for(data_dir: &std::path::Path) -> PluginManager {
+    let config = Config::new(data_dir);
+    let mut options = config.runtime_options();
     options.cache_dir = Some(target_dir().join("test-artifact-cache"));
     let runtime = Runtime::new(options).expect("runtime");
-    PluginManager::new(data_dir, Arc::new(runtime))
+    let store = Store::open(&config.database_url()).await.expect("store");
+    let cipher = switchyard::server::secret_cipher(&config).expect("cipher");
+    PluginManager::new(data_dir, Arc::new(runtime), store, cipher)
 }
