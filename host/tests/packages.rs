@@ -222,28 +222,10 @@ async fn components_that_do_not_fit_are_refused() {
     );
 }
 
-/// An archive entry: path, type, contents.
-type Entry<'a> = (&'a str, tar::EntryType, &'a [u8]);
+use common::Entry;
 
 fn write_archive(path: &Path, entries: &[Entry]) {
-    let file = std::fs::File::create(path).unwrap();
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    for (name, kind, data) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(*kind);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        if *kind == tar::EntryType::Symlink {
-            header.set_link_name("/etc/passwd").unwrap();
-        }
-        let bytes = header.as_mut_bytes();
-        bytes[..100].fill(0);
-        bytes[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_cksum();
-        builder.append(&header, *data).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap();
+    std::fs::write(path, common::tar_gz(entries)).unwrap();
 }
 
 #[tokio::test]

@@ -76,8 +76,7 @@ pub(super) fn routes(
     let logout = warp::path!("auth" / "logout")
         .and(warp::post())
         .and(ctx(s.clone()))
-        .and(warp::body::content_length_limit(super::MAX_JSON_BODY))
-        .and(warp::body::bytes())
+        .and(super::limited_body(super::MAX_JSON_BODY))
         .and_then(|c, body| async move { respond(logout(c, body).await) });
     let me = warp::path!("auth" / "me")
         .and(warp::get())
@@ -153,7 +152,7 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses((status = 204, description = "Logged out"), (status = 400, body = super::error::ErrorBody),
               (status = 401, body = super::error::ErrorBody)))]
-pub async fn logout(c: Ctx, body: bytes::Bytes) -> Result<warp::reply::Response, ApiError> {
+pub async fn logout(c: Ctx, body: Vec<u8>) -> Result<warp::reply::Response, ApiError> {
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {

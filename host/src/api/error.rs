@@ -202,7 +202,9 @@ impl From<CallError> for ApiError {
     }
 }
 
-/// Turn any rejection into the JSON error body with the right status.
+/// Turn any rejection into the JSON error body with the right status. A request
+/// rejected by several routes reports the most specific reason: our own errors
+/// first, then body and header problems, then a wrong method, then no route.
 pub async fn recover(
     rejection: warp::Rejection,
 ) -> Result<warp::reply::Response, std::convert::Infallible> {
@@ -214,14 +216,6 @@ pub async fn recover(
             details: e.details.clone(),
             retry_after: e.retry_after,
         }
-    } else if rejection.is_not_found() {
-        ApiError::not_found("no such route; see /api/v1/openapi.json")
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this route does not accept that method",
-        )
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -249,6 +243,14 @@ pub async fn recover(
         ApiError::bad_request(e.to_string())
     } else if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
         ApiError::bad_request(e.to_string())
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not accept that method",
+        )
+    } else if rejection.is_not_found() {
+        ApiError::not_found("no such route; see /api/v1/openapi.json")
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
         ApiError::bad_request("the request could not be understood")

@@ -151,16 +151,56 @@ async fn authenticate(s: &Services, headers: &HeaderMap) -> Result<Identity, Api
     Ok(s.auth.authenticate(token).await?)
 }
 
+/// The request body, at most `limit` bytes (413 beyond), with or without a
+/// Content-Length header.
+pub fn limited_body(limit: u64) -> impl Filter<Extract = (Vec<u8>,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |length, stream| collect_limited(length, stream, limit))
+}
+
+async fn collect_limited<S, B>(
+    length: Option<u64>,
+    mut stream: S,
+    limit: u64,
+) -> Result<Vec<u8>, Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: bytes::Buf,
+{
+    use futures_util::TryStreamExt;
+    let too_large = || {
+        warp::reject::custom(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        ))
+    };
+    if length.is_some_and(|l| l > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.try_next().await.map_err(|e| {
+        warp::reject::custom(ApiError::bad_request(format!(
+            "reading the body failed: {e}"
+        )))
+    })? {
+        body.extend_from_slice(chunk.chunk());
+        if body.len() as u64 > limit {
+            return Err(too_large());
+        }
+    }
+    Ok(body)
+}
+
 /// A JSON body of at most [`MAX_JSON_BODY`] bytes, with a clear 400 on bad input.
 pub fn json_body<T: DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(MAX_JSON_BODY)
-        .and(warp::body::bytes())
-        .and_then(|bytes: bytes::Bytes| async move {
-            serde_json::from_slice::<T>(&bytes).map_err(|e| {
-                warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
-            })
+    limited_body(MAX_JSON_BODY).and_then(|bytes: Vec<u8>| async move {
+        serde_json::from_slice::<T>(&bytes).map_err(|e| {
+            warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
         })
+    })
 }
 
 /// A query string parsed into `T`, with a clear 400 on bad input.

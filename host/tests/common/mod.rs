@@ -149,3 +149,27 @@ pub async fn manager_for(data_dir: &std::path::Path) -> PluginManager {
     let cipher = switchyard::server::secret_cipher(&config).expect("cipher");
     PluginManager::new(data_dir, Arc::new(runtime), store, cipher)
 }
+
+/// An archive entry: path, type, contents.
+pub type Entry<'a> = (&'a str, tar::EntryType, &'a [u8]);
+
+/// A `.tar.gz` with raw entry names (so hostile names like `../x` survive).
+pub fn tar_gz(entries: &[Entry]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (name, kind, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        if *kind == tar::EntryType::Symlink {
+            header.set_link_name("/etc/passwd").unwrap();
+        }
+        let bytes = header.as_mut_bytes();
+        bytes[..100].fill(0);
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}

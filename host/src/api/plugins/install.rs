@@ -56,10 +56,13 @@ pub(super) fn routes(
         .and(ctx(s.clone()))
         .and(query::<InstallQuery>())
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::content_length_limit(limit))
+        .and(warp::header::optional::<u64>("content-length"))
         .and(warp::body::stream())
         .and_then(
-            move |c: Ctx, q: InstallQuery, ct: Option<String>, body| async move {
+            move |c: Ctx, q: InstallQuery, ct: Option<String>, length: Option<u64>, body| async move {
+                if length.is_some_and(|l| l > limit) {
+                    return respond(Err(too_large(limit)));
+                }
                 respond(upload(c, q, ct, body, limit).await)
             },
         );

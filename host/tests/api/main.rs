@@ -1,0 +1,13 @@
+//! The REST API driven over HTTP on loopback, against SQLite and a real Postgres.
+
+#[path = "../common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+mod harness;
+
+mod auth;
+mod authz;
+mod bad_input;
+mod flow;
+mod reload;
+mod store;
