@@ -39,9 +39,7 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<ExitCode> {
         "switchyard {} listening on {base}",
         env!("CARGO_PKG_VERSION")
     );
-    println!("  console:  {base}/");
     println!("  REST API: {base}/api/v1  (docs: {base}/api/v1/docs)");
-    println!("  MCP:      {base}/mcp");
     println!("  metrics:  {base}/metrics");
     println!(
         "  data:     {} ({} plugins loaded)",
