@@ -11,14 +11,22 @@ use std::path::{Path, PathBuf};
 /// Largest SKILL.md accepted (bytes).
 pub const MAX_SKILL_MD: u64 = 512 * 1024;
 
-/// Where a skill comes from.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "snake_case")]
+/// Where a skill comes from (serialized as `export` or `folder`: server paths stay private).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// Served by the plugin's `skill` export.
     Export,
     /// A `skills/<name>/` folder in the plugin package.
     Folder(PathBuf),
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Self::Export => "export",
+            Self::Folder(_) => "folder",
+        })
+    }
 }
 
 /// One skill's catalog entry.

@@ -4,7 +4,11 @@
 use crate::harness::{Backend, Server, package_bytes};
 use serde_json::json;
 
-crate::on_both_backends!(newcomer_flow, openapi_and_docs_describe_every_route);
+crate::on_both_backends!(
+    newcomer_flow,
+    openapi_and_docs_describe_every_route,
+    skills_come_from_plugins_and_the_skills_dir
+);
 
 async fn newcomer_flow(backend: Backend) {
     let server = Server::start(backend).await;
@@ -153,5 +157,65 @@ async fn openapi_and_docs_describe_every_route(backend: Backend) {
     let docs = anon.get("/api/v1/docs").await;
     assert_eq!(docs.status, 200);
     assert!(docs.text.contains("/api/v1/tools/{plugin}/{tool}:call"));
+    server.stop().await;
+}
+
+async fn skills_come_from_plugins_and_the_skills_dir(backend: Backend) {
+    let server = Server::start(backend).await;
+    let local = server.data.path().join("skills/release-notes");
+    std::fs::create_dir_all(local.join("references")).unwrap();
+    std::fs::write(
+        local.join("SKILL.md"),
+        "---\nname: release-notes\ndescription: Write release notes.\n---\n# Release notes\nGroup by kind.\n",
+    )
+    .unwrap();
+    std::fs::write(local.join("references/style.md"), "Short lines.").unwrap();
+    let admin = &server.admin;
+    assert_eq!(
+        admin
+            .upload("?grant=true", package_bytes("starter-skills"))
+            .await
+            .status,
+        201
+    );
+    let list = admin.get("/api/v1/skills").await;
+    let names: Vec<String> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["plugin"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "starter-skills/code-review",
+        "starter-skills/commit-messages",
+        "_local/release-notes",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    assert!(
+        !list.text.contains(server.data.path().to_str().unwrap()),
+        "no server paths"
+    );
+    let review = admin.get("/api/v1/skills/starter-skills/code-review").await;
+    assert_eq!(review.status, 200, "{}", review.body);
+    assert!(!review.body["instructions"].as_str().unwrap().is_empty());
+    let notes = admin.get("/api/v1/skills/_local/release-notes").await;
+    assert_eq!(
+        notes.body["instructions"],
+        "# Release notes\nGroup by kind.\n"
+    );
+    assert_eq!(notes.body["files"][0]["path"], "references/style.md");
+    assert_eq!(notes.body["files"][0]["text"], "Short lines.");
+    assert_eq!(admin.get("/api/v1/skills/_local/nope").await.status, 404);
+    assert_eq!(admin.get("/api/v1/skills/nope/nope").await.status, 404);
     server.stop().await;
 }

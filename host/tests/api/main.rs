@@ -1,7 +1,6 @@
 //! The REST API driven over HTTP on loopback, against SQLite and a real Postgres.
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 mod harness;
 
