@@ -7,8 +7,13 @@
 //!    [`serve`](switchyard::api::serve::serve) loop; ratio p50(tool)/p50(floor) (target ≤ 1.5);
 //! 3. closed-loop throughput with 8 and 32 keep-alive connections, ~10 s each
 //!    (target ≥ 10,000 calls/s on 2 cores), tool call and floor;
-//! 4. `Services::open` with 20 installed plugins and a warm artifact cache (target ≤ 300 ms);
-//! 5. idle RSS of the real `switchyard serve` over that data dir (target ≤ 40 MB).
+//! 4. `Services::open` with 20 installed plugins and a warm artifact cache (target ≤ 300 ms):
+//!    the echo package under the names `echo-01`…`echo-20` (so 20 identical components
+//!    sharing one cached artifact), installed with `open_manager` + `install`, the cache
+//!    in the data dir (`<data>/cache`, where part 5's binary looks too);
+//! 5. idle RSS of the real `switchyard serve` over that data dir, 1 s after it printed
+//!    `listening on` (target ≤ 40 MB), beside the same with no plugin; also PSS, since
+//!    RSS counts a file page once per mapping.
 //!
 //! The servers run on their own multi-threaded tokio runtime (as `switchyard serve`
 //! does); the load client is a raw hyper HTTP/1.1 connection per client task
@@ -33,7 +38,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard::config::Config;
 use switchyard::server::Services;
@@ -499,19 +503,18 @@ async fn time_open(config: &Config) -> Result<OpenTimes, BoxError> {
     }
     services.store.close().await;
     drop(services);
+    // Each round: a timed `Services::open`, then the breakdown of the same work
+    // (store + runtime in `open_manager`, then loading the plugins).
     let mut runs = Vec::with_capacity(OPEN_RUNS);
+    let mut manager_ms = Vec::with_capacity(OPEN_RUNS);
+    let mut plugins_ms = Vec::with_capacity(OPEN_RUNS);
     for _ in 0..OPEN_RUNS {
         let t = Instant::now();
         let services = Services::open(config.clone()).await?;
         runs.push(t.elapsed().as_secs_f64() * 1e3);
         services.store.close().await;
         drop(services);
-    }
-    runs.sort_by(f64::total_cmp);
-    // Breakdown: store + runtime (open_manager), then loading the plugins.
-    let mut manager_ms = Vec::with_capacity(OPEN_RUNS);
-    let mut plugins_ms = Vec::with_capacity(OPEN_RUNS);
-    for _ in 0..OPEN_RUNS {
+
         let t = Instant::now();
         let manager = switchyard::server::open_manager(config).await?;
         manager_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -519,9 +522,10 @@ async fn time_open(config: &Config) -> Result<OpenTimes, BoxError> {
         let t = Instant::now();
         let host = switchyard::plugins::live::PluginHost::start(manager).await?;
         plugins_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        drop(host);
         store.close().await;
+        drop(host);
     }
+    runs.sort_by(f64::total_cmp);
     manager_ms.sort_by(f64::total_cmp);
     plugins_ms.sort_by(f64::total_cmp);
     Ok(OpenTimes {
@@ -537,7 +541,29 @@ struct Rss {
     start_ms: f64,
     rss_mb: f64,
     hwm_mb: f64,
+    /// Proportional set size: pages shared between mappings counted once.
+    pss_mb: f64,
+    anon_mb: f64,
+    file_mb: f64,
     plugins_line: String,
+}
+
+impl Rss {
+    fn json(&self) -> Value {
+        json!({
+            "rss": round1(self.rss_mb), "peak": round1(self.hwm_mb), "pss": round1(self.pss_mb),
+            "anon": round1(self.anon_mb), "file": round1(self.file_mb), "start_ms": round1(self.start_ms),
+        })
+    }
+}
+
+/// A `Field:   N kB` line of `/proc/<pid>/smaps_rollup`.
+fn rollup_field_kb(pid: u32, field: &str) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Start `switchyard serve` over `data_dir`, wait for its "listening on" line,
@@ -598,11 +624,14 @@ fn idle_rss(binary: &Path, data_dir: &Path) -> Result<Rss, BoxError> {
         let start_ms = start_ms.ok_or("switchyard serve never printed `listening on`")?;
         std::thread::sleep(Duration::from_secs(1));
         let rss = status_field_kb(pid, "VmRSS:").ok_or("cannot read VmRSS")?;
-        let hwm = status_field_kb(pid, "VmHWM:").unwrap_or(0);
+        let mb = |kb: Option<u64>| kb.unwrap_or(0) as f64 / 1024.0;
         Ok::<_, BoxError>(Rss {
             start_ms,
             rss_mb: rss as f64 / 1024.0,
-            hwm_mb: hwm as f64 / 1024.0,
+            hwm_mb: mb(status_field_kb(pid, "VmHWM:")),
+            pss_mb: mb(rollup_field_kb(pid, "Pss:")),
+            anon_mb: mb(status_field_kb(pid, "RssAnon:")),
+            file_mb: mb(status_field_kb(pid, "RssFile:")),
             plugins_line,
         })
     })();
@@ -702,9 +731,12 @@ fn main() -> Result<(), BoxError> {
     drop(server_rt);
 
     // 5: idle RSS of the real binary over the 20-plugin data dir.
+    // The same with no plugin, to tell the base from the per-plugin cost.
     let rss = if binary.exists() {
         println!("starting {} serve…", binary.display());
-        Some(idle_rss(&binary, many_config.data_dir())?)
+        let empty = tempfile::TempDir::new()?;
+        let base = idle_rss(&binary, &empty.path().join("data"))?;
+        Some((idle_rss(&binary, many_config.data_dir())?, base))
     } else {
         eprintln!(
             "error: the release binary {} is missing: build it with `cargo build --release -p switchyard`; idle RSS not measured",
@@ -800,18 +832,20 @@ fn main() -> Result<(), BoxError> {
         "  of which (medians)", open.manager_ms, open.plugins_ms
     );
     match &rss {
-        Some(r) => {
+        Some((r, base)) => {
             println!(
                 "{:<44} {:>10.1} MB (peak {:.1} MB)  ≤ 40 MB {}",
-                "idle RSS, switchyard serve, 20 plugins",
+                format!("idle RSS, switchyard serve, {PLUGIN_COUNT} plugins"),
                 r.rss_mb,
                 r.hwm_mb,
                 verdict(r.rss_mb <= 40.0)
             );
-            println!(
-                "{:<44} {:>10.1} ms ({})",
-                "  spawn to `listening on`", r.start_ms, r.plugins_line
-            );
+            for (name, x) in [("  with 20 plugins", r), ("  with no plugin", base)] {
+                println!(
+                    "{:<44} {:>10.1} MB RSS = {:.1} anon + {:.1} file; PSS {:.1} MB; start {:.0} ms ({})",
+                    name, x.rss_mb, x.anon_mb, x.file_mb, x.pss_mb, x.start_ms, x.plugins_line
+                );
+            }
         }
         None => println!(
             "{:<44} {:>10}",
@@ -835,8 +869,8 @@ fn main() -> Result<(), BoxError> {
             "runs": OPEN_RUNS, "open_manager_median": round1(open.manager_ms),
             "plugin_host_start_median": round1(open.plugins_ms), "target": 300,
         },
-        "idle_rss_20_plugins_mb": rss.as_ref().map(|r| json!({
-            "rss": round1(r.rss_mb), "peak": round1(r.hwm_mb), "start_ms": round1(r.start_ms), "target": 40,
+        "idle_rss_mb": rss.as_ref().map(|(r, base)| json!({
+            "plugins_20": r.json(), "no_plugin": base.json(), "target_rss_20_plugins": 40,
         })),
     });
     let out = target.join("bench-server.json");

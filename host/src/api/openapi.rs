@@ -3,7 +3,9 @@
 
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use warp::{Filter, Rejection, Reply};
+use warp::http::HeaderValue;
+use warp::http::header::CONTENT_TYPE;
+use warp::{Filter, Rejection};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -63,14 +65,24 @@ pub fn document() -> serde_json::Value {
 pub(super) fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone
 {
     let json = document();
-    let page = docs_page(&json);
+    let page = bytes::Bytes::from(docs_page(&json));
+    let spec = bytes::Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
     let spec = warp::path!("openapi.json")
         .and(warp::get())
-        .map(move || warp::reply::json(&json).into_response());
+        .map(move || cached(&spec, "application/json"));
     let docs = warp::path!("docs")
         .and(warp::get())
-        .map(move || warp::reply::html(page.clone()).into_response());
+        .map(move || cached(&page, "text/html; charset=utf-8"));
     spec.or(docs).unify()
+}
+
+/// A response over shared bytes (a reference-count bump, not a copy, per request).
+fn cached(body: &bytes::Bytes, content_type: &'static str) -> warp::reply::Response {
+    let mut response = warp::reply::Response::new(body.clone().into());
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
 fn escape(s: &str) -> String {
