@@ -4,7 +4,6 @@
 mod common;
 
 use common::{Host, package};
-use std::io::Read as _;
 use std::path::Path;
 use switchyard::plugins::PluginsError;
 use switchyard::plugins::package::PackageError;
@@ -293,21 +292,7 @@ async fn tarball_bomb_is_stopped() {
     let host = Host::new().await;
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("bomb.tar.gz");
-    let file = std::fs::File::create(&path).unwrap();
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
-    let mut builder = tar::Builder::new(gz);
-    let mut header = tar::Header::new_gnu();
-    header.set_size(300 << 20);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder
-        .append_data(
-            &mut header,
-            "plugin.toml",
-            std::io::repeat(b' ').take(300 << 20),
-        )
-        .unwrap();
-    builder.into_inner().unwrap().finish().unwrap();
+    std::fs::write(&path, common::tar_bomb()).unwrap();
     assert!(
         std::fs::metadata(&path).unwrap().len() < 2 << 20,
         "the bomb is small packed"

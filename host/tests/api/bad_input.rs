@@ -166,23 +166,7 @@ async fn hostile_packages_leave_nothing_behind(backend: Backend) {
     let garbage = admin.upload("", b"\x1f\x8b not gzip at all".to_vec()).await;
     assert_eq!(garbage.status, 422);
 
-    let bomb = {
-        use std::io::Read;
-        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        let mut builder = tar::Builder::new(gz);
-        let mut header = tar::Header::new_gnu();
-        header.set_size(300 << 20);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(
-                &mut header,
-                "plugin.toml",
-                std::io::repeat(b' ').take(300 << 20),
-            )
-            .unwrap();
-        builder.into_inner().unwrap().finish().unwrap()
-    };
+    let bomb = crate::common::tar_bomb();
     let r = admin.upload("", bomb).await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(

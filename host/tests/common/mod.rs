@@ -173,3 +173,22 @@ pub fn tar_gz(entries: &[Entry]) -> Vec<u8> {
     }
     builder.into_inner().unwrap().finish().unwrap()
 }
+
+/// A `.tar.gz` under 2 MiB whose `plugin.toml` unpacks to 300 MiB.
+pub fn tar_bomb() -> Vec<u8> {
+    use std::io::Read;
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut builder = tar::Builder::new(gz);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(300 << 20);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(
+            &mut header,
+            "plugin.toml",
+            std::io::repeat(b' ').take(300 << 20),
+        )
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}

@@ -270,43 +270,34 @@ pub async fn from_url(c: Ctx, body: FromUrl) -> Result<warp::reply::Response, Ap
     if expected.len() != 64 || !expected.chars().all(|ch| ch.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("sha256 must be 64 hex characters"));
     }
-    let limit = c.s.config.max_upload_bytes;
-    let fetched = fetch(url, limit).await;
-    let bytes = match fetched {
+    let bytes = match fetch_checked(url, &expected, c.s.config.max_upload_bytes).await {
         Ok(b) => b,
         Err(e) => {
-            c.audit(
-                "plugin.install",
-                &source,
-                "error",
-                serde_json::json!({ "error": e.message }),
-            )
-            .await;
+            let details = serde_json::json!({ "error": e.message });
+            c.audit("plugin.install", &source, "error", details).await;
             return Err(e);
         }
     };
+    let dir = scratch(&c)?;
+    let path = dir.path().join("package.tar.gz");
+    std::fs::write(&path, bytes).map_err(|e| ApiError::internal("saving the download", &e))?;
+    install_from(&c, &path, body.grant, &source).await
+}
+
+/// Download `url` (at most `limit` bytes) and check its SHA-256 against `expected`.
+async fn fetch_checked(url: reqwest::Url, expected: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let bytes = fetch(url, limit).await?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != expected {
-        let e = ApiError::new(
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "checksum_mismatch",
             format!(
                 "the download's sha256 is {actual}, not the expected {expected}; nothing was installed"
             ),
-        );
-        c.audit(
-            "plugin.install",
-            &source,
-            "error",
-            serde_json::json!({ "error": e.message }),
-        )
-        .await;
-        return Err(e);
+        ));
     }
-    let dir = scratch(&c)?;
-    let path = dir.path().join("package.tar.gz");
-    std::fs::write(&path, bytes).map_err(|e| ApiError::internal("saving the download", &e))?;
-    install_from(&c, &path, body.grant, &source).await
+    Ok(bytes)
 }
 
 async fn fetch(url: reqwest::Url, limit: u64) -> Result<Vec<u8>, ApiError> {
