@@ -14,18 +14,26 @@ use warp::{Filter, Rejection};
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this actor (user id).
+    #[param(max_length = 200)]
     pub actor: Option<String>,
     /// Only this action (`plugin.install`), or a family with a trailing dot (`plugin.`).
+    #[param(max_length = 200)]
     pub action: Option<String>,
     /// Only this outcome: `ok`, `denied`, `error`.
+    #[param(max_length = 200)]
     pub outcome: Option<String>,
     /// Only at or after this time (ms since the epoch).
+    #[serde(default, deserialize_with = "super::query_number")]
     pub since: Option<i64>,
     /// Only before this time (ms since the epoch).
+    #[serde(default, deserialize_with = "super::query_number")]
     pub until: Option<i64>,
     /// Items per page, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "super::query_number")]
     pub limit: Option<i64>,
     /// The `next` cursor of the previous page (entries come newest first).
+    #[param(max_length = 200)]
     pub after: Option<String>,
 }
 
@@ -49,7 +57,7 @@ pub async fn list(c: Ctx, q: AuditQuery) -> Result<warp::reply::Response, ApiErr
         after: q.after.clone(),
     };
     let limit = paging.limit()?;
-    let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > 200);
+    let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| !super::max_chars(s, 200));
     if too_long(&q.actor) || too_long(&q.action) || too_long(&q.outcome) {
         return Err(ApiError::bad_request(
             "filter values are at most 200 characters",

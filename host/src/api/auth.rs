@@ -151,24 +151,29 @@ pub async fn refresh(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>),
     security(("bearer" = [])),
     responses((status = 204, description = "Logged out"), (status = 400, body = super::error::ErrorBody),
-              (status = 401, body = super::error::ErrorBody)))]
+              (status = 401, body = super::error::ErrorBody),
+              (status = 404, description = "The refresh token is not a live session of the caller", body = super::error::ErrorBody),
+              (status = 409, description = "Called with an API token and no refresh token: there is no session to end", body = super::error::ErrorBody)))]
 pub async fn logout(c: Ctx, body: Vec<u8>) -> Result<warp::reply::Response, ApiError> {
-    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+    let req: Option<RefreshRequest> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let req: RefreshRequest = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-        Some(
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let from_body = match req {
+        None => None,
+        Some(req) => Some(
             c.s.auth
                 .session_of(&req.refresh_token, &c.who.user.id)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::bad_request("that refresh token is not a live session of yours")
+                    ApiError::not_found("that refresh token is not a live session of yours")
                 })?,
-        )
+        ),
     };
     let session = from_body.or_else(|| c.who.session.clone()).ok_or_else(|| {
-        ApiError::bad_request("API tokens have no session: revoke the token with DELETE /api/v1/tokens/{id}, or pass a refresh_token")
+        ApiError::conflict("API tokens have no session: revoke the token with DELETE /api/v1/tokens/{id}, or pass a refresh_token")
     })?;
     c.s.auth.logout(&session).await?;
     c.audit(

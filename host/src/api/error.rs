@@ -161,7 +161,14 @@ impl From<PluginsError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "plugin_disabled", message)
             }
             PluginsError::Owned(_) => Self::conflict(message),
-            PluginsError::Config(_) => Self::new(StatusCode::CONFLICT, "plugin_not_ready", message),
+            PluginsError::NotReady(_) => {
+                Self::new(StatusCode::CONFLICT, "plugin_not_ready", message)
+            }
+            PluginsError::Config(_) => Self::bad_request(message),
+            PluginsError::UnknownKey(_) => Self::not_found(message),
+            PluginsError::NotRequested(_) => {
+                Self::new(StatusCode::CONFLICT, "not_requested", message)
+            }
             PluginsError::Package(_) | PluginsError::Load(_) | PluginsError::Invalid(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plugin", message)
             }

@@ -9,8 +9,8 @@
 mod audit;
 mod auth;
 pub mod error;
-mod openapi;
-mod plugins;
+pub mod openapi;
+pub mod plugins;
 pub mod serve;
 mod tokens;
 pub use users::check_username;
@@ -216,13 +216,89 @@ pub fn query<T: DeserializeOwned + Send + 'static>()
         })
 }
 
+/// A path segment, percent-decoded (`/plugins/caf%C3%A9` names `café`).
+#[derive(Debug, Clone)]
+pub struct Segment(pub String);
+
+impl std::str::FromStr for Segment {
+    type Err = std::str::Utf8Error;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Ok(Self(
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8()?
+                .into_owned(),
+        ))
+    }
+}
+
+/// Whether `s` has at most `max` characters (as JSON Schema's `maxLength` counts).
+pub fn max_chars(s: &str, max: usize) -> bool {
+    s.chars().nth(max).is_none()
+}
+
+/// Whether `s` has a character other than ASCII blanks and controls (the
+/// schemas' `[^\x00-\x20\x7f]` pattern for names).
+pub fn has_visible(s: &str) -> bool {
+    s.chars().any(|c| c > ' ' && c != '\x7f')
+}
+
+/// The schema pattern that [`has_visible`] checks.
+pub const VISIBLE: &str = r"[^\x00-\x20\x7f]";
+
+/// Deserialize an optional whole number from JSON: an integer or a float without
+/// a fraction (`2.0`, which JSON Schema counts as an integer).
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    number(d, false)
+}
+
+/// Deserialize an optional whole number from a query string (text).
+pub fn query_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    number(d, true)
+}
+
+fn number<'de, D: serde::Deserializer<'de>>(d: D, text: bool) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+    let whole = |f: f64| {
+        (f.fract() == 0.0 && f.abs() < 9.0e15)
+            .then_some(f as i64)
+            .ok_or_else(|| D::Error::custom(format!("{f} is not a whole number")))
+    };
+    match Option::<Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(Number::Int(i)) => Ok(Some(i)),
+        Some(Number::Float(f)) => whole(f).map(Some),
+        Some(Number::Text(t)) if text => match t.parse::<i64>() {
+            Ok(i) => Ok(Some(i)),
+            Err(_) => t
+                .parse::<f64>()
+                .map_err(|_| D::Error::custom(format!("`{t}` is not a number")))
+                .and_then(whole)
+                .map(Some),
+        },
+        Some(Number::Text(t)) => Err(D::Error::custom(format!(
+            "expected a number, got the string `{t}`"
+        ))),
+    }
+}
+
 /// Page parameters of list routes.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Items per page, 1-500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "query_number")]
     pub limit: Option<i64>,
     /// The `next` cursor of the previous page.
+    #[param(max_length = 200)]
     pub after: Option<String>,
 }
 
@@ -239,7 +315,7 @@ impl Paging {
     /// The cursor, checked for length.
     pub fn after(&self) -> Result<Option<&str>, ApiError> {
         match self.after.as_deref() {
-            Some(a) if a.len() > 200 => {
+            Some(a) if !max_chars(a, 200) => {
                 Err(ApiError::bad_request("after is not a cursor from this API"))
             }
             other => Ok(other),

@@ -20,7 +20,8 @@ use warp::{Filter, Rejection};
         super::plugins::install::upload, super::plugins::install::from_url, super::plugins::install::from_path,
         super::plugins::manage::update, super::plugins::manage::delete,
         super::plugins::manage::grant, super::plugins::manage::revoke,
-        super::plugins::manage::config, super::plugins::manage::secret,
+        super::plugins::manage::config, super::plugins::manage::unset_config,
+        super::plugins::manage::secret, super::plugins::manage::unset_secret,
         super::tools::list, super::tools::call, super::tools::list_skills, super::tools::read_skill,
         super::audit::list,
     ),
@@ -55,11 +56,59 @@ impl utoipa::Modify for Security {
     }
 }
 
-/// The document as JSON.
+const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "options", "trace"];
+
+/// The document as JSON. Operation ids are `TAG_FUNCTION` (unique across modules).
 pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    serde_json::to_value(doc).unwrap_or_default()
+    let mut json = serde_json::to_value(doc).unwrap_or_default();
+    if let Some(paths) = json["paths"].as_object_mut() {
+        for operation in paths
+            .values_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+            .flat_map(|item| item.iter_mut())
+            .filter(|(method, _)| METHODS.contains(&method.as_str()))
+            .map(|(_, operation)| operation)
+        {
+            let tag = operation["tags"][0].as_str().unwrap_or("api").to_string();
+            let function = operation["operationId"].as_str().unwrap_or("").to_string();
+            operation["operationId"] = if function.starts_with(&tag) {
+                function.into()
+            } else {
+                format!("{tag}_{function}").into()
+            };
+        }
+    }
+    json
+}
+
+/// The methods of each route template, as listed in an `Allow` header.
+pub fn allowed_methods() -> &'static std::collections::HashMap<String, String> {
+    static ALLOWED: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    ALLOWED.get_or_init(|| {
+        let doc = document();
+        let mut map: std::collections::HashMap<String, String> = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, item)| {
+                let methods: Vec<String> = item
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|ops| ops.keys())
+                    .filter(|m| METHODS.contains(&m.as_str()))
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                (path.clone(), methods.join(", "))
+            })
+            .collect();
+        for path in ["/api/v1/docs", "/metrics"] {
+            map.insert(path.to_string(), "GET".to_string());
+        }
+        map
+    })
 }
 
 pub(super) fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone

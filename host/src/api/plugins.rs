@@ -3,7 +3,7 @@
 //! change is audited and applied to the live set before the response.
 
 use super::error::ApiError;
-use super::{Ctx, ListOf, Paging, ctx, query, reply, respond};
+use super::{Ctx, ListOf, Paging, Segment, ctx, query, reply, respond};
 use crate::plugins::live::Live;
 use crate::plugins::manifest::{Capabilities, Kind};
 use crate::plugins::{InstallOptions, InstallReport};
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+mod download;
 pub mod install;
 pub mod manage;
 
@@ -135,10 +136,10 @@ pub(super) fn routes(
         .and(ctx(s.clone()))
         .and(query::<Paging>())
         .and_then(|c, p| async move { respond(list(c, p)) });
-    let get = warp::path!("plugins" / String)
+    let get = warp::path!("plugins" / Segment)
         .and(warp::get())
         .and(ctx(s.clone()))
-        .and_then(|name, c| async move { respond(get(c, name).await) });
+        .and_then(|name: Segment, c| async move { respond(get(c, name.0).await) });
     list.or(get)
         .unify()
         .or(install::routes(s.clone()))

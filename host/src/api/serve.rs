@@ -99,6 +99,12 @@ where
     req.extensions_mut().insert(Peer(peer));
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let mut response = service.call(req).await?;
+    if response.status() == http::StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = super::openapi::allowed_methods().get(route)
+        && let Ok(v) = allow.parse()
+    {
+        response.headers_mut().insert(http::header::ALLOW, v);
+    }
     if let Ok(v) = request_id.parse() {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -1,7 +1,9 @@
 //! `/tokens`: API tokens for machines. The value is shown once at creation.
 
 use super::error::ApiError;
-use super::{Ctx, ListOf, Paging, ctx, json_body, query, reply, respond};
+use super::{
+    Ctx, ListOf, Paging, Segment, ctx, has_visible, json_body, max_chars, query, reply, respond,
+};
 use crate::server::Services;
 use crate::store::ApiToken;
 use serde::{Deserialize, Serialize};
@@ -13,14 +15,49 @@ use warp::{Filter, Rejection, Reply};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// A label (1-100 bytes).
+    /// A label: 1-100 characters, not only blanks.
+    #[schema(min_length = 1, max_length = 100, pattern = r"[^\x00-\x20\x7f]")]
     pub name: String,
-    /// Limit the token to these scopes: `read`, `tools:call`, `plugins:write`,
-    /// `tokens:write`, `users:write`. Empty or absent: everything the owner may do.
+    /// Limit the token to these scopes. Empty or absent: everything the owner may do.
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     /// Days until the token expires (1-3650); absent: never.
+    #[serde(default, deserialize_with = "super::whole_number")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
+}
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+pub enum Scope {
+    /// Read anything the owner can see.
+    #[serde(rename = "read")]
+    Read,
+    /// Call tools.
+    #[serde(rename = "tools:call")]
+    ToolsCall,
+    /// Install and change plugins.
+    #[serde(rename = "plugins:write")]
+    PluginsWrite,
+    /// Create and revoke API tokens.
+    #[serde(rename = "tokens:write")]
+    TokensWrite,
+    /// Create and change users.
+    #[serde(rename = "users:write")]
+    UsersWrite,
+}
+
+impl Scope {
+    /// The scope's name, as stored and as in [`crate::auth::SCOPES`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::ToolsCall => "tools:call",
+            Self::PluginsWrite => "plugins:write",
+            Self::TokensWrite => "tokens:write",
+            Self::UsersWrite => "users:write",
+        }
+    }
 }
 
 /// A created token with its value.
@@ -45,10 +82,10 @@ pub(super) fn routes(
         .and(ctx(s.clone()))
         .and(json_body())
         .and_then(|c, b| async move { respond(create(c, b).await) });
-    let delete = warp::path!("tokens" / String)
+    let delete = warp::path!("tokens" / Segment)
         .and(warp::delete())
         .and(ctx(s))
-        .and_then(|id, c| async move { respond(delete(c, id).await) });
+        .and_then(|id: Segment, c| async move { respond(delete(c, id.0).await) });
     list.or(create).unify().or(delete).unify()
 }
 
@@ -84,9 +121,15 @@ pub async fn create(c: Ctx, body: NewToken) -> Result<warp::reply::Response, Api
             .deny("token.create", &format!("token:{}", body.name), e)
             .await);
     }
+    if !has_visible(&body.name) || !max_chars(&body.name, 100) {
+        return Err(ApiError::bad_request(
+            "the token name must be 1-100 characters and not only blanks",
+        ));
+    }
+    let wanted: Vec<String> = body.scopes.iter().map(|s| s.as_str().to_string()).collect();
     if let Some(scopes) = &c.who.scopes
         && !scopes.is_empty()
-        && (body.scopes.is_empty() || body.scopes.iter().any(|s| !scopes.contains(s)))
+        && (wanted.is_empty() || wanted.iter().any(|s| !scopes.contains(s)))
     {
         return Err(ApiError::forbidden(
             "a scoped token can only create tokens with a subset of its scopes",
@@ -103,7 +146,7 @@ pub async fn create(c: Ctx, body: NewToken) -> Result<warp::reply::Response, Api
     };
     let (token, value) =
         c.s.auth
-            .create_api_token(&c.who.user.id, &body.name, &body.scopes, expires_at)
+            .create_api_token(&c.who.user.id, &body.name, &wanted, expires_at)
             .await?;
     c.audit(
         "token.create",

@@ -3,7 +3,7 @@
 //! skills directory).
 
 use super::error::ApiError;
-use super::{Ctx, ListOf, ctx, json_body, reply, respond};
+use super::{Ctx, ListOf, Segment, ctx, json_body, reply, respond};
 use crate::runtime::skill::SkillContent;
 use crate::server::Services;
 use crate::skills::{self, Skill, Source};
@@ -64,19 +64,23 @@ pub(super) fn routes(
         .and(warp::get())
         .and(ctx(s.clone()))
         .and_then(|c| async move { respond(list(c)) });
-    let call = warp::path!("tools" / String / String)
+    let call = warp::path!("tools" / Segment / Segment)
         .and(warp::post())
         .and(ctx(s.clone()))
         .and(json_body())
-        .and_then(|p, t, c, b| async move { respond(call(c, p, t, b).await) });
+        .and_then(
+            |p: Segment, t: Segment, c, b| async move { respond(call(c, p.0, t.0, b).await) },
+        );
     let skills = warp::path!("skills")
         .and(warp::get())
         .and(ctx(s.clone()))
         .and_then(|c| async move { respond(list_skills(c)) });
-    let skill = warp::path!("skills" / String / String)
+    let skill = warp::path!("skills" / Segment / Segment)
         .and(warp::get())
         .and(ctx(s))
-        .and_then(|src, n, c| async move { respond(read_skill(c, src, n).await) });
+        .and_then(
+            |src: Segment, n: Segment, c| async move { respond(read_skill(c, src.0, n.0).await) },
+        );
     list.or(call).unify().or(skills).unify().or(skill).unify()
 }
 

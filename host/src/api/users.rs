@@ -1,7 +1,7 @@
 //! `/users`: administrators manage accounts; users see and update themselves.
 
 use super::error::ApiError;
-use super::{Ctx, ListOf, Paging, ctx, json_body, query, reply, respond};
+use super::{Ctx, ListOf, Paging, Segment, ctx, json_body, query, reply, respond};
 use crate::auth::password;
 use crate::server::Services;
 use crate::store::{Role, User};
@@ -15,8 +15,10 @@ use warp::{Filter, Rejection, Reply};
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name: 1-64 chars of a-z, 0-9, `.`, `_`, `-`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9._-]+$")]
     pub username: String,
-    /// Password (at least 8 characters).
+    /// Password: 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     /// Role (default `user`).
     #[serde(default)]
@@ -31,7 +33,8 @@ pub struct UserUpdate {
     pub role: Option<Role>,
     /// Disable or enable (admins only); disabling ends the user's sessions.
     pub disabled: Option<bool>,
-    /// New password.
+    /// New password: 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -48,19 +51,19 @@ pub(super) fn routes(
         .and(ctx(s.clone()))
         .and(json_body())
         .and_then(|c, b| async move { respond(create(c, b).await) });
-    let get = warp::path!("users" / String)
+    let get = warp::path!("users" / Segment)
         .and(warp::get())
         .and(ctx(s.clone()))
-        .and_then(|id, c| async move { respond(get(c, id).await) });
-    let update = warp::path!("users" / String)
+        .and_then(|id: Segment, c| async move { respond(get(c, id.0).await) });
+    let update = warp::path!("users" / Segment)
         .and(warp::patch())
         .and(ctx(s.clone()))
         .and(json_body())
-        .and_then(|id, c, b| async move { respond(update(c, id, b).await) });
-    let delete = warp::path!("users" / String)
+        .and_then(|id: Segment, c, b| async move { respond(update(c, id.0, b).await) });
+    let delete = warp::path!("users" / Segment)
         .and(warp::delete())
         .and(ctx(s))
-        .and_then(|id, c| async move { respond(delete(c, id).await) });
+        .and_then(|id: Segment, c| async move { respond(delete(c, id.0).await) });
     list.or(create)
         .unify()
         .or(get)
@@ -182,6 +185,11 @@ pub async fn update(
         return Err(c.deny("user.update", &target, e).await);
     }
     let demotes = body.role == Some(Role::User) || body.disabled == Some(true);
+    if demotes && user.id == c.who.user.id && user.role == Role::Admin {
+        return Err(ApiError::conflict(
+            "you cannot disable or demote yourself; another admin can",
+        ));
+    }
     if demotes && user.role == Role::Admin && !user.disabled && c.s.store.admin_count().await? <= 1
     {
         return Err(ApiError::conflict(

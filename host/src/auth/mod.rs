@@ -314,9 +314,9 @@ impl Auth {
         scopes: &[String],
         expires_at: Option<i64>,
     ) -> Result<(ApiToken, String), AuthError> {
-        if name.trim().is_empty() || name.len() > 100 {
+        if name.trim_ascii().is_empty() || name.chars().count() > 100 {
             return Err(AuthError::Invalid(
-                "the token name must be 1-100 bytes".into(),
+                "the token name must be 1-100 characters".into(),
             ));
         }
         if let Some(bad) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
@@ -335,7 +335,7 @@ impl Auth {
             .store
             .create_api_token(NewApiToken {
                 user_id,
-                name: name.trim(),
+                name: name.trim_ascii(),
                 token_hash: &token_hash(&value),
                 prefix: &value[..API_TOKEN_PREFIX.len() + 6],
                 scopes,

@@ -5,8 +5,10 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 8;
-/// Longest password accepted (bytes): hashing cost must stay bounded.
-pub const MAX_PASSWORD_LEN: usize = 1024;
+/// Longest new password accepted (characters): hashing cost must stay bounded.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+/// Longest password ever verified (bytes): [`MAX_PASSWORD_CHARS`] of 4-byte characters.
+pub const MAX_PASSWORD_LEN: usize = 4 * MAX_PASSWORD_CHARS;
 
 /// Check a new password against the length rules.
 pub fn check_new(password: &str) -> Result<(), String> {
@@ -16,9 +18,9 @@ pub fn check_new(password: &str) -> Result<(), String> {
             "the password must be at least {MIN_PASSWORD_LEN} characters"
         ));
     }
-    if password.len() > MAX_PASSWORD_LEN {
+    if chars > MAX_PASSWORD_CHARS {
         return Err(format!(
-            "the password must be at most {MAX_PASSWORD_LEN} bytes"
+            "the password must be at most {MAX_PASSWORD_CHARS} characters"
         ));
     }
     Ok(())

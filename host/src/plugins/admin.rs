@@ -21,14 +21,14 @@ impl PluginManager {
         if requested.http.iter().any(|h| h == "*") {
             unrequested.http.clear();
         }
+        if !unrequested.is_empty() {
+            return Err(PluginsError::NotRequested(format!(
+                "plugin `{name}` does not request {unrequested}; it requests {requested}"
+            )));
+        }
         if let Some(bad) = add.http.iter().find(|h| HostPattern::parse(h).is_err()) {
             return Err(PluginsError::Config(format!(
                 "`{bad}` is not a valid host pattern"
-            )));
-        }
-        if !unrequested.is_empty() {
-            return Err(PluginsError::Config(format!(
-                "plugin `{name}` does not request {unrequested}; it requests {requested}"
             )));
         }
         let g = &mut installed.state.granted;
@@ -74,7 +74,7 @@ impl PluginManager {
         let mut installed = self.get(name).await?;
         let spec = installed.manifest.config.get(key).ok_or_else(|| {
             let known: Vec<_> = installed.manifest.config.keys().cloned().collect();
-            PluginsError::Config(format!(
+            PluginsError::UnknownKey(format!(
                 "plugin `{name}` has no config key `{key}` (its keys: {})",
                 if known.is_empty() {
                     "none".to_string()
@@ -113,7 +113,7 @@ impl PluginManager {
             .iter()
             .any(|s| s == secret)
         {
-            return Err(PluginsError::Config(format!(
+            return Err(PluginsError::UnknownKey(format!(
                 "plugin `{name}` does not declare secret `{secret}` under capabilities.secrets"
             )));
         }

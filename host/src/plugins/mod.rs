@@ -55,9 +55,18 @@ pub enum PluginsError {
     /// The store failed.
     #[error("plugin state: {0}")]
     Store(#[from] StoreError),
-    /// A configuration or grant request is wrong.
+    /// A configuration value or grant request is malformed.
     #[error("{0}")]
     Config(String),
+    /// The plugin declares no such config key or secret.
+    #[error("{0}")]
+    UnknownKey(String),
+    /// A grant asks for a capability the plugin does not request.
+    #[error("{0}")]
+    NotRequested(String),
+    /// The plugin cannot run yet (a required config value is missing).
+    #[error("{0}")]
+    NotReady(String),
 }
 
 /// Mutable, per-installation facts about a plugin, kept in the store.
@@ -431,7 +440,7 @@ impl PluginManager {
                     config.insert(key.clone(), v);
                 }
                 None if spec.required => {
-                    return Err(PluginsError::Config(format!(
+                    return Err(PluginsError::NotReady(format!(
                         "plugin `{}` needs config `{key}` before it can run: switchyard plugin config {} {key} VALUE",
                         manifest.name, manifest.name
                     )));

@@ -234,7 +234,7 @@ async fn call_live_inner(
     };
     let Some(component) = live.component.as_ref() else {
         let e = if live.installed.state.enabled {
-            PluginsError::Config(live.problem.clone().unwrap_or_default())
+            PluginsError::NotReady(live.problem.clone().unwrap_or_default())
         } else {
             PluginsError::Disabled(plugin.to_string())
         };

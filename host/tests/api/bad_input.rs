@@ -220,7 +220,8 @@ async fn hostile_packages_leave_nothing_behind(backend: Backend) {
                 .multipart(half),
         )
         .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.code(), "invalid_plugin");
 
     assert_eq!(installed(&server), 1, "only the valid upload is installed");
     let leftovers: Vec<_> = std::fs::read_dir(server.data.path().join("plugins"))
@@ -261,7 +262,7 @@ async fn url_installs_check_reachability_and_sha256(backend: Backend) {
             json!({ "url": "http://127.0.0.1:1/x.tar.gz", "sha256": sha }),
         )
         .await;
-    assert_eq!(unreachable.status, 502, "{}", unreachable.body);
+    assert_eq!(unreachable.status, 422, "{}", unreachable.body);
     assert_eq!(unreachable.code(), "download_failed");
     let missing = admin
         .post(
@@ -269,7 +270,8 @@ async fn url_installs_check_reachability_and_sha256(backend: Backend) {
             json!({ "url": format!("http://{addr}/nope"), "sha256": sha }),
         )
         .await;
-    assert_eq!(missing.status, 502);
+    assert_eq!(missing.status, 422);
+    assert_eq!(missing.code(), "download_failed");
     let mismatch = admin
         .post(
             "/api/v1/plugins/from-url",

@@ -7,6 +7,7 @@ mod harness;
 mod auth;
 mod authz;
 mod bad_input;
+mod contract;
 mod flow;
 mod reload;
 mod store;

@@ -157,8 +157,13 @@ async fn upgrades_with_new_capabilities_stay_pending(backend: Backend) {
             json!({ "secrets": ["nope"] }),
         )
         .await;
-    assert_eq!(unrequested.status, 400);
+    assert_eq!(unrequested.status, 409);
+    assert_eq!(unrequested.code(), "not_requested");
     let audit = admin.get("/api/v1/audit?action=plugin.grant").await;
-    assert_eq!(audit.body["items"][0]["outcome"], "ok");
+    assert_eq!(
+        audit.body["items"][0]["outcome"], "error",
+        "the refused grant"
+    );
+    assert_eq!(audit.body["items"][1]["outcome"], "ok");
     server.stop().await;
 }

@@ -4,12 +4,12 @@
 
 use super::super::error::ApiError;
 use super::super::{Ctx, ctx, json_body, query, respond};
+use super::download;
 use super::install_from;
 use crate::server::Services;
 use bytes::Buf;
 use futures_util::TryStreamExt;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
@@ -23,13 +23,35 @@ pub struct InstallQuery {
     pub grant: bool,
 }
 
+/// A `.tar.gz` plugin package (request body of `POST /plugins`).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Package(pub Vec<u8>);
+
+/// A multipart upload: either `package`, or `manifest` and `component`.
+#[derive(utoipa::ToSchema)]
+pub struct PackageForm {
+    /// A `.tar.gz` package.
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub package: Option<Vec<u8>>,
+    /// The plugin.toml manifest.
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub manifest: Option<Vec<u8>>,
+    /// The `.wasm` component the manifest names.
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub component: Option<Vec<u8>>,
+}
+
 /// Install from a URL.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FromUrl {
-    /// An http(s) URL of a `.tar.gz` package.
+    /// An http(s) URL of a `.tar.gz` package. Non-administrators may only use
+    /// public addresses.
+    #[schema(max_length = 2048, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]")]
     pub url: String,
     /// The package's SHA-256 (64 hex characters); the install fails on a mismatch.
+    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]+$")]
     pub sha256: String,
     /// Grant every requested capability (administrators only).
     #[serde(default)]
@@ -40,7 +62,8 @@ pub struct FromUrl {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FromPath {
-    /// A package directory or `.tar.gz` on the server's file system.
+    /// An absolute path to a package directory or `.tar.gz` on the server's file system.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^/")]
     pub path: String,
     /// Grant every requested capability.
     #[serde(default)]
@@ -111,7 +134,7 @@ async fn collect(
     Ok(out)
 }
 
-fn too_large(limit: u64) -> ApiError {
+pub(super) fn too_large(limit: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
@@ -126,7 +149,8 @@ fn too_large(limit: u64) -> ApiError {
 /// multipart form with a `package` file, or with `manifest` (plugin.toml) and
 /// `component` (.wasm). Users install private plugins; administrators shared ones.
 #[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", params(InstallQuery),
-    request_body(content_type = "application/gzip", content = Vec<u8>, description = "A .tar.gz package (or multipart/form-data with `package`, or `manifest` + `component`)"),
+    request_body(content((Package = "application/gzip"), (Package = "application/octet-stream"), (PackageForm = "multipart/form-data")),
+        description = "A .tar.gz package, or a multipart form with `package`, or with `manifest` + `component`"),
     security(("bearer" = [])),
     responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
               (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
@@ -161,7 +185,11 @@ pub async fn upload(
         | "application/x-tar+gzip" => {
             let bytes = collect(body, limit).await?;
             if bytes.is_empty() {
-                return Err(ApiError::bad_request("the upload is empty"));
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_plugin",
+                    "the upload is empty: send a .tar.gz package",
+                ));
             }
             let path = dir.path().join("package.tar.gz");
             std::fs::write(&path, bytes)
@@ -244,7 +272,9 @@ async fn multipart(
             write(&target, &comp)?;
             Ok(package_dir)
         }
-        _ => Err(ApiError::bad_request(
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_plugin",
             "send either a `package` field (.tar.gz) or both `manifest` (plugin.toml) and `component` (.wasm)",
         )),
     }
@@ -255,22 +285,40 @@ async fn multipart(
     responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
               (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
               (status = 403, body = super::super::error::ErrorBody), (status = 409, body = super::super::error::ErrorBody),
-              (status = 413, body = super::super::error::ErrorBody), (status = 422, body = super::super::error::ErrorBody),
-              (status = 502, body = super::super::error::ErrorBody)))]
+              (status = 413, body = super::super::error::ErrorBody),
+              (status = 422, description = "The URL is invalid, cannot be downloaded, or its sha256 differs", body = super::super::error::ErrorBody)))]
 pub async fn from_url(c: Ctx, body: FromUrl) -> Result<warp::reply::Response, ApiError> {
     let source = format!("url:{}", body.url.chars().take(300).collect::<String>());
     if let Err(e) = c.require_scope("plugins:write") {
         return Err(c.deny("plugin.install", &source, e).await);
     }
-    let url = reqwest::Url::parse(&body.url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-        .ok_or_else(|| ApiError::bad_request("url must be an absolute http(s) URL"))?;
     let expected = body.sha256.to_ascii_lowercase();
     if expected.len() != 64 || !expected.chars().all(|ch| ch.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("sha256 must be 64 hex characters"));
     }
-    let bytes = match fetch_checked(url, &expected, c.s.config.max_upload_bytes).await {
+    let http = ["http://", "https://"].iter().any(|scheme| {
+        body.url
+            .get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+    });
+    if body.url.len() > 2048 || !http {
+        return Err(ApiError::bad_request(
+            "url must be an absolute http(s) URL of at most 2048 bytes",
+        ));
+    }
+    let url = reqwest::Url::parse(&body.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_url",
+                "url is not a valid http(s) URL with a host",
+            )
+        })?;
+    let limit = c.s.config.max_upload_bytes;
+    let public_only = !c.who.is_admin();
+    let bytes = match download::fetch_checked(url, &expected, limit, public_only).await {
         Ok(b) => b,
         Err(e) => {
             let details = serde_json::json!({ "error": e.message });
@@ -284,62 +332,12 @@ pub async fn from_url(c: Ctx, body: FromUrl) -> Result<warp::reply::Response, Ap
     install_from(&c, &path, body.grant, &source).await
 }
 
-/// Download `url` (at most `limit` bytes) and check its SHA-256 against `expected`.
-async fn fetch_checked(url: reqwest::Url, expected: &str, limit: u64) -> Result<Vec<u8>, ApiError> {
-    let bytes = fetch(url, limit).await?;
-    let actual = hex::encode(Sha256::digest(&bytes));
-    if actual != expected {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "checksum_mismatch",
-            format!(
-                "the download's sha256 is {actual}, not the expected {expected}; nothing was installed"
-            ),
-        ));
-    }
-    Ok(bytes)
-}
-
-async fn fetch(url: reqwest::Url, limit: u64) -> Result<Vec<u8>, ApiError> {
-    let unreachable = |e: &dyn std::fmt::Display| {
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "download_failed",
-            format!("cannot download the package: {e}"),
-        )
-    };
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .build()
-        .map_err(|e| ApiError::internal("building the HTTP client", &e))?;
-    let response = client.get(url).send().await.map_err(|e| unreachable(&e))?;
-    if !response.status().is_success() {
-        return Err(unreachable(&format!(
-            "the server answered {}",
-            response.status()
-        )));
-    }
-    if response.content_length().is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
-    }
-    let mut stream = response.bytes_stream();
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.try_next().await.map_err(|e| unreachable(&e))? {
-        out.extend_from_slice(&chunk);
-        if out.len() as u64 > limit {
-            return Err(too_large(limit));
-        }
-    }
-    Ok(out)
-}
-
 /// Install from a package directory or `.tar.gz` on the server (administrators).
 #[utoipa::path(post, path = "/api/v1/plugins/from-path", tag = "plugins", request_body = FromPath, security(("bearer" = [])),
     responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
               (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
-              (status = 403, body = super::super::error::ErrorBody), (status = 422, body = super::super::error::ErrorBody)))]
+              (status = 403, body = super::super::error::ErrorBody), (status = 404, body = super::super::error::ErrorBody),
+              (status = 422, body = super::super::error::ErrorBody)))]
 pub async fn from_path(c: Ctx, body: FromPath) -> Result<warp::reply::Response, ApiError> {
     let source = format!("path:{}", body.path.chars().take(300).collect::<String>());
     if let Err(e) = c
@@ -349,10 +347,16 @@ pub async fn from_path(c: Ctx, body: FromPath) -> Result<warp::reply::Response, 
         return Err(c.deny("plugin.install", &source, e).await);
     }
     let path = std::path::Path::new(&body.path);
-    if !path.is_absolute() || !path.exists() {
+    if !path.is_absolute() {
         return Err(ApiError::bad_request(
             "path must be an absolute path to a package directory or .tar.gz on the server",
         ));
+    }
+    if !path.exists() {
+        return Err(ApiError::not_found(format!(
+            "nothing at {} on the server",
+            path.display()
+        )));
     }
     install_from(&c, path, body.grant, &source).await
 }

@@ -3,7 +3,7 @@
 //! their owner too. Granting is always an administrator's decision.
 
 use super::super::error::ApiError;
-use super::super::{Ctx, ctx, json_body, reply, respond};
+use super::super::{Ctx, Segment, ctx, json_body, max_chars, reply, respond};
 use super::{detail, no_content, visible};
 use crate::plugins::manifest::Capabilities;
 use crate::server::Services;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-/// Changes to a plugin.
+/// Changes to a plugin (absent fields stay as they are).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginUpdate {
@@ -20,14 +20,15 @@ pub struct PluginUpdate {
     pub enabled: Option<bool>,
 }
 
-/// Capabilities to grant.
+/// Capabilities to grant, each one requested by the manifest (an empty request
+/// changes nothing).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     /// Grant everything the manifest requests.
     #[serde(default)]
     pub all: bool,
-    /// Host patterns to allow.
+    /// Host patterns to allow: `host`, `host:port`, `*.domain`, `host:*`.
     #[serde(default)]
     pub http: Vec<String>,
     /// The key-value space.
@@ -42,53 +43,61 @@ pub struct GrantRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValueBody {
-    /// The value (at most 64 KiB).
+    /// The value (at most 65,536 characters).
+    #[schema(max_length = 65536)]
     pub value: String,
 }
+
+/// Longest config or secret value (characters).
+const MAX_VALUE_CHARS: usize = 65_536;
 
 pub(super) fn routes(
     s: Arc<Services>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let update = warp::path!("plugins" / String)
+    let update = warp::path!("plugins" / Segment)
         .and(warp::patch())
         .and(ctx(s.clone()))
         .and(json_body())
-        .and_then(|n, c, b| async move { respond(update(c, n, b).await) });
-    let delete = warp::path!("plugins" / String)
+        .and_then(|n: Segment, c, b| async move { respond(update(c, n.0, b).await) });
+    let delete = warp::path!("plugins" / Segment)
         .and(warp::delete())
         .and(ctx(s.clone()))
-        .and_then(|n, c| async move { respond(delete(c, n).await) });
-    let grant = warp::path!("plugins" / String / "grants")
+        .and_then(|n: Segment, c| async move { respond(delete(c, n.0).await) });
+    let grant = warp::path!("plugins" / Segment / "grants")
         .and(warp::post())
         .and(ctx(s.clone()))
         .and(json_body())
-        .and_then(|n, c, b| async move { respond(grant(c, n, b).await) });
-    let revoke = warp::path!("plugins" / String / "grants")
+        .and_then(|n: Segment, c, b| async move { respond(grant(c, n.0, b).await) });
+    let revoke = warp::path!("plugins" / Segment / "grants")
         .and(warp::delete())
         .and(ctx(s.clone()))
-        .and_then(|n, c| async move { respond(revoke(c, n).await) });
-    let set_config = warp::path!("plugins" / String / "config" / String)
+        .and_then(|n: Segment, c| async move { respond(revoke(c, n.0).await) });
+    let set_config = warp::path!("plugins" / Segment / "config" / Segment)
         .and(warp::put())
         .and(ctx(s.clone()))
         .and(json_body())
-        .and_then(
-            |n, k, c, b: ValueBody| async move { respond(config(c, n, k, Some(b.value)).await) },
-        );
-    let unset_config = warp::path!("plugins" / String / "config" / String)
+        .and_then(|n: Segment, k: Segment, c, b: ValueBody| async move {
+            respond(config(c, n.0, k.0, Some(b.value)).await)
+        });
+    let unset_config = warp::path!("plugins" / Segment / "config" / Segment)
         .and(warp::delete())
         .and(ctx(s.clone()))
-        .and_then(|n, k, c| async move { respond(config(c, n, k, None).await) });
-    let set_secret = warp::path!("plugins" / String / "secrets" / String)
+        .and_then(
+            |n: Segment, k: Segment, c| async move { respond(unset_config(c, n.0, k.0).await) },
+        );
+    let set_secret = warp::path!("plugins" / Segment / "secrets" / Segment)
         .and(warp::put())
         .and(ctx(s.clone()))
         .and(json_body())
-        .and_then(
-            |n, k, c, b: ValueBody| async move { respond(secret(c, n, k, Some(b.value)).await) },
-        );
-    let unset_secret = warp::path!("plugins" / String / "secrets" / String)
+        .and_then(|n: Segment, k: Segment, c, b: ValueBody| async move {
+            respond(secret(c, n.0, k.0, Some(b.value)).await)
+        });
+    let unset_secret = warp::path!("plugins" / Segment / "secrets" / Segment)
         .and(warp::delete())
         .and(ctx(s))
-        .and_then(|n, k, c| async move { respond(secret(c, n, k, None).await) });
+        .and_then(
+            |n: Segment, k: Segment, c| async move { respond(unset_secret(c, n.0, k.0).await) },
+        );
     update
         .or(delete)
         .unify()
@@ -166,9 +175,9 @@ pub async fn update(
     body: PluginUpdate,
 ) -> Result<warp::reply::Response, ApiError> {
     let Some(enabled) = body.enabled else {
-        return Err(ApiError::bad_request(
-            "nothing to change: send {\"enabled\": true|false}",
-        ));
+        c.require_scope("read")?;
+        let live = visible(&c, &name)?;
+        return Ok(reply(StatusCode::OK, &detail(&c, &live).await?));
     };
     let action = if enabled {
         "plugin.enable"
@@ -221,9 +230,8 @@ pub async fn grant(
         secrets: body.secrets,
     };
     if !body.all && what.is_empty() {
-        return Err(ApiError::bad_request(
-            "nothing to grant: send {\"all\": true} or the http/kv/secrets to grant",
-        ));
+        let live = visible(&c, &name)?;
+        return Ok(reply(StatusCode::OK, &detail(&c, &live).await?));
     }
     let result =
         c.s.plugins
@@ -240,7 +248,6 @@ pub async fn grant(
             )
             .await
         }
-        Err(crate::plugins::PluginsError::Config(m)) => Err(ApiError::bad_request(m)),
         Err(e) => Err(failed(&c, &name, "plugin.grant", e).await),
     }
 }
@@ -258,7 +265,7 @@ pub async fn revoke(c: Ctx, name: String) -> Result<warp::reply::Response, ApiEr
     changed(&c, &name, "plugin.revoke", serde_json::json!({})).await
 }
 
-/// Set or (DELETE) unset a configuration value declared in the manifest.
+/// Set a configuration value declared in the manifest.
 #[utoipa::path(put, path = "/api/v1/plugins/{name}/config/{key}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name"), ("key" = String, Path, description = "Config key")),
     request_body = ValueBody, security(("bearer" = [])),
@@ -272,8 +279,13 @@ pub async fn config(
     value: Option<String>,
 ) -> Result<warp::reply::Response, ApiError> {
     may_change(&c, &name, "plugin.config", false).await?;
-    if value.as_ref().is_some_and(|v| v.len() > 65_536) {
-        return Err(ApiError::bad_request("config values are at most 64 KiB"));
+    if value
+        .as_ref()
+        .is_some_and(|v| !max_chars(v, MAX_VALUE_CHARS))
+    {
+        return Err(ApiError::bad_request(
+            "config values are at most 65,536 characters",
+        ));
     }
     match c
         .s
@@ -291,12 +303,11 @@ pub async fn config(
             )
             .await
         }
-        Err(crate::plugins::PluginsError::Config(m)) => Err(ApiError::bad_request(m)),
         Err(e) => Err(failed(&c, &name, "plugin.config", e).await),
     }
 }
 
-/// Set or (DELETE) delete a secret declared in the manifest; values are never returned.
+/// Set a secret declared in the manifest; values are never returned.
 #[utoipa::path(put, path = "/api/v1/plugins/{name}/secrets/{secret}", tag = "plugins",
     params(("name" = String, Path, description = "Plugin name"), ("secret" = String, Path, description = "Secret name")),
     request_body = ValueBody, security(("bearer" = [])),
@@ -310,8 +321,13 @@ pub async fn secret(
     value: Option<String>,
 ) -> Result<warp::reply::Response, ApiError> {
     may_change(&c, &name, "plugin.secret", false).await?;
-    if value.as_ref().is_some_and(|v| v.len() > 65_536) {
-        return Err(ApiError::bad_request("secret values are at most 64 KiB"));
+    if value
+        .as_ref()
+        .is_some_and(|v| !max_chars(v, MAX_VALUE_CHARS))
+    {
+        return Err(ApiError::bad_request(
+            "secret values are at most 65,536 characters",
+        ));
     }
     match c
         .s
@@ -331,7 +347,36 @@ pub async fn secret(
             .await;
             Ok(no_content())
         }
-        Err(crate::plugins::PluginsError::Config(m)) => Err(ApiError::bad_request(m)),
         Err(e) => Err(failed(&c, &name, "plugin.secret", e).await),
     }
+}
+
+/// Unset a configuration value (its manifest default applies again).
+#[utoipa::path(delete, path = "/api/v1/plugins/{name}/config/{key}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("key" = String, Path, description = "Config key")),
+    security(("bearer" = [])),
+    responses((status = 200, body = super::PluginDetail),
+              (status = 401, body = super::super::error::ErrorBody), (status = 403, body = super::super::error::ErrorBody),
+              (status = 404, body = super::super::error::ErrorBody)))]
+pub async fn unset_config(
+    c: Ctx,
+    name: String,
+    key: String,
+) -> Result<warp::reply::Response, ApiError> {
+    config(c, name, key, None).await
+}
+
+/// Delete a secret's value.
+#[utoipa::path(delete, path = "/api/v1/plugins/{name}/secrets/{secret}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("secret" = String, Path, description = "Secret name")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"),
+              (status = 401, body = super::super::error::ErrorBody), (status = 403, body = super::super::error::ErrorBody),
+              (status = 404, body = super::super::error::ErrorBody)))]
+pub async fn unset_secret(
+    c: Ctx,
+    name: String,
+    secret: String,
+) -> Result<warp::reply::Response, ApiError> {
+    self::secret(c, name, secret, None).await
 }
