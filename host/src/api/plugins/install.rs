@@ -29,7 +29,8 @@ pub struct InstallQuery {
 pub struct Package(pub Vec<u8>);
 
 /// A multipart upload: either `package`, or `manifest` and `component`.
-#[derive(utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PackageForm {
     /// A `.tar.gz` package.
     #[schema(value_type = Option<String>, format = Binary)]
@@ -253,8 +254,13 @@ async fn multipart(
             Ok(path)
         }
         (None, Some(m), Some(comp)) => {
-            let text = std::str::from_utf8(&m)
-                .map_err(|_| ApiError::bad_request("the manifest is not UTF-8"))?;
+            let text = std::str::from_utf8(&m).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_plugin",
+                    "the manifest is not UTF-8 text: send plugin.toml",
+                )
+            })?;
             let parsed = crate::plugins::manifest::Manifest::parse(text).map_err(|e| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
