@@ -354,7 +354,11 @@ pub fn routes(
         .and(warp::get())
         .and(with(s.clone()))
         .and_then(health);
-    let v1 = health
+    // Paths are disjoint, so order only decides how many filters a request
+    // tries: tool calls, the hot path, come first.
+    let v1 = tools::routes(s.clone())
+        .or(health)
+        .unify()
         .or(openapi::routes())
         .unify()
         .or(auth::routes(s.clone()))
@@ -364,8 +368,6 @@ pub fn routes(
         .or(tokens::routes(s.clone()))
         .unify()
         .or(plugins::routes(s.clone()))
-        .unify()
-        .or(tools::routes(s.clone()))
         .unify()
         .or(audit::routes(s.clone()))
         .unify();

@@ -307,14 +307,20 @@ pub async fn call(
         .await?)
 }
 
-/// A fresh request id: time-ordered hex with a process-local counter.
+/// A fresh request id: the process's start time and id (hex), then a
+/// process-local counter; ordered within a process and across restarts.
 pub fn new_request_id() -> String {
+    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| {
+        format!(
+            "{:012x}-{:x}",
+            crate::runtime::system_clock(),
+            std::process::id()
+        )
+    });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:012x}-{:x}-{n:x}",
-        crate::runtime::system_clock(),
-        std::process::id()
-    )
+    format!("{prefix}-{n:x}")
 }
