@@ -237,15 +237,6 @@ pub fn max_chars(s: &str, max: usize) -> bool {
     s.chars().nth(max).is_none()
 }
 
-/// Whether `s` has a character other than ASCII blanks and controls (the
-/// schemas' `[^\x00-\x20\x7f]` pattern for names).
-pub fn has_visible(s: &str) -> bool {
-    s.chars().any(|c| c > ' ' && c != '\x7f')
-}
-
-/// The schema pattern that [`has_visible`] checks.
-pub const VISIBLE: &str = r"[^\x00-\x20\x7f]";
-
 /// Deserialize an optional whole number from JSON: an integer or a float without
 /// a fraction (`2.0`, which JSON Schema counts as an integer).
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

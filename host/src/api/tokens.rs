@@ -1,9 +1,7 @@
 //! `/tokens`: API tokens for machines. The value is shown once at creation.
 
 use super::error::ApiError;
-use super::{
-    Ctx, ListOf, Paging, Segment, ctx, has_visible, json_body, max_chars, query, reply, respond,
-};
+use super::{Ctx, ListOf, Paging, Segment, ctx, json_body, query, reply, respond};
 use crate::server::Services;
 use crate::store::ApiToken;
 use serde::{Deserialize, Serialize};
@@ -120,11 +118,6 @@ pub async fn create(c: Ctx, body: NewToken) -> Result<warp::reply::Response, Api
         return Err(c
             .deny("token.create", &format!("token:{}", body.name), e)
             .await);
-    }
-    if !has_visible(&body.name) || !max_chars(&body.name, 100) {
-        return Err(ApiError::bad_request(
-            "the token name must be 1-100 characters and not only blanks",
-        ));
     }
     let wanted: Vec<String> = body.scopes.iter().map(|s| s.as_str().to_string()).collect();
     if let Some(scopes) = &c.who.scopes

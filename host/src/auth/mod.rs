@@ -314,9 +314,12 @@ impl Auth {
         scopes: &[String],
         expires_at: Option<i64>,
     ) -> Result<(ApiToken, String), AuthError> {
-        if name.trim_ascii().is_empty() || name.chars().count() > 100 {
+        // The published schema: 1-100 characters, at least one outside ASCII
+        // blanks and controls (pattern `[^\x00-\x20\x7f]`).
+        let visible = name.chars().any(|c| c > ' ' && c != '\x7f');
+        if !visible || name.chars().count() > 100 {
             return Err(AuthError::Invalid(
-                "the token name must be 1-100 characters".into(),
+                "the token name must be 1-100 characters and not only blanks".into(),
             ));
         }
         if let Some(bad) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
