@@ -48,6 +48,32 @@ pub struct FileConfig {
     pub logins_per_minute: Option<u32>,
     /// Directory of plain SKILL.md folders served next to plugin skills.
     pub skills_dir: Option<PathBuf>,
+    /// The MCP endpoint.
+    #[serde(default)]
+    pub mcp: McpConfig,
+}
+
+/// Settings of the MCP endpoint (`[mcp]` in `switchyard.toml`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// `Host` values accepted at `/mcp` besides loopback names and the listen
+    /// and public addresses (`name` or `name:port`; `*` accepts any host).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted besides loopback origins and the public URL
+    /// (`scheme://host[:port]`; `*` accepts any origin).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Answer each request on its own with a JSON body: no sessions, no
+    /// server-initiated notifications (for load-balanced deployments).
+    #[serde(default)]
+    pub stateless: bool,
+    /// Serve requests without an `Authorization` header as this user. Only
+    /// allowed when listening on loopback; meant for local single-user setups
+    /// and test suites that cannot send a token.
+    #[serde(default)]
+    pub anonymous_user: Option<String>,
 }
 
 impl FileConfig {
@@ -95,6 +121,8 @@ pub struct Config {
     pub skills_dir: PathBuf,
     /// Where precompiled plugin artifacts are cached.
     pub cache_dir: PathBuf,
+    /// The MCP endpoint.
+    pub mcp: McpConfig,
 }
 
 /// Values given on the command line or in the environment (they win over the file).
@@ -127,6 +155,7 @@ impl Config {
             public_url: None,
             max_upload_bytes: 64 << 20,
             logins_per_minute: 10,
+            mcp: McpConfig::default(),
         }
     }
 
@@ -168,6 +197,32 @@ impl Config {
             .or(file.skills_dir)
         {
             config.skills_dir = dir;
+        }
+        config.mcp = file.mcp;
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        if let Some(hosts) = env("SWITCHYARD_MCP_ALLOWED_HOSTS") {
+            config.mcp.allowed_hosts = list(hosts);
+        }
+        if let Some(origins) = env("SWITCHYARD_MCP_ALLOWED_ORIGINS") {
+            config.mcp.allowed_origins = list(origins);
+        }
+        if let Some(v) = env("SWITCHYARD_MCP_STATELESS") {
+            config.mcp.stateless = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(user) = env("SWITCHYARD_MCP_ANONYMOUS_USER") {
+            config.mcp.anonymous_user = Some(user);
+        }
+        if config.mcp.anonymous_user.is_some() && !config.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "mcp.anonymous_user serves requests without a token, so it is only allowed on a loopback address, not {}",
+                config.listen
+            )));
         }
         Ok(config)
     }

@@ -1,15 +1,20 @@
 //! switchyard: a runtime for AI-agent work.
 //!
-//! The host loads WebAssembly component plugins (channels, skills and tools,
-//! defined in `wit/`) and runs them fast and contained. Modules follow the
-//! concepts: [`runtime`] runs components, [`plugins`] owns packages, manifests and
-//! the installed-plugin registry, [`tools`] and [`skills`] are the typed faces of
-//! what plugins export, and [`config`] says where data lives.
+//! The host loads WebAssembly component plugins (channels, skills, tools,
+//! prompts and resources, defined in `wit/`) and runs them fast and contained.
+//! Modules follow the concepts: [`runtime`] runs components, [`plugins`] owns
+//! packages, manifests and the installed-plugin registry; [`tools`], [`skills`],
+//! [`prompts`] and [`resources`] are the typed faces of what plugins export;
+//! [`api`] (REST) and [`mcp`] (Model Context Protocol) are thin faces over the
+//! same [`server::Services`]; [`config`] says where data lives.
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod mcp;
 pub mod plugins;
+pub mod prompts;
+pub mod resources;
 pub mod runtime;
 pub mod server;
 pub mod skills;

@@ -364,7 +364,7 @@ pub fn routes(
         .unify();
     let metrics = warp::path!("metrics")
         .and(warp::get())
-        .and(with(s))
+        .and(with(s.clone()))
         .map(|s: Arc<Services>| {
             s.metrics.run_upkeep();
             warp::reply::with_header(
@@ -374,7 +374,10 @@ pub fn routes(
             )
             .into_response()
         });
+    let mcp = crate::mcp::route(crate::mcp::Endpoint::new(s.clone()));
     api.and(v1)
+        .or(mcp)
+        .unify()
         .or(metrics)
         .unify()
         .recover(error::recover)

@@ -125,6 +125,7 @@ pub fn route_label(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["metrics"] => "/metrics",
+        ["mcp"] => "/mcp",
         ["api", "v1", rest @ ..] => match rest {
             ["health"] => "/api/v1/health",
             ["openapi.json"] => "/api/v1/openapi.json",

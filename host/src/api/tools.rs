@@ -4,17 +4,13 @@
 
 use super::error::ApiError;
 use super::{Ctx, ListOf, Segment, ctx, json_body, reply, respond};
-use crate::runtime::skill::SkillContent;
 use crate::server::Services;
-use crate::skills::{self, Skill, Source};
+use crate::skills::{self, Skill};
 use crate::tools::{self, Caller, ToolEntry};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
-
-/// The source name of skills from the skills directory.
-pub const LOCAL_SKILLS: &str = "_local";
 
 /// A tool call.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -133,6 +129,7 @@ pub async fn call(
         &arguments,
         &caller(&c),
         &c.request_id,
+        Default::default(),
     )
     .await;
     if !denied.is_empty() {
@@ -145,7 +142,7 @@ pub async fn call(
         .await;
     }
     let output = result?;
-    let content = output.content.iter().map(content_json).collect();
+    let content = output.content.iter().map(tools::content_json).collect();
     let structured = output
         .structured
         .as_deref()
@@ -160,46 +157,12 @@ pub async fn call(
     ))
 }
 
-fn content_json(block: &crate::runtime::types::Content) -> serde_json::Value {
-    use crate::runtime::types::Content;
-    use base64::Engine;
-    match block {
-        Content::Text(t) => serde_json::json!({ "type": "text", "text": t }),
-        Content::Json(j) => serde_json::json!({
-            "type": "json",
-            "json": serde_json::from_str::<serde_json::Value>(j).unwrap_or(serde_json::Value::String(j.clone()))
-        }),
-        Content::Image(b) => serde_json::json!({
-            "type": "image", "mime": b.mime_type,
-            "data": base64::engine::general_purpose::STANDARD.encode(&b.data)
-        }),
-        Content::Bytes(b) => serde_json::json!({
-            "type": "bytes", "mime": b.mime_type,
-            "data": base64::engine::general_purpose::STANDARD.encode(&b.data)
-        }),
-    }
-}
-
-fn local_skills(c: &Ctx) -> Vec<Skill> {
-    skills::read_dir(&c.s.config.skills_dir, LOCAL_SKILLS).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "the skills directory has an invalid skill");
-        Vec::new()
-    })
-}
-
 /// Skills from the plugins you may use and from the skills directory.
 #[utoipa::path(get, path = "/api/v1/skills", tag = "skills", security(("bearer" = [])),
     responses((status = 200, body = ListOf<Object>), (status = 401, body = super::error::ErrorBody)))]
 pub fn list_skills(c: Ctx) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
-    let mut items: Vec<Skill> =
-        c.s.plugins
-            .snapshot()
-            .values()
-            .filter(|l| l.installed.visible_to(&c.who.user.id, c.who.is_admin()))
-            .flat_map(|l| l.contents.skills.iter().cloned())
-            .collect();
-    items.extend(local_skills(&c));
+    let items = skills::visible(&c.s.plugins, &caller(&c), &c.s.config.skills_dir);
     Ok(reply(StatusCode::OK, &ListOf { items, next: None }))
 }
 
@@ -217,38 +180,17 @@ pub async fn read_skill(
 ) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     let missing = || ApiError::not_found(format!("no skill `{name}` in `{source}`"));
-    let (skill, component) = if source == LOCAL_SKILLS {
-        (
-            local_skills(&c)
-                .into_iter()
-                .find(|s| s.name == name)
-                .ok_or_else(missing)?,
-            None,
-        )
-    } else {
-        let live = super::plugins::visible(&c, &source).map_err(|_| missing())?;
-        let skill = live
-            .contents
-            .skills
-            .iter()
-            .find(|s| s.name == name)
-            .cloned()
-            .ok_or_else(missing)?;
-        (skill, Some(live))
-    };
-    let content: SkillContent = match (&skill.source, component) {
-        (Source::Folder(dir), _) => {
-            skills::load_folder(dir).map_err(|e| ApiError::internal("reading the skill", &e))?
+    let skill = skills::visible(&c.s.plugins, &caller(&c), &c.s.config.skills_dir)
+        .into_iter()
+        .find(|s| s.name == name && s.plugin == source)
+        .ok_or_else(missing)?;
+    let content = match skills::load(&c.s.plugins, &skill).await {
+        Ok(content) => content,
+        Err(skills::LoadError::Gone(_)) => return Err(missing()),
+        Err(skills::LoadError::Plugin(e)) => return Err(e.into()),
+        Err(e @ skills::LoadError::Folder { .. }) => {
+            return Err(ApiError::internal("reading the skill", &e));
         }
-        (Source::Export, Some(live)) => {
-            let component = live.component.as_ref().ok_or_else(missing)?;
-            c.s.plugins
-                .manager()
-                .runtime()
-                .load_skill(component, &name)
-                .await?
-        }
-        (Source::Export, None) => return Err(missing()),
     };
     let files = content.files.iter().map(|f| match std::str::from_utf8(&f.content) {
         Ok(text) => serde_json::json!({ "path": f.path, "text": text }),

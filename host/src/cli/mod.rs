@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and dispatch.
 
+mod mcp;
 mod plugin;
 mod serve;
 mod tool;
@@ -13,7 +14,8 @@ use switchyard::plugins::PluginManager;
 
 /// switchyard: a runtime for AI-agent work built on WebAssembly component plugins.
 ///
-/// `serve` runs the server (REST API under /api/v1, metrics at /metrics).
+/// `serve` runs the server (REST API under /api/v1, MCP at /mcp, metrics at
+/// /metrics); `mcp-stdio` serves MCP to clients that launch a command.
 /// Plugins (tools, channels, skills) are WebAssembly components defined by the
 /// `switchyard:plugin@0.1.0` WIT contract. Create one with `plugin new`, build it
 /// with `plugin build`, install it with `plugin install` (a running server on the
@@ -62,6 +64,8 @@ enum LogFormat {
 enum Command {
     /// Run the server: REST API, plugins with hot reload, metrics.
     Serve(serve::ServeArgs),
+    /// Serve MCP over stdin/stdout (for clients that launch a command), acting as one user.
+    McpStdio(mcp::McpStdioArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage user accounts.
@@ -105,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::resolve(overrides, file)?;
     match cli.command {
         Command::Serve(args) => serve::run(args, config).await,
+        Command::McpStdio(args) => mcp::run(args, config).await,
         Command::Migrate => {
             std::fs::create_dir_all(config.data_dir())
                 .with_context(|| format!("creating {}", config.data_dir().display()))?;

@@ -40,6 +40,7 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<ExitCode> {
         env!("CARGO_PKG_VERSION")
     );
     println!("  REST API: {base}/api/v1  (docs: {base}/api/v1/docs)");
+    println!("  MCP:      {base}/mcp  (streamable HTTP; `switchyard mcp-stdio` for stdio)");
     println!("  metrics:  {base}/metrics");
     println!(
         "  data:     {} ({} plugins loaded)",

@@ -109,7 +109,8 @@ pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> 
 
 fn print_output(output: &switchyard::runtime::tool::ToolOutput, json: bool) -> anyhow::Result<()> {
     if json {
-        let content: Vec<serde_json::Value> = output.content.iter().map(content_json).collect();
+        let content: Vec<serde_json::Value> =
+            output.content.iter().map(tools::content_json).collect();
         let structured = output
             .structured
             .as_deref()
@@ -126,27 +127,11 @@ fn print_output(output: &switchyard::runtime::tool::ToolOutput, json: bool) -> a
                 Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
                 Err(_) => println!("{j}"),
             },
-            Content::Image(b) | Content::Bytes(b) => {
+            Content::Image(b) | Content::Bytes(b) | Content::Audio(b) => {
                 println!("[{}: {} bytes]", b.mime_type, b.data.len())
             }
+            Content::Resource(r) => println!("[resource {}]", r.uri),
         }
     }
     Ok(())
-}
-
-fn content_json(block: &Content) -> serde_json::Value {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    match block {
-        Content::Text(t) => serde_json::json!({"type": "text", "text": t}),
-        Content::Json(j) => {
-            serde_json::json!({"type": "json", "json": serde_json::from_str::<serde_json::Value>(j).unwrap_or_else(|_| j.clone().into())})
-        }
-        Content::Image(b) => {
-            serde_json::json!({"type": "image", "mime_type": b.mime_type, "data": b64.encode(&b.data)})
-        }
-        Content::Bytes(b) => {
-            serde_json::json!({"type": "bytes", "mime_type": b.mime_type, "data": b64.encode(&b.data)})
-        }
-    }
 }

@@ -51,6 +51,7 @@ pub struct PluginHost {
     manager: PluginManager,
     live: RwLock<LiveMap>,
     sync_lock: tokio::sync::Mutex<()>,
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl PluginHost {
@@ -60,6 +61,7 @@ impl PluginHost {
             manager,
             live: RwLock::new(Arc::default()),
             sync_lock: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::watch::Sender::new(0),
         });
         host.sync().await?;
         Ok(host)
@@ -73,6 +75,12 @@ impl PluginHost {
     /// Every live plugin, by name.
     pub fn snapshot(&self) -> LiveMap {
         self.live.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// A receiver that sees a new generation number after every sync that
+    /// loaded or dropped a plugin.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// One live plugin.
@@ -117,6 +125,9 @@ impl PluginHost {
         }
         if let Ok(mut live) = self.live.write() {
             *live = Arc::new(next);
+        }
+        if !report.loaded.is_empty() || !report.removed.is_empty() {
+            self.changes.send_modify(|generation| *generation += 1);
         }
         Ok(report)
     }

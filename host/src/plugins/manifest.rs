@@ -42,6 +42,26 @@ pub struct Manifest {
     /// Configuration keys an administrator may set.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, ConfigKey>,
+    /// How the plugin appears to MCP clients.
+    #[serde(default, skip_serializing_if = "McpOptions::is_default")]
+    pub mcp: McpOptions,
+}
+
+/// How a plugin's tools and prompts are named for MCP clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct McpOptions {
+    /// Offer tools and prompts under their own names (`search`) rather than
+    /// `PLUGIN__NAME`; a name another visible plugin also claims falls back to
+    /// the prefixed form.
+    #[serde(default)]
+    pub bare_names: bool,
+}
+
+impl McpOptions {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// An exported interface of the `switchyard:plugin` package.
@@ -54,11 +74,21 @@ pub enum Kind {
     Channel,
     /// Exports `skill`.
     Skill,
+    /// Exports `prompt`.
+    Prompt,
+    /// Exports `resource`.
+    Resource,
 }
 
 impl Kind {
     /// All kinds.
-    pub const ALL: [Kind; 3] = [Kind::Tool, Kind::Channel, Kind::Skill];
+    pub const ALL: [Kind; 5] = [
+        Kind::Tool,
+        Kind::Channel,
+        Kind::Skill,
+        Kind::Prompt,
+        Kind::Resource,
+    ];
 
     /// The WIT interface name of the export.
     pub fn interface(self) -> &'static str {
@@ -66,6 +96,8 @@ impl Kind {
             Kind::Tool => "switchyard:plugin/tool@0.1.0",
             Kind::Channel => "switchyard:plugin/channel@0.1.0",
             Kind::Skill => "switchyard:plugin/skill@0.1.0",
+            Kind::Prompt => "switchyard:plugin/prompt@0.1.0",
+            Kind::Resource => "switchyard:plugin/resource@0.1.0",
         }
     }
 }
@@ -76,6 +108,8 @@ impl fmt::Display for Kind {
             Kind::Tool => "tool",
             Kind::Channel => "channel",
             Kind::Skill => "skill",
+            Kind::Prompt => "prompt",
+            Kind::Resource => "resource",
         })
     }
 }
@@ -272,7 +306,10 @@ impl Manifest {
             problems.push("description: must be 1-1024 characters".to_string());
         }
         if self.kinds.is_empty() {
-            problems.push("kinds: list at least one of \"tool\", \"channel\", \"skill\"".into());
+            problems.push(
+                "kinds: list at least one of \"tool\", \"channel\", \"skill\", \"prompt\", \"resource\""
+                    .into(),
+            );
         }
         let mut kinds = self.kinds.clone();
         kinds.sort();

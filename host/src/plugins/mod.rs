@@ -157,6 +157,12 @@ pub struct Contents {
     pub skills: Vec<Skill>,
     /// Channel description (kind `channel`).
     pub channel: Option<channel::ChannelInfo>,
+    /// Prompts (kind `prompt`).
+    pub prompts: Vec<crate::prompts::PromptEntry>,
+    /// Fixed resources (kind `resource`).
+    pub resources: Vec<crate::resources::ResourceEntry>,
+    /// Resource URI templates (kind `resource`).
+    pub templates: Vec<crate::resources::TemplateEntry>,
 }
 
 /// The result of an install or upgrade.
@@ -374,6 +380,17 @@ impl PluginManager {
         }
         if manifest.has(Kind::Channel) {
             contents.channel = Some(self.runtime.describe_channel(loaded).await?);
+        }
+        if manifest.has(Kind::Prompt) {
+            let specs = self.runtime.list_prompts(loaded).await?;
+            contents.prompts = crate::prompts::check_specs(&manifest.name, specs)
+                .map_err(PluginsError::Invalid)?;
+        }
+        if manifest.has(Kind::Resource) {
+            let (fixed, templates) = self.runtime.list_resources(loaded).await?;
+            (contents.resources, contents.templates) =
+                crate::resources::check_specs(&manifest.name, fixed, templates)
+                    .map_err(PluginsError::Invalid)?;
         }
         Ok(contents)
     }

@@ -31,6 +31,11 @@ pub enum ScaffoldError {
     /// The target directory exists and is not empty.
     #[error("`{0}` already exists and is not empty: pick another name or remove it")]
     Exists(PathBuf),
+    /// No template exists for this kind.
+    #[error(
+        "there is no template for {0} plugins yet: start from a tool plugin and see docs/plugins.md"
+    )]
+    NoTemplate(Kind),
     /// Writing failed.
     #[error("writing `{path}`: {reason}")]
     Io {
@@ -81,6 +86,7 @@ pub fn new(parent: &Path, name: &str, kind: Kind) -> Result<PathBuf, ScaffoldErr
             include_str!("templates/channel.plugin.toml.tpl"),
             include_str!("templates/channel.lib.rs.tpl"),
         ),
+        Kind::Prompt | Kind::Resource => return Err(ScaffoldError::NoTemplate(kind)),
     };
     files.push(("plugin.toml".into(), fill(manifest).into()));
     files.push(("src/lib.rs".into(), fill(lib).into()));

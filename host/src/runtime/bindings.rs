@@ -1,7 +1,7 @@
 //! The `bindgen!` output for the `switchyard:plugin@0.1.0` package (world `plugin`).
 //!
 //! Only the host's side of the contract lives here: the `host` import trait and
-//! the export accessors for `tool`, `channel` and `skill`. `wasi:*` interfaces map
+//! the export accessors for `tool`, `channel`, `skill`, `prompt` and `resource`. `wasi:*` interfaces map
 //! to the wasmtime-wasi and wasmtime-wasi-http implementations.
 
 #![allow(missing_docs, unused_qualifications)]
@@ -18,6 +18,6 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use self::exports::switchyard::plugin::{channel, skill, tool};
+pub use self::exports::switchyard::plugin::{channel, prompt, resource, skill, tool};
 pub use self::switchyard::plugin::host;
 pub use self::switchyard::plugin::types;

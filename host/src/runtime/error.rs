@@ -29,6 +29,8 @@ pub enum ErrorKind {
     InvalidOutput,
     /// The host has no free instance slot right now; retry later.
     Busy,
+    /// The caller cancelled the call; the instance was stopped.
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -46,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Trap => "trap",
             ErrorKind::InvalidOutput => "invalid-output",
             ErrorKind::Busy => "busy",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 }

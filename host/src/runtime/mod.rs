@@ -12,9 +12,10 @@ mod cache;
 mod env;
 mod error;
 mod http;
+mod ops;
 mod state;
 
-pub use bindings::{channel, skill, tool, types};
+pub use bindings::{channel, prompt, resource, skill, tool, types};
 pub use env::{
     BoxFuture, CallLimits, KvError, KvStore, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv, SecretSource,
     system_clock,
@@ -24,10 +25,12 @@ pub use http::HostPattern;
 pub use state::HostState;
 
 use cache::ArtifactCache;
+use ops::{Op, Reply, export_name, indices, mismatch};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
@@ -75,8 +78,28 @@ pub struct LoadedComponent {
     tool: Option<tool::GuestIndices>,
     channel: Option<channel::GuestIndices>,
     skill: Option<skill::GuestIndices>,
+    prompt: Option<prompt::GuestIndices>,
+    resource: Option<resource::GuestIndices>,
     env: Arc<PluginEnv>,
     limits: CallLimits,
+}
+
+/// Where a call's log lines and progress reports go, besides the host's log
+/// (e.g. to the MCP client that made the call).
+pub trait CallObserver: Send + Sync {
+    /// The plugin wrote a log line.
+    fn log(&self, level: types::LogLevel, message: &str);
+    /// The plugin reported progress.
+    fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>);
+}
+
+/// Extras for one call: who observes it and what cancels it.
+#[derive(Clone, Default)]
+pub struct CallHooks {
+    /// Receives the call's log lines and progress reports.
+    pub observer: Option<Arc<dyn CallObserver>>,
+    /// Stops the call (the instance is dropped) when cancelled.
+    pub cancel: Option<CancellationToken>,
 }
 
 impl LoadedComponent {
@@ -183,14 +206,13 @@ impl Runtime {
             .linker
             .instantiate_pre(component)
             .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
-        let tool = indices(&pre, manifest_kind::TOOL, tool::GuestIndices::new)?;
-        let channel = indices(&pre, manifest_kind::CHANNEL, channel::GuestIndices::new)?;
-        let skill = indices(&pre, manifest_kind::SKILL, skill::GuestIndices::new)?;
         Ok(LoadedComponent {
+            tool: indices(&pre, export_name::TOOL, tool::GuestIndices::new)?,
+            channel: indices(&pre, export_name::CHANNEL, channel::GuestIndices::new)?,
+            skill: indices(&pre, export_name::SKILL, skill::GuestIndices::new)?,
+            prompt: indices(&pre, export_name::PROMPT, prompt::GuestIndices::new)?,
+            resource: indices(&pre, export_name::RESOURCE, resource::GuestIndices::new)?,
             pre,
-            tool,
-            channel,
-            skill,
             env,
             limits,
         })
@@ -224,17 +246,22 @@ impl Runtime {
         }
     }
 
-    /// Call a tool and also return every capability the plugin was denied during
-    /// the call (reported even when the call itself succeeds).
+    /// Call a tool with `hooks` and also return every capability the plugin was
+    /// denied during the call (reported even when the call itself succeeds).
     pub async fn call_tool_traced(
         &self,
         c: &LoadedComponent,
         name: &str,
         arguments: &str,
         context: tool::CallContext,
+        hooks: CallHooks,
     ) -> (Result<tool::ToolOutput, PluginError>, Vec<String>) {
         let (reply, denied) = self
-            .invoke_traced(c, Op::CallTool(name.into(), arguments.into(), context))
+            .invoke_traced(
+                c,
+                Op::CallTool(name.into(), arguments.into(), context),
+                hooks,
+            )
             .await;
         let output = reply.and_then(|r| match r {
             Reply::Output(o) => Ok(o),
@@ -301,37 +328,81 @@ impl Runtime {
         }
     }
 
+    /// Ask a prompt plugin for its prompts.
+    pub async fn list_prompts(
+        &self,
+        c: &LoadedComponent,
+    ) -> Result<Vec<prompt::PromptSpec>, PluginError> {
+        match self.invoke(c, Op::ListPrompts).await? {
+            Reply::Prompts(p) => Ok(p),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Fill in prompt `name` of a prompt plugin.
+    pub async fn get_prompt(
+        &self,
+        c: &LoadedComponent,
+        name: &str,
+        arguments: Vec<(String, String)>,
+    ) -> Result<prompt::PromptResult, PluginError> {
+        match self
+            .invoke(c, Op::GetPrompt(name.into(), arguments))
+            .await?
+        {
+            Reply::Prompt(p) => Ok(p),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Ask a resource plugin for its fixed resources and URI templates.
+    pub async fn list_resources(
+        &self,
+        c: &LoadedComponent,
+    ) -> Result<(Vec<resource::ResourceSpec>, Vec<resource::ResourceTemplate>), PluginError> {
+        match self.invoke(c, Op::ListResources).await? {
+            Reply::Resources(r, t) => Ok((r, t)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Read one resource from a resource plugin.
+    pub async fn read_resource(
+        &self,
+        c: &LoadedComponent,
+        uri: &str,
+    ) -> Result<Vec<types::EmbeddedResource>, PluginError> {
+        match self.invoke(c, Op::ReadResource(uri.into())).await? {
+            Reply::Contents(c) => Ok(c),
+            _ => Err(mismatch()),
+        }
+    }
+
     async fn invoke(&self, c: &LoadedComponent, op: Op) -> Result<Reply, PluginError> {
-        self.invoke_traced(c, op).await.0
+        self.invoke_traced(c, op, CallHooks::default()).await.0
     }
 
     async fn invoke_traced(
         &self,
         c: &LoadedComponent,
         op: Op,
+        hooks: CallHooks,
     ) -> (Result<Reply, PluginError>, Vec<String>) {
-        let missing = match &op {
-            Op::ListTools | Op::CallTool(..) => c.tool.is_none().then_some("tool"),
-            Op::Describe | Op::Webhook(_) | Op::Deliver(_) => {
-                c.channel.is_none().then_some("channel")
-            }
-            Op::ListSkills | Op::LoadSkill(_) => c.skill.is_none().then_some("skill"),
-        };
-        if let Some(kind) = missing {
+        if !op.supported_by(c) {
             let e = PluginError::new(
                 ErrorKind::NotFound,
                 format!(
-                    "plugin `{}` does not export the `{kind}` interface",
-                    c.env.name
+                    "plugin `{}` does not export the `{}` interface",
+                    c.env.name,
+                    op.interface()
                 ),
             );
             return (Err(e), Vec::new());
         }
         let limits = c.limits;
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(c.env.clone(), limits.memory_bytes),
-        );
+        let mut state = HostState::new(c.env.clone(), limits.memory_bytes);
+        state.observer = hooks.observer;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         if let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX)) {
             return (
@@ -349,10 +420,32 @@ impl Runtime {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let run = run(&mut store, c, op);
-        let result = match tokio::time::timeout(limits.timeout + DEADLINE_GRACE, run).await {
-            Ok(result) => result,
-            Err(_) => {
+        let run = ops::run(&mut store, c, op);
+        let timed = tokio::time::timeout(limits.timeout + DEADLINE_GRACE, run);
+        let cancelled = async {
+            match &hooks.cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            biased;
+            () = cancelled => None,
+            result = timed => Some(result),
+        };
+        let result = match outcome {
+            None => {
+                let e = PluginError::new(
+                    ErrorKind::Cancelled,
+                    format!(
+                        "the call to plugin `{}` was cancelled by the caller",
+                        c.env.name
+                    ),
+                );
+                return (Err(e), store.data().denied());
+            }
+            Some(Ok(result)) => result,
+            Some(Err(_)) => {
                 store.data_mut().timed_out = true;
                 Err(wasmtime::Error::msg("deadline reached"))
             }
@@ -381,155 +474,6 @@ impl Runtime {
         };
         (reply, denied)
     }
-}
-
-mod manifest_kind {
-    pub const TOOL: &str = "switchyard:plugin/tool@0.1.0";
-    pub const CHANNEL: &str = "switchyard:plugin/channel@0.1.0";
-    pub const SKILL: &str = "switchyard:plugin/skill@0.1.0";
-}
-
-/// The typed accessors of export `name`, `None` when the component does not export it.
-fn indices<T>(
-    pre: &InstancePre<HostState>,
-    name: &str,
-    new: fn(&InstancePre<HostState>) -> wasmtime::Result<T>,
-) -> Result<Option<T>, LoadError> {
-    if pre.component().get_export_index(None, name).is_none() {
-        return Ok(None);
-    }
-    new(pre).map(Some).map_err(|e| {
-        LoadError::Exports(format!(
-            "the export `{name}` does not match switchyard:plugin@0.1.0: {e:#}"
-        ))
-    })
-}
-
-fn mismatch() -> PluginError {
-    PluginError::new(ErrorKind::Failed, "internal error: unexpected reply kind")
-}
-
-enum Op {
-    ListTools,
-    CallTool(String, String, tool::CallContext),
-    Describe,
-    Webhook(types::HttpRequest),
-    Deliver(channel::OutboundMessage),
-    ListSkills,
-    LoadSkill(String),
-}
-
-enum Reply {
-    Tools(Vec<tool::ToolSpec>),
-    Output(tool::ToolOutput),
-    Channel(channel::ChannelInfo),
-    Webhook(channel::WebhookOutcome),
-    Unit,
-    Skills(Vec<skill::SkillInfo>),
-    Skill(skill::SkillContent),
-}
-
-impl Reply {
-    fn size(&self) -> usize {
-        let content = |c: &types::Content| match c {
-            types::Content::Text(t) | types::Content::Json(t) => t.len(),
-            types::Content::Image(b) | types::Content::Bytes(b) => b.data.len() + b.mime_type.len(),
-        };
-        match self {
-            Reply::Tools(t) => t
-                .iter()
-                .map(|t| t.input_schema.len() + t.description.len())
-                .sum(),
-            Reply::Output(o) => {
-                o.content.iter().map(content).sum::<usize>()
-                    + o.structured.as_ref().map_or(0, String::len)
-            }
-            Reply::Channel(i) => i.description.len(),
-            Reply::Webhook(w) => {
-                w.response.body.len() + w.messages.iter().map(|m| m.text.len()).sum::<usize>()
-            }
-            Reply::Unit => 0,
-            Reply::Skills(s) => s.iter().map(|s| s.description.len()).sum(),
-            Reply::Skill(s) => {
-                s.instructions.len() + s.files.iter().map(|f| f.content.len()).sum::<usize>()
-            }
-        }
-    }
-}
-
-async fn run(
-    store: &mut Store<HostState>,
-    c: &LoadedComponent,
-    op: Op,
-) -> wasmtime::Result<Result<Reply, types::Error>> {
-    let instance = c.pre.instantiate_async(&mut *store).await?;
-    let missing = || wasmtime::Error::msg("export vanished");
-    Ok(match op {
-        Op::ListTools => {
-            let g = c
-                .tool
-                .as_ref()
-                .ok_or_else(missing)?
-                .load(&mut *store, &instance)?;
-            Ok(Reply::Tools(g.call_list_tools(&mut *store).await?))
-        }
-        Op::CallTool(name, args, cx) => {
-            let g = c
-                .tool
-                .as_ref()
-                .ok_or_else(missing)?
-                .load(&mut *store, &instance)?;
-            g.call_call_tool(&mut *store, &name, &args, &cx)
-                .await?
-                .map(Reply::Output)
-        }
-        Op::Describe => {
-            let g = c
-                .channel
-                .as_ref()
-                .ok_or_else(missing)?
-                .load(&mut *store, &instance)?;
-            Ok(Reply::Channel(g.call_describe(&mut *store).await?))
-        }
-        Op::Webhook(req) => {
-            let g = c
-                .channel
-                .as_ref()
-                .ok_or_else(missing)?
-                .load(&mut *store, &instance)?;
-            g.call_handle_webhook(&mut *store, &req)
-                .await?
-                .map(Reply::Webhook)
-        }
-        Op::Deliver(msg) => {
-            let g = c
-                .channel
-                .as_ref()
-                .ok_or_else(missing)?
-                .load(&mut *store, &instance)?;
-            g.call_deliver(&mut *store, &msg)
-                .await?
-                .map(|()| Reply::Unit)
-        }
-        Op::ListSkills => {
-            let g = c
-                .skill
-                .as_ref()
-                .ok_or_else(missing)?
-                .load(&mut *store, &instance)?;
-            Ok(Reply::Skills(g.call_list_skills(&mut *store).await?))
-        }
-        Op::LoadSkill(name) => {
-            let g = c
-                .skill
-                .as_ref()
-                .ok_or_else(missing)?
-                .load(&mut *store, &instance)?;
-            g.call_load_skill(&mut *store, &name)
-                .await?
-                .map(Reply::Skill)
-        }
-    })
 }
 
 fn classify(

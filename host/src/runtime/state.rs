@@ -1,5 +1,6 @@
 //! The per-call store data (`Store<HostState>`) and the `host` interface a plugin imports.
 
+use super::CallObserver;
 use super::bindings::{host, types};
 use super::env::{KvError, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv};
 use super::http::HttpPolicy;
@@ -12,6 +13,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How much of a plugin's stderr (panic messages) is kept per call.
 const STDERR_CAPTURE: usize = 16 * 1024;
+/// Most progress reports of one call passed on to its observer.
+const MAX_PROGRESS_REPORTS: u32 = 100;
+/// Most characters of a log line or progress message.
+const MAX_MESSAGE_CHARS: usize = 4096;
 /// Most keys one `kv-list` returns.
 const KV_LIST_LIMIT: usize = 1000;
 
@@ -27,6 +32,8 @@ pub struct HostState {
     pub(super) limiter: MemoryLimiter,
     pub(super) timed_out: bool,
     pub(super) denied: Arc<Mutex<Vec<String>>>,
+    pub(super) observer: Option<Arc<dyn CallObserver>>,
+    progress_reports: u32,
 }
 
 impl HostState {
@@ -49,6 +56,8 @@ impl HostState {
             },
             timed_out: false,
             denied,
+            observer: None,
+            progress_reports: 0,
         }
     }
 
@@ -171,7 +180,10 @@ impl types::Host for HostState {}
 impl host::Host for HostState {
     async fn log(&mut self, level: types::LogLevel, message: String) {
         let plugin = self.env.name.as_str();
-        let message: String = message.chars().take(4096).collect();
+        let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+        if let Some(observer) = &self.observer {
+            observer.log(level, &message);
+        }
         match level {
             types::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
             types::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
@@ -236,6 +248,26 @@ impl host::Host for HostState {
             .list(&self.env.name, &prefix, KV_LIST_LIMIT)
             .await
             .map_err(kv_error)
+    }
+
+    async fn report_progress(
+        &mut self,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    ) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        if self.progress_reports >= MAX_PROGRESS_REPORTS
+            || !progress.is_finite()
+            || total.is_some_and(|t| !t.is_finite())
+        {
+            return;
+        }
+        self.progress_reports += 1;
+        let message = message.map(|m| m.chars().take(MAX_MESSAGE_CHARS).collect());
+        observer.progress(progress, total, message);
     }
 
     async fn now(&mut self) -> u64 {

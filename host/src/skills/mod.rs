@@ -2,7 +2,9 @@
 //! the host without WASM, and skills served by plugins that export `skill`.
 //! Both are checked against the same rules.
 
+use crate::plugins::live::PluginHost;
 use crate::runtime::skill::{SkillContent, SkillFile, SkillInfo};
+use crate::tools::Caller;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -164,6 +166,68 @@ pub fn read_dir(dir: &Path, plugin: &str) -> Result<Vec<Skill>, String> {
     }
     skills.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(skills)
+}
+
+/// The source name of skills from the skills directory (plugin names never start with `_`).
+pub const LOCAL: &str = "_local";
+
+/// Every skill `caller` may use: those of the live plugins they can see, then
+/// those of the skills directory (an invalid directory is logged and skipped).
+pub fn visible(host: &PluginHost, caller: &Caller, skills_dir: &Path) -> Vec<Skill> {
+    let mut items: Vec<Skill> = host
+        .snapshot()
+        .values()
+        .filter(|l| l.installed.visible_to(&caller.user_id, caller.admin))
+        .flat_map(|l| l.contents.skills.iter().cloned())
+        .collect();
+    match read_dir(skills_dir, LOCAL) {
+        Ok(local) => items.extend(local),
+        Err(e) => tracing::warn!(error = %e, "the skills directory has an invalid skill"),
+    }
+    items
+}
+
+/// Why a skill could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Its plugin is gone or cannot run.
+    #[error("skill `{0}` is not available")]
+    Gone(String),
+    /// Its folder could not be read.
+    #[error("reading skill `{name}`: {reason}")]
+    Folder {
+        /// The skill.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Its plugin failed.
+    #[error(transparent)]
+    Plugin(#[from] crate::runtime::PluginError),
+}
+
+/// The instructions and files of `skill` (from its folder, or from its plugin).
+pub async fn load(host: &PluginHost, skill: &Skill) -> Result<SkillContent, LoadError> {
+    match &skill.source {
+        Source::Folder(dir) => load_folder(dir).map_err(|reason| LoadError::Folder {
+            name: skill.name.clone(),
+            reason,
+        }),
+        Source::Export => {
+            let live = host
+                .get(&skill.plugin)
+                .ok_or_else(|| LoadError::Gone(skill.name.clone()))?;
+            let component = live
+                .component
+                .as_ref()
+                .ok_or_else(|| LoadError::Gone(skill.name.clone()))?;
+            Ok(host
+                .manager()
+                .runtime()
+                .load_skill(component, &skill.name)
+                .await?)
+        }
+    }
 }
 
 /// Most files returned for one skill folder.

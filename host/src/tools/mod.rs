@@ -4,7 +4,7 @@
 
 use crate::plugins::live::PluginHost;
 use crate::plugins::{PluginManager, PluginsError};
-use crate::runtime::{ErrorKind, PluginError, tool};
+use crate::runtime::{CallHooks, ErrorKind, PluginError, tool};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -199,9 +199,11 @@ pub async fn call_live(
     arguments: &str,
     caller: &Caller,
     request_id: &str,
+    hooks: CallHooks,
 ) -> (Result<tool::ToolOutput, CallError>, Vec<String>) {
     let started = Instant::now();
-    let (result, denied) = call_live_inner(host, plugin, tool, arguments, caller, request_id).await;
+    let (result, denied) =
+        call_live_inner(host, plugin, tool, arguments, caller, request_id, hooks).await;
     let outcome = match &result {
         Ok(_) => "ok",
         Err(CallError::Plugin(_)) => "unavailable",
@@ -224,6 +226,7 @@ async fn call_live_inner(
     arguments: &str,
     caller: &Caller,
     request_id: &str,
+    hooks: CallHooks,
 ) -> (Result<tool::ToolOutput, CallError>, Vec<String>) {
     let live = match host.get(plugin) {
         Some(l) if l.installed.visible_to(&caller.user_id, caller.admin) => l,
@@ -257,7 +260,7 @@ async fn call_live_inner(
     let (result, denied) = host
         .manager()
         .runtime()
-        .call_tool_traced(component, tool, &arguments.to_string(), context)
+        .call_tool_traced(component, tool, &arguments.to_string(), context, hooks)
         .await;
     in_use.decrement(1.0);
     (result.map_err(CallError::from), denied)
@@ -323,4 +326,32 @@ pub fn new_request_id() -> String {
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{n:x}")
+}
+
+/// A content block as the REST API and the CLI show it: `{"type": ...}` with
+/// text, parsed JSON, or base64 data and its media type.
+pub fn content_json(block: &crate::runtime::types::Content) -> Value {
+    use crate::runtime::types::{Content, ResourceBody};
+    use base64::Engine;
+    let b64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
+    let blob = |kind: &str, b: &crate::runtime::types::Blob| serde_json::json!({ "type": kind, "mime": b.mime_type, "data": b64(&b.data) });
+    match block {
+        Content::Text(t) => serde_json::json!({ "type": "text", "text": t }),
+        Content::Json(j) => serde_json::json!({
+            "type": "json",
+            "json": serde_json::from_str::<Value>(j).unwrap_or_else(|_| Value::String(j.clone()))
+        }),
+        Content::Image(b) => blob("image", b),
+        Content::Bytes(b) => blob("bytes", b),
+        Content::Audio(b) => blob("audio", b),
+        Content::Resource(r) => {
+            let mut v =
+                serde_json::json!({ "type": "resource", "uri": r.uri, "mime": r.mime_type });
+            match &r.body {
+                ResourceBody::Text(t) => v["text"] = Value::String(t.clone()),
+                ResourceBody::Blob(b) => v["data"] = Value::String(b64(b)),
+            }
+            v
+        }
+    }
 }

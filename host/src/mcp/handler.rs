@@ -1,0 +1,347 @@
+//! The MCP request handler ([`Handler`]): one per session (or per request in
+//! stateless mode), answering for the caller each request carries.
+
+use super::catalog::{self, PromptSource, View};
+use super::convert;
+use super::hub::Hub;
+use super::observer::Forwarder;
+use crate::auth::Identity;
+use crate::server::Services;
+use crate::store::NewAudit;
+use crate::tools::{self, CallError, Caller};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    LoggingLevel, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use std::sync::{Arc, Mutex};
+
+/// Serves one MCP session for the services.
+#[derive(Clone)]
+pub struct Handler {
+    s: Arc<Services>,
+    hub: Arc<Hub>,
+    /// The caller of a stdio session (HTTP requests carry their own).
+    fixed: Option<Identity>,
+    /// The least severe plugin log level forwarded to this session.
+    level: Arc<Mutex<LoggingLevel>>,
+}
+
+impl Handler {
+    /// A handler for the services; `fixed` is the caller when requests carry none (stdio).
+    pub fn new(s: Arc<Services>, hub: Arc<Hub>, fixed: Option<Identity>) -> Self {
+        Self {
+            s,
+            hub,
+            fixed,
+            level: Arc::new(Mutex::new(LoggingLevel::Info)),
+        }
+    }
+
+    fn who(&self, cx: &RequestContext<RoleServer>) -> Result<Identity, McpError> {
+        cx.extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Identity>())
+            .or(self.fixed.as_ref())
+            .cloned()
+            .ok_or_else(|| McpError::invalid_request("the request is not authenticated", None))
+    }
+
+    fn view(&self, caller: &Caller) -> View {
+        View::build(&self.s.plugins, caller, &self.s.config.skills_dir)
+    }
+
+    async fn audit(&self, who: &Identity, action: &str, target: &str, details: serde_json::Value) {
+        let entry = NewAudit {
+            actor_id: Some(&who.user.id),
+            actor: &who.user.username,
+            action,
+            target,
+            outcome: "denied",
+            details,
+            request_id: None,
+        };
+        if let Err(e) = self.s.store.audit(entry).await {
+            tracing::error!(error = %e, action, target, "cannot write the audit log");
+        }
+    }
+}
+
+/// The caller of a tool call, from an identity.
+pub fn caller_of(who: &Identity) -> Caller {
+    Caller {
+        user_id: who.user.id.clone(),
+        username: who.user.username.clone(),
+        admin: who.is_admin(),
+    }
+}
+
+fn require(who: &Identity, scope: &str) -> Result<(), McpError> {
+    if who.allows(scope) {
+        Ok(())
+    } else {
+        Err(McpError::invalid_request(
+            format!("this API token lacks the `{scope}` scope"),
+            None,
+        ))
+    }
+}
+
+fn unknown_tool(name: &str) -> McpError {
+    McpError::invalid_params(
+        format!("unknown tool `{name}`: list the tools with tools/list"),
+        None,
+    )
+}
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        let mut info = ServerConfig::new(capabilities);
+        info.server_info = Implementation::new("switchyard", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(
+            "Tools, prompts and resources come from the WebAssembly plugins installed on this \
+             switchyard server; tools are named PLUGIN__TOOL unless a plugin offers bare names. \
+             Skills are prompts, and their files are resources under skill://NAME/PATH."
+                .into(),
+        );
+        info
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        let who = self.who(&cx)?;
+        cx.peer.set_peer_info(request.clone());
+        self.hub.register(&self.s, cx.peer.clone(), caller_of(&who));
+        self.negotiate_initialize(&request)
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _cx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if let Ok(mut level) = self.level.lock() {
+            *level = request.level;
+        }
+        Ok(())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "read")?;
+        let view = self.view(&caller_of(&who));
+        let tools = view
+            .tools
+            .iter()
+            .map(|(name, entry)| convert::tool(name, entry))
+            .collect::<Result<_, _>>()?;
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "tools:call")?;
+        let caller = caller_of(&who);
+        let (plugin, tool) = catalog::resolve_tool(&self.s.plugins, &caller, &request.name)
+            .ok_or_else(|| unknown_tool(&request.name))?;
+        let offered = self.s.plugins.get(&plugin).is_some_and(|l| {
+            l.installed.visible_to(&caller.user_id, caller.admin)
+                && (l.component.is_none() || l.contents.tools.iter().any(|t| t.name == tool))
+        });
+        if !offered {
+            return Err(unknown_tool(&request.name));
+        }
+        let arguments = match &request.arguments {
+            Some(map) => serde_json::to_string(map),
+            None => Ok("{}".to_string()),
+        }
+        .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
+        let level = self.level.lock().map(|l| *l).unwrap_or(LoggingLevel::Info);
+        let forwarder = Forwarder::start(
+            cx.peer.clone(),
+            cx.meta.get_progress_token(),
+            level,
+            plugin.clone(),
+        );
+        let hooks = crate::runtime::CallHooks {
+            observer: Some(forwarder.observer()),
+            cancel: Some(cx.ct.clone()),
+        };
+        let request_id = tools::new_request_id();
+        let (result, denied) = tools::call_live(
+            &self.s.plugins,
+            &plugin,
+            &tool,
+            &arguments,
+            &caller,
+            &request_id,
+            hooks,
+        )
+        .await;
+        forwarder.finish().await;
+        if !denied.is_empty() {
+            let details = serde_json::json!({ "tool": tool, "denied": denied, "via": "mcp" });
+            self.audit(
+                &who,
+                "capability.denied",
+                &format!("plugin:{plugin}"),
+                details,
+            )
+            .await;
+        }
+        let result = match result {
+            Ok(output) => convert::tool_result(&plugin, &tool, output),
+            Err(CallError::Plugin(crate::plugins::PluginsError::NotInstalled(_))) => {
+                return Err(unknown_tool(&request.name));
+            }
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+        };
+        Ok(result.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "read")?;
+        let view = self.view(&caller_of(&who));
+        let prompts = view
+            .prompts
+            .iter()
+            .map(|(name, source)| convert::prompt(name, source))
+            .collect::<Result<_, _>>()?;
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "read")?;
+        let view = self.view(&caller_of(&who));
+        let source = view.prompt(&request.name).ok_or_else(|| {
+            McpError::invalid_params(
+                format!(
+                    "unknown prompt `{}`: list them with prompts/list",
+                    request.name
+                ),
+                None,
+            )
+        })?;
+        let result = match source {
+            PromptSource::Plugin(entry) => {
+                let arguments = convert::prompt_arguments(request.arguments.as_ref())?;
+                entry
+                    .check_arguments(&arguments)
+                    .map_err(|e| McpError::invalid_params(e, None))?;
+                let live = self
+                    .s
+                    .plugins
+                    .get(&entry.plugin)
+                    .filter(|l| l.component.is_some())
+                    .ok_or_else(|| McpError::internal_error("the plugin stopped", None))?;
+                let component = live
+                    .component
+                    .as_ref()
+                    .ok_or_else(|| McpError::internal_error("the plugin stopped", None))?;
+                let filled = self
+                    .s
+                    .plugins
+                    .manager()
+                    .runtime()
+                    .get_prompt(component, &entry.name, arguments)
+                    .await
+                    .map_err(|e| convert::plugin_error(&e))?;
+                convert::prompt_result(filled)?
+            }
+            PromptSource::Skill(skill) => {
+                let content = crate::skills::load(&self.s.plugins, skill)
+                    .await
+                    .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+                convert::skill_prompt(skill, content)?
+            }
+        };
+        Ok(result.into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "read")?;
+        let view = self.view(&caller_of(&who));
+        let mut resources: Vec<_> = view
+            .resources
+            .iter()
+            .map(convert::resource)
+            .collect::<Result<_, _>>()?;
+        for (name, skill) in &view.skills {
+            match crate::skills::load(&self.s.plugins, skill).await {
+                Ok(content) => resources.extend(convert::skill_resources(name, skill, &content)?),
+                Err(e) => {
+                    tracing::warn!(skill = %skill.name, error = %e, "cannot list a skill's files")
+                }
+            }
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "read")?;
+        let view = self.view(&caller_of(&who));
+        let mut templates: Vec<_> = view
+            .templates
+            .iter()
+            .map(convert::template)
+            .collect::<Result<_, _>>()?;
+        templates.push(convert::skill_template()?);
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "read")?;
+        let view = self.view(&caller_of(&who));
+        let contents = super::read::read(&self.s, &view, &request.uri).await?;
+        Ok(rmcp::model::ReadResourceResult::new(contents).into())
+    }
+}
