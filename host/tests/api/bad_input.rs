@@ -304,7 +304,7 @@ async fn url_installs_check_reachability_and_sha256(backend: Backend) {
 }
 
 /// Write `head` on a fresh connection and read the whole answer.
-async fn raw_http(base: &str, head: &str) -> String {
+pub async fn raw_http(base: &str, head: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await

@@ -9,5 +9,6 @@ mod authz;
 mod bad_input;
 mod contract;
 mod flow;
+mod mcp;
 mod reload;
 mod store;

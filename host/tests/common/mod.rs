@@ -117,9 +117,11 @@ impl Host {
                     switchyard::runtime::types::Content::Text(t)
                     | switchyard::runtime::types::Content::Json(t) => t.clone(),
                     switchyard::runtime::types::Content::Image(b)
-                    | switchyard::runtime::types::Content::Bytes(b) => {
+                    | switchyard::runtime::types::Content::Bytes(b)
+                    | switchyard::runtime::types::Content::Audio(b) => {
                         format!("[{} {} bytes]", b.mime_type, b.data.len())
                     }
+                    switchyard::runtime::types::Content::Resource(r) => format!("[{}]", r.uri),
                 })
                 .collect::<Vec<_>>()
                 .join("\n")),

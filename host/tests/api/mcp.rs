@@ -1,0 +1,380 @@
+//! The MCP endpoint at `/mcp` driven over raw streamable HTTP: sessions, the
+//! per-user tool view, auth and DNS-rebinding checks, bad and hostile input,
+//! live list_changed notifications, skills as prompts and resources. (The
+//! official SDK clients and the conformance suite run in scripts/mcp-clients.)
+
+use crate::harness::{Backend, Client, Resp, Server, package_bytes};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// One MCP session over HTTP.
+struct Mcp {
+    client: Client,
+    session: String,
+    next: std::cell::Cell<u64>,
+}
+
+const ACCEPT: &str = "application/json, text/event-stream";
+
+/// The JSON-RPC messages of a response body (JSON or SSE).
+fn messages(text: &str) -> Vec<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return vec![v];
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect()
+}
+
+impl Mcp {
+    async fn post(client: &Client, session: Option<&str>, body: &str) -> Resp {
+        let mut req = client
+            .request(reqwest::Method::POST, "/mcp")
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT)
+            .body(body.to_string());
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s);
+        }
+        client.send(req).await
+    }
+
+    async fn open(client: &Client) -> Self {
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}});
+        let r = Self::post(client, None, &init.to_string()).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let session = r.headers["mcp-session-id"].to_str().unwrap().to_string();
+        let done = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+        let r = Self::post(client, Some(&session), &done.to_string()).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        Self {
+            client: client.clone(),
+            session,
+            next: std::cell::Cell::new(1),
+        }
+    }
+
+    /// Send a request; the response message (result or error).
+    async fn rpc(&self, method: &str, params: Value) -> Value {
+        let id = self.next.get();
+        self.next.set(id + 1);
+        let body = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params});
+        let r = Self::post(&self.client, Some(&self.session), &body.to_string()).await;
+        assert_eq!(r.status, 200, "{method}: {}", r.text);
+        messages(&r.text)
+            .into_iter()
+            .find(|m| m["id"] == json!(id))
+            .unwrap_or_else(|| panic!("no response to {method}: {}", r.text))
+    }
+
+    async fn call(&self, name: &str, arguments: Value) -> Value {
+        self.rpc("tools/call", json!({"name": name, "arguments": arguments}))
+            .await
+    }
+
+    async fn tool_names(&self) -> Vec<String> {
+        let r = self.rpc("tools/list", json!({})).await;
+        r["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+fn text_of(result: &Value) -> String {
+    result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_are_per_user_and_calls_carry_the_caller() {
+    let server = Server::start(Backend::Sqlite).await;
+    let (alice, _) = server.user("alice", "user").await;
+    let (bob, _) = server.user("bob", "user").await;
+    assert_eq!(
+        server
+            .admin
+            .upload("?grant=true", package_bytes("echo"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(alice.upload("", package_bytes("hostile")).await.status, 201);
+    let a = Mcp::open(&alice).await;
+    let b = Mcp::open(&bob).await;
+    let alice_tools = a.tool_names().await;
+    let bob_tools = b.tool_names().await;
+    assert!(
+        alice_tools.contains(&"echo__echo".to_string()),
+        "{alice_tools:?}"
+    );
+    assert!(alice_tools.iter().any(|t| t.starts_with("hostile__")));
+    assert!(bob_tools.contains(&"echo__echo".to_string()));
+    assert!(
+        !bob_tools.iter().any(|t| t.starts_with("hostile__")),
+        "{bob_tools:?}"
+    );
+    let listed = a.rpc("tools/list", json!({})).await;
+    let echo = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "echo__echo")
+        .unwrap()
+        .clone();
+    assert_eq!(echo["inputSchema"]["type"], "object");
+    assert_eq!(echo["annotations"]["readOnlyHint"], true);
+    let r = a.call("echo__echo", json!({"text": "hello"})).await;
+    assert_eq!(text_of(&r), "hello");
+    assert_eq!(r["result"]["isError"], false);
+    let mine = a.call("hostile__echo", json!({"text": "mine"})).await;
+    assert_eq!(text_of(&mine), "mine", "{mine}");
+    let stolen = b.call("hostile__echo", json!({"text": "x"})).await;
+    assert_eq!(stolen["error"]["code"], -32602, "{stolen}");
+    let unknown = a.call("nope__nothing", json!({})).await;
+    assert_eq!(unknown["error"]["code"], -32602);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_foreign_and_stolen_sessions_are_refused() {
+    let server = Server::start(Backend::Sqlite).await;
+    let (bob, _) = server.user("bob", "user").await;
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let anon = Client::anonymous(&server.base);
+    let r = Mcp::post(&anon, None, init).await;
+    assert_eq!(r.status, 401);
+    let challenge = r.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    let r = Mcp::post(&anon.with_token("sy_not-a-token"), None, init).await;
+    assert_eq!(r.status, 401);
+    assert!(r.headers.contains_key("www-authenticate"));
+    for (header, value) in [
+        ("host", "evil.example.com"),
+        ("origin", "https://evil.example.com"),
+    ] {
+        let req = server
+            .admin
+            .request(reqwest::Method::POST, "/mcp")
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT)
+            .header(header, value)
+            .body(init);
+        let r = server.admin.send(req).await;
+        assert_eq!(r.status, 403, "{header}: {}", r.text);
+    }
+    let admin = Mcp::open(&server.admin).await;
+    let list = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string();
+    let r = Mcp::post(&bob, Some(&admin.session), &list).await;
+    assert_eq!(r.status, 404, "another user's session id: {}", r.text);
+    let r = Mcp::post(&bob, Some("0f0f0f0f-unknown"), &list).await;
+    assert_eq!(r.status, 404);
+    let del = server
+        .admin
+        .request(reqwest::Method::DELETE, "/mcp")
+        .header("mcp-session-id", &admin.session);
+    assert!(server.admin.send(del).await.status < 300);
+    let r = Mcp::post(&server.admin, Some(&admin.session), &list).await;
+    assert_eq!(r.status, 404, "a deleted session is gone");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_and_hostile_input_leaves_the_session_healthy() {
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = &server.admin;
+    assert_eq!(
+        admin
+            .upload("?grant=true", package_bytes("echo"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        admin
+            .upload("?grant=true", package_bytes("hostile"))
+            .await
+            .status,
+        201
+    );
+    let m = Mcp::open(admin).await;
+    for body in [
+        "{not json",
+        "[]",
+        "42",
+        r#"{"jsonrpc":"2.0","id":1}"#,
+        r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#,
+    ] {
+        let r = Mcp::post(admin, Some(&m.session), body).await;
+        assert!(
+            (400..500).contains(&r.status) || r.text.contains("\"error\""),
+            "{body}: {} {}",
+            r.status,
+            r.text
+        );
+    }
+    let batch: Vec<Value> = (0..500)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"tools/list"}))
+        .collect();
+    let r = Mcp::post(admin, Some(&m.session), &Value::from(batch).to_string()).await;
+    assert!(
+        (400..500).contains(&r.status),
+        "batch: {} {}",
+        r.status,
+        &r.text[..r.text.len().min(300)]
+    );
+    // Declared too large: answered 413 before the body is read (raw socket).
+    let huge = crate::bad_input::raw_http(
+        &server.base,
+        &format!(
+            "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\naccept: {ACCEPT}\r\nmcp-session-id: {}\r\ncontent-length: {}\r\n\r\n",
+            admin.token.as_deref().unwrap(),
+            m.session,
+            5 << 20
+        ),
+    )
+    .await;
+    assert!(huge.starts_with("HTTP/1.1 413"), "{huge}");
+    let big_args = json!({"text": "x".repeat(3 << 20)});
+    let r = m.call("echo__echo", big_args).await;
+    assert_eq!(r["result"]["isError"], true, "arguments over 1 MiB");
+    let r = m.call("echo__echo", json!({"text": 5})).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(text_of(&r).contains("schema"), "{r}");
+    let r = m.call("hostile__spin", json!({})).await;
+    assert_eq!(r["result"]["isError"], true);
+    assert!(text_of(&r).contains("deadline"), "{r}");
+    let r = m.call("hostile__allocate", json!({"mb": 512})).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let r = m.call("hostile__panic", json!({})).await;
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert_eq!(
+        admin
+            .patch("/api/v1/plugins/echo", json!({"enabled": false}))
+            .await
+            .status,
+        200
+    );
+    assert!(!m.tool_names().await.contains(&"echo__echo".to_string()));
+    let r = m.call("echo__echo", json!({"text": "x"})).await;
+    assert_eq!(
+        r["result"]["isError"], true,
+        "a disabled plugin's tool: {r}"
+    );
+    assert!(text_of(&r).contains("disabled"), "{r}");
+    let r = m.call("hostile__echo", json!({"text": "still here"})).await;
+    assert_eq!(text_of(&r), "still here");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_install_notifies_connected_sessions() {
+    let server = Server::start(Backend::Sqlite).await;
+    let m = Mcp::open(&server.admin).await;
+    let stream = server
+        .admin
+        .request(reqwest::Method::GET, "/mcp")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &m.session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut body = stream.bytes_stream();
+    assert_eq!(
+        server
+            .admin
+            .upload("?grant=true", package_bytes("echo"))
+            .await
+            .status,
+        201
+    );
+    let mut seen = String::new();
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("notifications/tools/list_changed") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "no list_changed within 10 s: {seen}");
+    assert!(m.tool_names().await.contains(&"echo__echo".to_string()));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skills_are_prompts_and_their_files_resources() {
+    let server = Server::start(Backend::Sqlite).await;
+    assert_eq!(
+        server
+            .admin
+            .upload("?grant=true", package_bytes("starter-skills"))
+            .await
+            .status,
+        201
+    );
+    let m = Mcp::open(&server.admin).await;
+    let prompts = m.rpc("prompts/list", json!({})).await;
+    let names: Vec<&str> = prompts["result"]["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"code-review"), "{names:?}");
+    let prompt = m.rpc("prompts/get", json!({"name": "code-review"})).await;
+    let text = prompt["result"]["messages"][0]["content"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(!text.is_empty() && !text.starts_with("---"), "{prompt}");
+    let resources = m.rpc("resources/list", json!({})).await;
+    assert!(
+        resources
+            .to_string()
+            .contains("skill://code-review/SKILL.md")
+    );
+    let read = m
+        .rpc(
+            "resources/read",
+            json!({"uri": "skill://code-review/SKILL.md"}),
+        )
+        .await;
+    assert_eq!(read["result"]["contents"][0]["text"], text, "{read}");
+    let missing = m
+        .rpc(
+            "resources/read",
+            json!({"uri": "skill://code-review/../../etc/passwd"}),
+        )
+        .await;
+    assert!(missing["error"]["code"].is_i64(), "{missing}");
+    let bad = m.rpc("resources/read", json!({"uri": "not a uri"})).await;
+    assert_eq!(bad["error"]["code"], -32602);
+    let unknown = m.rpc("prompts/get", json!({"name": "nope"})).await;
+    assert_eq!(unknown["error"]["code"], -32602);
+    let templates = m.rpc("resources/templates/list", json!({})).await;
+    assert!(templates.to_string().contains("skill://{name}/{+path}"));
+    let level = m.rpc("logging/setLevel", json!({"level": "debug"})).await;
+    assert!(level["result"].is_object(), "{level}");
+    let probe = Mcp::post(
+        &server.admin,
+        None,
+        r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{
+            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities":{}}}}"#,
+    )
+    .await;
+    // A clean JSON-RPC error (the Python SDK's fallback to initialize on it
+    // is checked in scripts/mcp-clients).
+    let probe = &messages(&probe.text)[0];
+    assert!(probe["error"]["code"].is_i64(), "{probe}");
+    server.stop().await;
+}
