@@ -28,24 +28,19 @@
 
 #![allow(missing_docs)]
 
-use hyper::body::{Body, Incoming};
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+mod common;
+
+use common::{
+    BoxError, Client, Latency, Running, closed_loop, connect_many, env_number, floor_filter,
+    install_echo, login, round1, status_field_kb, target_dir,
+};
+use hyper::StatusCode;
 use serde_json::{Value, json};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 use switchyard::config::Config;
 use switchyard::server::Services;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use warp::{Filter, Rejection, Reply};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const TOOL_PATH: &str = "/api/v1/tools/echo/echo:call";
 const FLOOR_PATH: &str = "/echo";
@@ -53,234 +48,6 @@ const CALL_BODY: &str = r#"{"arguments":{"text":"hi"}}"#;
 const WARMUP_CALLS: usize = 500;
 const PLUGIN_COUNT: usize = 20;
 const OPEN_RUNS: usize = 5;
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-// ---------------------------------------------------------------------------
-// The load client: one raw hyper HTTP/1.1 connection per task.
-
-/// A keep-alive HTTP/1.1 connection with TCP_NODELAY and prebuilt headers.
-struct Client {
-    sender: SendRequest<String>,
-    host: HeaderValue,
-    json: HeaderValue,
-    bearer: Option<HeaderValue>,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr, token: Option<&str>) -> Result<Self, BoxError> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                eprintln!("client connection error: {e}");
-            }
-        });
-        Ok(Self {
-            sender,
-            host: HeaderValue::from_str(&addr.to_string())?,
-            json: HeaderValue::from_static("application/json"),
-            bearer: token
-                .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
-                .transpose()?,
-        })
-    }
-
-    /// POST `body` to `path`; returns the status and the response body length.
-    async fn post(
-        &mut self,
-        path: &'static str,
-        body: &str,
-    ) -> Result<(StatusCode, Vec<u8>), BoxError> {
-        self.sender.ready().await?;
-        let mut builder = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(HOST, self.host.clone())
-            .header(CONTENT_TYPE, self.json.clone());
-        if let Some(bearer) = &self.bearer {
-            builder = builder.header(AUTHORIZATION, bearer.clone());
-        }
-        let response = self
-            .sender
-            .send_request(builder.body(body.to_string())?)
-            .await?;
-        let status = response.status();
-        let body = read_body(response.into_body()).await?;
-        Ok((status, body))
-    }
-
-    /// POST and require a 200; returns nothing (the hot loop).
-    async fn call(&mut self, path: &'static str, body: &str) -> Result<(), BoxError> {
-        let (status, body) = self.post(path, body).await?;
-        if status != StatusCode::OK {
-            return Err(format!(
-                "{path} answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            )
-            .into());
-        }
-        Ok(())
-    }
-}
-
-async fn read_body(mut body: Incoming) -> Result<Vec<u8>, BoxError> {
-    let mut out = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        if let Ok(data) = frame?.into_data() {
-            out.extend_from_slice(&data);
-        }
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------
-// Statistics and process accounting.
-
-#[derive(Debug, Clone, Copy)]
-struct Latency {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    mean: f64,
-    n: usize,
-}
-
-impl Latency {
-    fn of(samples: &mut [Duration]) -> Self {
-        samples.sort_unstable();
-        let n = samples.len();
-        let at = |p: f64| {
-            let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
-            samples[rank - 1].as_secs_f64() * 1e6
-        };
-        let mean = samples.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64 * 1e6;
-        Self {
-            p50: at(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            mean,
-            n,
-        }
-    }
-
-    fn json(&self) -> Value {
-        json!({ "p50_us": round1(self.p50), "p90_us": round1(self.p90), "p99_us": round1(self.p99),
-                "mean_us": round1(self.mean), "calls": self.n })
-    }
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
-}
-
-/// CPU seconds (user + system) from a `/proc/.../stat` file (clock ticks of 10 ms).
-fn cpu_seconds(stat_file: &str) -> f64 {
-    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    // After the name: state is field 3, utime field 14, stime field 15.
-    let ticks = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(14) + ticks(15)) as f64 / 100.0
-}
-
-/// CPU used by the whole process and by the calling thread so far.
-fn cpu_now() -> (f64, f64) {
-    (
-        cpu_seconds("/proc/self/stat"),
-        cpu_seconds("/proc/thread-self/stat"),
-    )
-}
-
-fn status_field_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-// ---------------------------------------------------------------------------
-// Servers.
-
-/// A server running on the server runtime until dropped.
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Running {
-    fn start<F>(rt: &tokio::runtime::Runtime, filter: F) -> Result<Self, BoxError>
-    where
-        F: Filter<Extract = (warp::reply::Response,), Error = Infallible>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-    {
-        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = rt.spawn(switchyard::api::serve::serve(
-            listener,
-            filter,
-            async move {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(5),
-        ));
-        Ok(Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
-    }
-
-    fn stop(mut self, rt: &tokio::runtime::Runtime) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = rt.block_on(task);
-        }
-    }
-}
-
-/// The floor: a bare warp JSON echo, nothing of switchyard but the accept loop.
-fn floor_filter()
--> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static
-{
-    warp::path!("echo")
-        .and(warp::post())
-        .and(warp::body::json())
-        .map(|v: Value| warp::reply::json(&v).into_response())
-        .recover(|_: Rejection| async {
-            Ok::<_, Infallible>(StatusCode::NOT_FOUND.into_response())
-        })
-        .unify()
-}
 
 // ---------------------------------------------------------------------------
 // Measurements.
@@ -333,118 +100,6 @@ async fn sequential(
         Latency::of(&mut tool_samples),
         Latency::of(&mut floor_samples),
     ))
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Throughput {
-    connections: usize,
-    calls_per_sec: f64,
-    /// Process CPU minus the client thread's, per call.
-    server_cpu_us_per_call: f64,
-    client_cpu_us_per_call: f64,
-    latency: Latency,
-}
-
-impl Throughput {
-    fn json(&self) -> Value {
-        json!({
-            "connections": self.connections,
-            "calls_per_sec": self.calls_per_sec.round(),
-            "server_cpu_us_per_call": round1(self.server_cpu_us_per_call),
-            "client_cpu_us_per_call": round1(self.client_cpu_us_per_call),
-            "latency": self.latency.json(),
-        })
-    }
-}
-
-/// Closed loop: `connections` clients each sending the next request as soon as
-/// the previous answer arrived, for `secs`.
-async fn closed_loop(
-    addr: SocketAddr,
-    path: &'static str,
-    token: Option<&str>,
-    connections: usize,
-    secs: f64,
-) -> Result<Throughput, BoxError> {
-    let mut clients = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let mut c = Client::connect(addr, token).await?;
-        for _ in 0..20 {
-            c.call(path, CALL_BODY).await?;
-        }
-        clients.push(c);
-    }
-    let window = Duration::from_secs_f64(secs);
-    let (cpu0, client_cpu0) = cpu_now();
-    let start = Instant::now();
-    let deadline = start + window;
-    let mut tasks = tokio::task::JoinSet::new();
-    for mut c in clients {
-        tasks.spawn(async move {
-            let mut samples = Vec::with_capacity(1 << 16);
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                c.call(path, CALL_BODY).await?;
-                let done = Instant::now();
-                if done <= deadline {
-                    samples.push(done - t);
-                }
-            }
-            Ok::<_, BoxError>(samples)
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        all.extend(joined??);
-    }
-    let elapsed = start.elapsed().as_secs_f64().max(secs);
-    let (cpu1, client_cpu1) = cpu_now();
-    let calls = all.len().max(1) as f64;
-    let client_cpu = client_cpu1 - client_cpu0;
-    Ok(Throughput {
-        connections,
-        calls_per_sec: calls / elapsed,
-        server_cpu_us_per_call: ((cpu1 - cpu0) - client_cpu).max(0.0) / calls * 1e6,
-        client_cpu_us_per_call: client_cpu / calls * 1e6,
-        latency: Latency::of(&mut all),
-    })
-}
-
-/// Log in with the REST API; returns the access token.
-async fn login(http: &reqwest::Client, base: &str) -> Result<String, BoxError> {
-    let response = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "username": "admin", "password": "benchpass1" }))
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    body.get("access_token")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| format!("login answered {status}: {body}").into())
-}
-
-/// Upload and grant the echo package with the REST API.
-async fn install_echo(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    package: &Path,
-) -> Result<(), BoxError> {
-    let bytes = std::fs::read(package)?;
-    let response = http
-        .post(format!("{base}/api/v1/plugins?grant=true"))
-        .bearer_auth(token)
-        .header("content-type", "application/gzip")
-        .body(bytes)
-        .send()
-        .await?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(format!("install answered {status}: {}", response.text().await?).into());
-    }
-    Ok(())
 }
 
 /// Unpack the echo package and install it `PLUGIN_COUNT` times under distinct
@@ -709,8 +364,10 @@ fn main() -> Result<(), BoxError> {
         let mut loops = Vec::new();
         for connections in [8, 32] {
             println!("closed loop: {connections} connections, {secs} s per route…");
-            let f = closed_loop(floor.addr, FLOOR_PATH, None, connections, secs).await?;
-            let t = closed_loop(api.addr, TOOL_PATH, Some(&token), connections, secs).await?;
+            let clients = connect_many(floor.addr, None, connections).await?;
+            let f = closed_loop(clients, FLOOR_PATH, CALL_BODY, secs).await?;
+            let clients = connect_many(api.addr, Some(&token), connections).await?;
+            let t = closed_loop(clients, TOOL_PATH, CALL_BODY, secs).await?;
             loops.push((t, f));
         }
         Ok::<_, BoxError>((seq, loops))

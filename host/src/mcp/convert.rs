@@ -136,7 +136,6 @@ pub fn prompt(name: &str, source: &PromptSource) -> Result<Prompt, McpError> {
         PromptSource::Skill(skill) => json!({
             "name": name,
             "description": skill.description,
-            "arguments": [],
         }),
     };
     from_json(strip_nulls(p))

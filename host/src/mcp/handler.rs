@@ -10,14 +10,17 @@ use crate::server::Services;
 use crate::store::NewAudit;
 use crate::tools::{self, CallError, Caller};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    DiscoverResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    CompletionInfo, ContentBlock, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
+    Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    Reference, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 /// Serves one MCP session for the services.
@@ -29,7 +32,15 @@ pub struct Handler {
     fixed: Option<Identity>,
     /// The least severe plugin log level forwarded to this session.
     level: Arc<Mutex<LoggingLevel>>,
+    /// Resource URIs this session subscribed to.
+    subscriptions: Subscriptions,
 }
+
+/// The resource URIs one session subscribed to.
+pub type Subscriptions = Arc<Mutex<BTreeSet<String>>>;
+
+/// Most subscriptions one session may hold.
+const MAX_SUBSCRIPTIONS: usize = 1000;
 
 impl Handler {
     /// A handler for the services; `fixed` is the caller when requests carry none (stdio).
@@ -39,6 +50,7 @@ impl Handler {
             hub,
             fixed,
             level: Arc::new(Mutex::new(LoggingLevel::Info)),
+            subscriptions: Subscriptions::default(),
         }
     }
 
@@ -122,6 +134,8 @@ impl ServerHandler for Handler {
             .enable_prompts_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_completions()
             .enable_tools()
             .enable_tool_list_changed()
             .build();
@@ -143,7 +157,12 @@ impl ServerHandler for Handler {
     ) -> Result<InitializeResult, McpError> {
         let who = self.who(&cx)?;
         cx.peer.set_peer_info(request.clone());
-        self.hub.register(&self.s, cx.peer.clone(), caller_of(&who));
+        self.hub.register(
+            &self.s,
+            cx.peer.clone(),
+            caller_of(&who),
+            self.subscriptions.clone(),
+        );
         self.negotiate_initialize(&request)
     }
 
@@ -359,5 +378,71 @@ impl ServerHandler for Handler {
         let view = self.view(&caller_of(&who));
         let contents = super::read::read(&self.s, &view, &request.uri).await?;
         Ok(rmcp::model::ReadResourceResult::new(contents).into())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "read")?;
+        let view = self.view(&caller_of(&who));
+        if !super::read::exists(&view, &request.uri) {
+            return Err(McpError::resource_not_found(
+                format!("no resource `{}` to subscribe to", request.uri),
+                None,
+            ));
+        }
+        let mut subscriptions = self
+            .subscriptions
+            .lock()
+            .map_err(|_| McpError::internal_error("subscriptions unavailable", None))?;
+        if subscriptions.len() >= MAX_SUBSCRIPTIONS && !subscriptions.contains(&request.uri) {
+            return Err(McpError::invalid_params(
+                format!("a session holds at most {MAX_SUBSCRIPTIONS} subscriptions"),
+                None,
+            ));
+        }
+        subscriptions.insert(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _cx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if let Ok(mut subscriptions) = self.subscriptions.lock() {
+            subscriptions.remove(&request.uri);
+        }
+        Ok(())
+    }
+
+    /// Completions for the skill-file template's `name` (the caller's skill
+    /// names with the typed prefix); no other argument has a source of values.
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let who = self.who(&cx)?;
+        require(&who, "read")?;
+        let skill_names = matches!(&request.r#ref, Reference::Resource(r) if r.uri.starts_with("skill://"))
+            && request.argument.name == "name";
+        let mut values: Vec<String> = if skill_names {
+            let view = self.view(&caller_of(&who));
+            view.skills
+                .iter()
+                .map(|(name, _)| name.clone())
+                .filter(|name| name.starts_with(&request.argument.value))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        values.truncate(CompletionInfo::MAX_VALUES);
+        let info = CompletionInfo::with_all_values(values)
+            .map_err(|e| McpError::internal_error(e, None))?;
+        Ok(CompleteResult::new(info))
     }
 }

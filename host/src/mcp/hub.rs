@@ -2,6 +2,7 @@
 //! session when what its user sees has changed (`list_changed` notifications).
 
 use super::catalog;
+use super::handler::Subscriptions;
 use crate::server::Services;
 use crate::tools::Caller;
 use rmcp::{Peer, RoleServer};
@@ -15,6 +16,7 @@ struct Session {
     peer: Peer<RoleServer>,
     caller: Caller,
     seen: u64,
+    subscriptions: Subscriptions,
 }
 
 /// The registry of live sessions.
@@ -44,11 +46,22 @@ impl Hub {
     }
 
     /// Remember a session that completed `initialize`.
-    pub fn register(&self, s: &Services, peer: Peer<RoleServer>, caller: Caller) {
+    pub fn register(
+        &self,
+        s: &Services,
+        peer: Peer<RoleServer>,
+        caller: Caller,
+        subscriptions: Subscriptions,
+    ) {
         let seen = catalog::fingerprint(&s.plugins, &caller);
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|x| !x.peer.is_transport_closed());
-            sessions.push(Session { peer, caller, seen });
+            sessions.push(Session {
+                peer,
+                caller,
+                seen,
+                subscriptions,
+            });
         }
     }
 
@@ -60,7 +73,9 @@ impl Hub {
         })
     }
 
-    /// Send the list_changed notifications to every session whose view moved.
+    /// Send the list_changed notifications (and `resources/updated` for each
+    /// subscribed URI, whose contents may have changed) to every session whose
+    /// view moved.
     async fn notify_changes(&self, s: &Services) {
         let mut changed = Vec::new();
         if let Ok(mut sessions) = self.sessions.lock() {
@@ -69,15 +84,24 @@ impl Hub {
                 let now = catalog::fingerprint(&s.plugins, &session.caller);
                 if now != session.seen {
                     session.seen = now;
-                    changed.push(session.peer.clone());
+                    let uris: Vec<String> = session
+                        .subscriptions
+                        .lock()
+                        .map(|s| s.iter().cloned().collect())
+                        .unwrap_or_default();
+                    changed.push((session.peer.clone(), uris));
                 }
             }
         }
-        for peer in changed {
+        for (peer, uris) in changed {
             tokio::spawn(async move {
                 let _ = peer.notify_tool_list_changed().await;
                 let _ = peer.notify_prompt_list_changed().await;
                 let _ = peer.notify_resource_list_changed().await;
+                for uri in uris {
+                    let param = rmcp::model::ResourceUpdatedNotificationParam::new(uri);
+                    let _ = peer.notify_resource_updated(param).await;
+                }
             });
         }
     }

@@ -15,6 +15,18 @@ fn not_found(uri: &str) -> McpError {
     )
 }
 
+/// Whether `uri` names a resource `view`'s owner may read (a skill of theirs,
+/// a plugin resource, or a match of a plugin template).
+pub fn exists(view: &View, uri: &str) -> bool {
+    if resources::scheme(uri).is_some_and(|x| x.eq_ignore_ascii_case(SKILL_SCHEME)) {
+        return uri
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .is_some_and(|(name, _)| view.skill(name).is_some());
+    }
+    view.resources.iter().any(|r| r.uri == uri) || view.templates.iter().any(|t| t.matches(uri))
+}
+
 /// The contents of `uri` as `view`'s owner may read them.
 pub async fn read(s: &Services, view: &View, uri: &str) -> Result<Vec<ResourceContents>, McpError> {
     resources::check_uri(uri).map_err(|e| McpError::invalid_params(e, None))?;
