@@ -201,22 +201,53 @@ pub async fn call_live(
     request_id: &str,
     hooks: CallHooks,
 ) -> (Result<tool::ToolOutput, CallError>, Vec<String>) {
-    let started = Instant::now();
+    let mut metrics = CallMetrics::start(plugin, tool);
     let (result, denied) =
         call_live_inner(host, plugin, tool, arguments, caller, request_id, hooks).await;
-    let outcome = match &result {
+    metrics.outcome = Some(match &result {
         Ok(_) => "ok",
         Err(CallError::Plugin(_)) => "unavailable",
         Err(CallError::Tool(e)) => e.kind.as_str(),
-    };
-    let (plugin, tool) = (plugin.to_string(), tool.to_string());
-    metrics::counter!("switchyard_plugin_calls_total",
-        "plugin" => plugin.clone(), "tool" => tool.clone(), "outcome" => outcome)
-    .increment(1);
-    metrics::histogram!("switchyard_plugin_call_duration_seconds",
-        "plugin" => plugin, "tool" => tool)
-    .record(started.elapsed().as_secs_f64());
+    });
     (result, denied)
+}
+
+/// Records one call in the metrics when dropped: its outcome, or `cancelled`
+/// when the call's future was dropped before it finished.
+struct CallMetrics {
+    plugin: String,
+    tool: String,
+    started: Instant,
+    outcome: Option<&'static str>,
+}
+
+impl CallMetrics {
+    fn start(plugin: &str, tool: &str) -> Self {
+        metrics::gauge!("switchyard_plugin_instances_in_use").increment(1.0);
+        Self {
+            plugin: plugin.to_string(),
+            tool: tool.to_string(),
+            started: Instant::now(),
+            outcome: None,
+        }
+    }
+}
+
+impl Drop for CallMetrics {
+    fn drop(&mut self) {
+        metrics::gauge!("switchyard_plugin_instances_in_use").decrement(1.0);
+        let (plugin, tool) = (
+            std::mem::take(&mut self.plugin),
+            std::mem::take(&mut self.tool),
+        );
+        let outcome = self.outcome.unwrap_or("cancelled");
+        metrics::counter!("switchyard_plugin_calls_total",
+            "plugin" => plugin.clone(), "tool" => tool.clone(), "outcome" => outcome)
+        .increment(1);
+        metrics::histogram!("switchyard_plugin_call_duration_seconds",
+            "plugin" => plugin, "tool" => tool)
+        .record(self.started.elapsed().as_secs_f64());
+    }
 }
 
 async fn call_live_inner(
@@ -255,14 +286,11 @@ async fn call_live_inner(
         request_id: request_id.to_string(),
         caller: Some(caller.username.clone()),
     };
-    let in_use = metrics::gauge!("switchyard_plugin_instances_in_use");
-    in_use.increment(1.0);
     let (result, denied) = host
         .manager()
         .runtime()
         .call_tool_traced(component, tool, &arguments.to_string(), context, hooks)
         .await;
-    in_use.decrement(1.0);
     (result.map_err(CallError::from), denied)
 }
 

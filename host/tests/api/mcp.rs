@@ -378,3 +378,49 @@ async fn skills_are_prompts_and_their_files_resources() {
     assert!(probe["error"]["code"].is_i64(), "{probe}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_stops_the_guest_call() {
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = &server.admin;
+    assert_eq!(
+        admin
+            .upload("?grant=true", package_bytes("hostile"))
+            .await
+            .status,
+        201
+    );
+    let m = Mcp::open(admin).await;
+    let call = json!({"jsonrpc":"2.0","id":"spin-1","method":"tools/call",
+        "params":{"name":"hostile__spin","arguments":{}}});
+    let started = std::time::Instant::now();
+    let pending = tokio::spawn({
+        let (client, session) = (admin.clone(), m.session.clone());
+        async move { Mcp::post(&client, Some(&session), &call.to_string()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let cancel = json!({"jsonrpc":"2.0","method":"notifications/cancelled",
+        "params":{"requestId":"spin-1","reason":"the user gave up"}});
+    let r = Mcp::post(admin, Some(&m.session), &cancel.to_string()).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let answered = tokio::time::timeout(Duration::from_secs(5), pending).await;
+    assert!(answered.is_ok(), "the cancelled call's stream stays open");
+    let mut cancelled = false;
+    while !cancelled && started.elapsed() < Duration::from_millis(400) {
+        cancelled = admin.get("/metrics").await.text.lines().any(|l| {
+            l.starts_with("switchyard_plugin_calls_total")
+                && l.contains("outcome=\"cancelled\"")
+                && l.contains("tool=\"spin\"")
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The plugin's own deadline is 500 ms: recorded before it, the call was cancelled.
+    assert!(
+        cancelled,
+        "no cancelled spin call in the metrics after {:?}",
+        started.elapsed()
+    );
+    let r = m.call("hostile__echo", json!({"text": "after"})).await;
+    assert_eq!(text_of(&r), "after");
+    server.stop().await;
+}
