@@ -194,13 +194,16 @@ impl Endpoint {
         {
             self.hub.set_owner(id, &user_id);
         }
+        let (mut parts, body) = response.into_parts();
         if method == Method::DELETE
-            && response.status().is_success()
+            && parts.status.is_success()
             && let Some(id) = &session
         {
             self.hub.forget(id);
+            // The session is gone, not pending: some clients (the Python SDK)
+            // expect 200 here and warn on 202.
+            parts.status = StatusCode::OK;
         }
-        let (parts, body) = response.into_parts();
         let mut reply = warp::reply::stream(BodyDataStream::new(body)).into_response();
         *reply.status_mut() = parts.status;
         *reply.headers_mut() = parts.headers;

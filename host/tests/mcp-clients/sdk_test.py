@@ -116,11 +116,11 @@ async def first_party_tools():
         except Exception as e:  # the SDK raises McpError for JSON-RPC errors
             check("unknown tool is a protocol error", "unknown tool" in str(e), e)
         prompts = {p.name for p in (await c.list_prompts()).prompts}
-        check("skills are prompts", "code-review" in prompts, sorted(prompts))
-        p = await c.get_prompt("code-review")
+        check("skills are prompts", "json-with-jq" in prompts, sorted(prompts))
+        p = await c.get_prompt("json-with-jq")
         check("prompts/get returns the SKILL.md body", len(p.messages) == 1 and p.messages[0].content.text, p)
-        r = await c.read_resource("skill://code-review/SKILL.md")
-        check("resources/read skill://code-review/SKILL.md", r.contents[0].text == p.messages[0].content.text, r)
+        r = await c.read_resource("skill://json-with-jq/SKILL.md")
+        check("resources/read skill://json-with-jq/SKILL.md", r.contents[0].text == p.messages[0].content.text, r)
 
 
 async def live_install():
