@@ -87,7 +87,7 @@ impl Access {
             let (scheme, authority) = o.split_once("://").unwrap_or_default();
             matches!(scheme, "http" | "https") && LOOPBACK.contains(&split_authority(authority).0)
         });
-        loopback || self.origins.iter().any(|o| *o == origin)
+        loopback || self.origins.contains(&origin)
     }
 
     /// Accept or refuse a request's `Host` and `Origin` headers.
