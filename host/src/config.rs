@@ -260,3 +260,23 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_mcp_needs_a_loopback_listener() {
+        let file = |listen: &str| FileConfig {
+            listen: Some(listen.into()),
+            mcp: McpConfig {
+                anonymous_user: Some("admin".into()),
+                ..McpConfig::default()
+            },
+            ..FileConfig::default()
+        };
+        assert!(Config::resolve(Overrides::default(), file("127.0.0.1:7700")).is_ok());
+        let e = Config::resolve(Overrides::default(), file("0.0.0.0:7700")).unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+    }
+}

@@ -414,3 +414,53 @@ fn a_closed_stdout_pipe_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn mcp_stdio_says_which_user_it_needs() {
+    let data = TempDir::new().unwrap();
+    ok(switchyard(data.path(), &["mcp-stdio", "--help"]));
+    let none = run(data.path(), &["mcp-stdio"], Some(""), &[]);
+    assert!(!none.status.success());
+    assert!(stderr(&none).contains("user create"), "{}", stderr(&none));
+    ok(run(
+        data.path(),
+        &["user", "create", "ann", "--admin"],
+        Some("a-long-password\n"),
+        &[],
+    ));
+    ok(run(
+        data.path(),
+        &["user", "create", "ben"],
+        Some("a-long-password\n"),
+        &[],
+    ));
+    let several = run(data.path(), &["mcp-stdio"], Some(""), &[]);
+    assert!(stderr(&several).contains("--user"), "{}", stderr(&several));
+    let unknown = run(data.path(), &["mcp-stdio", "--user", "nobody"], Some(""), &[]);
+    assert!(stderr(&unknown).contains("no user `nobody`"), "{}", stderr(&unknown));
+    // A real session: initialize, then list tools, over stdin/stdout.
+    let session = run(
+        data.path(),
+        &["mcp-stdio", "--user", "ann"],
+        Some(concat!(
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+            "\n",
+            "{not json\n",
+            r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#,
+            "\n",
+        )),
+        &[],
+    );
+    let out = stdout(&session);
+    assert!(out.contains(r#""serverInfo":{"name":"switchyard""#), "{out}");
+    assert!(out.contains(r#""id":2,"result":{"tools":[]}"#), "{out}");
+    assert!(out.contains(r#""id":3,"result":{}"#), "a bad line does not end the session: {out}");
+    assert!(
+        out.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "stdout holds only JSON-RPC: {out}"
+    );
+}

@@ -1,5 +1,5 @@
 //! What the host offers every plugin: logging, configuration, secrets, key-value
-//! storage and the clock.
+//! storage, progress reports and the clock.
 
 use crate::bindings::switchyard::plugin::host;
 pub use crate::bindings::switchyard::plugin::types::LogLevel;
@@ -77,6 +77,13 @@ pub mod kv {
     pub fn set_json<T: Serialize>(key: &str, value: &T) -> Result<()> {
         set(key, &serde_json::to_vec(value)?)
     }
+}
+
+/// Report how far the current call has got (e.g. `progress(3.0, Some(10.0), "step 3")`).
+/// MCP clients that asked for progress receive it; otherwise it costs next to nothing.
+pub fn progress(progress: f64, total: Option<f64>, message: &str) {
+    let message = (!message.is_empty()).then_some(message);
+    host::report_progress(progress, total, message);
 }
 
 /// The host's clock in milliseconds since the Unix epoch.

@@ -25,7 +25,7 @@
 //!
 //! Helpers for what the host offers: [`http`] (outbound HTTP to granted hosts),
 //! [`kv`] (the plugin's own key-value space), [`config`] (configuration and
-//! granted secrets), [`log`] and [`now_ms`].
+//! granted secrets), [`log`], [`progress`] and [`now_ms`].
 
 #![allow(missing_docs, unsafe_code)]
 
@@ -94,7 +94,7 @@ pub mod tool;
 
 pub use bindings::switchyard::plugin::types::{Blob, Content, HttpRequest, HttpResponse};
 pub use error::{Error, Result};
-pub use host_api::{config, kv, log, now_ms};
+pub use host_api::{config, kv, log, now_ms, progress};
 pub use schemars::{self, JsonSchema};
 pub use serde::{self, Deserialize, Serialize};
 pub use serde_json::{self, Value, json};
@@ -106,7 +106,7 @@ pub mod prelude {
     pub use crate::{
         Content, Context, Deserialize, Error, JsonSchema, Output, Result, Serialize, Skill,
         SkillPlugin, Tool, ToolPlugin, Tools, Value, config, export_skills, export_tools, http,
-        json, kv, log, serde_json,
+        json, kv, log, progress, serde_json,
     };
     pub use crate::{
         HttpRequest, HttpResponse,

@@ -2,7 +2,7 @@
 //! generated with `schemars`; the SDK parses and checks the arguments before the
 //! function runs and reports bad input as `invalid-input`.
 
-use crate::bindings::switchyard::plugin::types::{Blob, Content};
+use crate::bindings::switchyard::plugin::types::{Blob, Content, EmbeddedResource, ResourceBody};
 use crate::error::{Error, Result};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -43,6 +43,21 @@ impl Output {
         Self::default().with(Content::Image(Blob {
             mime_type: mime_type.to_string(),
             data,
+        }))
+    }
+    /// One audio block (e.g. `audio/wav`).
+    pub fn audio(mime_type: &str, data: Vec<u8>) -> Self {
+        Self::default().with(Content::Audio(Blob {
+            mime_type: mime_type.to_string(),
+            data,
+        }))
+    }
+    /// One embedded text resource at `uri` (shown by MCP clients as a document).
+    pub fn resource_text(uri: &str, mime_type: &str, text: impl Into<String>) -> Self {
+        Self::default().with(Content::Resource(EmbeddedResource {
+            uri: uri.to_string(),
+            mime_type: Some(mime_type.to_string()),
+            body: ResourceBody::Text(text.into()),
         }))
     }
     /// Append a content block.
