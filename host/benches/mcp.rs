@@ -21,14 +21,13 @@ mod common;
 
 use common::{
     BoxError, Client, Latency, Running, Throughput, closed_loop, connect_many, env_number,
-    floor_filter, install_echo, login, round1, target_dir,
+    floor_filter, install_echo, login, round1, serve_api, target_dir,
 };
 use hyper::header::{ACCEPT, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Instant;
-use switchyard::config::Config;
 use switchyard::server::Services;
 
 const MCP_PATH: &str = "/mcp";
@@ -176,18 +175,7 @@ fn serve(
     data: &std::path::Path,
     installs: usize,
 ) -> Result<(Running, std::sync::Arc<Services>, String), BoxError> {
-    let mut config = Config::new(data);
-    config.cache_dir = target_dir().join("bench-artifact-cache");
-    let services = rt.block_on(async {
-        let services = Services::open(config).await?;
-        let hash = switchyard::auth::password::hash("benchpass1")?;
-        services
-            .store
-            .create_user("admin", &hash, switchyard::store::Role::Admin)
-            .await?;
-        Ok::<_, BoxError>(services)
-    })?;
-    let api = Running::start(rt, switchyard::api::routes(services.clone()))?;
+    let (api, services) = serve_api(rt, data)?;
     let base = format!("http://{}", api.addr);
     let package = target_dir().join("packages/echo-0.1.0.tar.gz");
     let token = client_rt.block_on(async {

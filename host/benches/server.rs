@@ -32,7 +32,7 @@ mod common;
 
 use common::{
     BoxError, Client, Latency, Running, closed_loop, connect_many, env_number, floor_filter,
-    install_echo, login, round1, status_field_kb, target_dir,
+    install_echo, login, round1, serve_api, status_field_kb, target_dir,
 };
 use hyper::StatusCode;
 use serde_json::{Value, json};
@@ -340,18 +340,7 @@ fn main() -> Result<(), BoxError> {
 
     // 1-3: the real server and the floor.
     let data = tempfile::TempDir::new()?;
-    let mut config = Config::new(data.path());
-    config.cache_dir = target.join("bench-artifact-cache");
-    let services = server_rt.block_on(async {
-        let services = Services::open(config).await?;
-        let hash = switchyard::auth::password::hash("benchpass1")?;
-        services
-            .store
-            .create_user("admin", &hash, switchyard::store::Role::Admin)
-            .await?;
-        Ok::<_, BoxError>(services)
-    })?;
-    let api = Running::start(&server_rt, switchyard::api::routes(services.clone()))?;
+    let (api, services) = serve_api(&server_rt, data.path())?;
     let floor = Running::start(&server_rt, floor_filter())?;
     let base = format!("http://{}", api.addr);
 

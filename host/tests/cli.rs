@@ -436,8 +436,17 @@ fn mcp_stdio_says_which_user_it_needs() {
     ));
     let several = run(data.path(), &["mcp-stdio"], Some(""), &[]);
     assert!(stderr(&several).contains("--user"), "{}", stderr(&several));
-    let unknown = run(data.path(), &["mcp-stdio", "--user", "nobody"], Some(""), &[]);
-    assert!(stderr(&unknown).contains("no user `nobody`"), "{}", stderr(&unknown));
+    let unknown = run(
+        data.path(),
+        &["mcp-stdio", "--user", "nobody"],
+        Some(""),
+        &[],
+    );
+    assert!(
+        stderr(&unknown).contains("no user `nobody`"),
+        "{}",
+        stderr(&unknown)
+    );
     // A real session: initialize, then list tools, over stdin/stdout.
     let session = run(
         data.path(),
@@ -456,11 +465,18 @@ fn mcp_stdio_says_which_user_it_needs() {
         &[],
     );
     let out = stdout(&session);
-    assert!(out.contains(r#""serverInfo":{"name":"switchyard""#), "{out}");
-    assert!(out.contains(r#""id":2,"result":{"tools":[]}"#), "{out}");
-    assert!(out.contains(r#""id":3,"result":{}"#), "a bad line does not end the session: {out}");
     assert!(
-        out.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        out.contains(r#""serverInfo":{"name":"switchyard""#),
+        "{out}"
+    );
+    assert!(out.contains(r#""id":2,"result":{"tools":[]}"#), "{out}");
+    assert!(
+        out.contains(r#""id":3,"result":{}"#),
+        "a bad line does not end the session: {out}"
+    );
+    assert!(
+        out.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
         "stdout holds only JSON-RPC: {out}"
     );
 }

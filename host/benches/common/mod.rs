@@ -389,3 +389,27 @@ pub async fn install_echo(
     }
     Ok(())
 }
+
+/// Open services over a fresh data dir `data` (artifact cache in the target dir)
+/// with user `admin` (password `benchpass1`), and serve every route on `rt`.
+pub fn serve_api(
+    rt: &tokio::runtime::Runtime,
+    data: &Path,
+) -> Result<(Running, std::sync::Arc<switchyard::server::Services>), BoxError> {
+    let mut config = switchyard::config::Config::new(data);
+    config.cache_dir = target_dir().join("bench-artifact-cache");
+    let services = rt.block_on(async {
+        let services = switchyard::server::Services::open(config).await?;
+        let hash = switchyard::auth::password::hash("benchpass1")?;
+        services
+            .store
+            .create_user("admin", &hash, switchyard::store::Role::Admin)
+            .await?;
+        Ok::<_, BoxError>(services)
+    })?;
+    let routes = {
+        let _runtime = rt.enter();
+        switchyard::api::routes(services.clone())
+    };
+    Ok((Running::start(rt, routes)?, services))
+}

@@ -336,7 +336,8 @@ pub fn respond(
     Ok(result.unwrap_or_else(ApiError::into_response))
 }
 
-/// Every route of the service.
+/// Every route of the service (REST, `/mcp`, `/metrics`). Call it inside a Tokio
+/// runtime: the MCP endpoint starts a task that follows plugin changes.
 pub fn routes(
     s: Arc<Services>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {

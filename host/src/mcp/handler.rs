@@ -67,6 +67,13 @@ impl Handler {
         View::build(&self.s.plugins, caller, &self.s.config.skills_dir)
     }
 
+    /// The view of a caller allowed to `read`.
+    fn read_view(&self, cx: &RequestContext<RoleServer>) -> Result<View, McpError> {
+        let who = self.who(cx)?;
+        require(&who, "read")?;
+        Ok(self.view(&caller_of(&who)))
+    }
+
     async fn audit(&self, who: &Identity, action: &str, target: &str, details: serde_json::Value) {
         let entry = NewAudit {
             actor_id: Some(&who.user.id),
@@ -182,9 +189,7 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         cx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let who = self.who(&cx)?;
-        require(&who, "read")?;
-        let view = self.view(&caller_of(&who));
+        let view = self.read_view(&cx)?;
         let tools = view
             .tools
             .iter()
@@ -263,9 +268,7 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         cx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let who = self.who(&cx)?;
-        require(&who, "read")?;
-        let view = self.view(&caller_of(&who));
+        let view = self.read_view(&cx)?;
         let prompts = view
             .prompts
             .iter()
@@ -279,9 +282,7 @@ impl ServerHandler for Handler {
         request: GetPromptRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let who = self.who(&cx)?;
-        require(&who, "read")?;
-        let view = self.view(&caller_of(&who));
+        let view = self.read_view(&cx)?;
         let source = view.prompt(&request.name).ok_or_else(|| {
             McpError::invalid_params(
                 format!(
@@ -332,9 +333,7 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         cx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let who = self.who(&cx)?;
-        require(&who, "read")?;
-        let view = self.view(&caller_of(&who));
+        let view = self.read_view(&cx)?;
         let mut resources: Vec<_> = view
             .resources
             .iter()
@@ -356,9 +355,7 @@ impl ServerHandler for Handler {
         _request: Option<PaginatedRequestParams>,
         cx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let who = self.who(&cx)?;
-        require(&who, "read")?;
-        let view = self.view(&caller_of(&who));
+        let view = self.read_view(&cx)?;
         let mut templates: Vec<_> = view
             .templates
             .iter()
@@ -373,9 +370,7 @@ impl ServerHandler for Handler {
         request: ReadResourceRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let who = self.who(&cx)?;
-        require(&who, "read")?;
-        let view = self.view(&caller_of(&who));
+        let view = self.read_view(&cx)?;
         let contents = super::read::read(&self.s, &view, &request.uri).await?;
         Ok(rmcp::model::ReadResourceResult::new(contents).into())
     }
@@ -385,9 +380,7 @@ impl ServerHandler for Handler {
         request: SubscribeRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let who = self.who(&cx)?;
-        require(&who, "read")?;
-        let view = self.view(&caller_of(&who));
+        let view = self.read_view(&cx)?;
         if !super::read::exists(&view, &request.uri) {
             return Err(McpError::resource_not_found(
                 format!("no resource `{}` to subscribe to", request.uri),
@@ -426,12 +419,10 @@ impl ServerHandler for Handler {
         request: CompleteRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        let who = self.who(&cx)?;
-        require(&who, "read")?;
+        let view = self.read_view(&cx)?;
         let skill_names = matches!(&request.r#ref, Reference::Resource(r) if r.uri.starts_with("skill://"))
             && request.argument.name == "name";
         let mut values: Vec<String> = if skill_names {
-            let view = self.view(&caller_of(&who));
             view.skills
                 .iter()
                 .map(|(name, _)| name.clone())

@@ -3,8 +3,8 @@
 //!
 //! The plugin reports synchronously from inside the guest; reports go through a
 //! bounded queue (extra ones are dropped, so a chatty plugin cannot grow host
-//! memory) to a task that sends them to the client. The call's result is sent
-//! only after that task has drained the queue.
+//! memory) to a task, started by the first report, that sends them to the
+//! client. The call's result is sent only after that task has drained the queue.
 
 use crate::runtime::{CallObserver, types};
 use rmcp::model::{
@@ -45,16 +45,74 @@ fn level_of(level: types::LogLevel) -> LoggingLevel {
     }
 }
 
+/// Where reports go: a sending task, started by the first report (most calls
+/// report nothing and pay for no task).
 struct Queue {
-    tx: Mutex<Option<mpsc::Sender<Event>>>,
+    sink: Mutex<Sink>,
     minimum: u8,
     wants_progress: bool,
 }
 
+struct Sink {
+    peer: Peer<RoleServer>,
+    progress_token: Option<ProgressToken>,
+    plugin: String,
+    running: Option<(mpsc::Sender<Event>, tokio::task::JoinHandle<()>)>,
+    closed: bool,
+}
+
+impl Sink {
+    fn start(&mut self) -> Option<&mpsc::Sender<Event>> {
+        if self.closed {
+            return None;
+        }
+        if self.running.is_none() {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let task = tokio::spawn(send_all(
+                rx,
+                self.peer.clone(),
+                self.progress_token.clone(),
+                self.plugin.clone(),
+            ));
+            self.running = Some((tx, task));
+        }
+        self.running.as_ref().map(|(tx, _)| tx)
+    }
+}
+
+async fn send_all(
+    mut rx: mpsc::Receiver<Event>,
+    peer: Peer<RoleServer>,
+    progress_token: Option<ProgressToken>,
+    plugin: String,
+) {
+    while let Some(event) = rx.recv().await {
+        let sent = match event {
+            Event::Log(level, message) => {
+                let param = LoggingMessageNotificationParam::new(level, message.into())
+                    .with_logger(plugin.clone());
+                peer.notify_logging_message(param).await
+            }
+            Event::Progress(progress, total, message) => {
+                let Some(token) = progress_token.clone() else {
+                    continue;
+                };
+                let mut param = ProgressNotificationParam::new(token, progress);
+                param.total = total;
+                param.message = message;
+                peer.notify_progress(param).await
+            }
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+}
+
 impl Queue {
     fn push(&self, event: Event) {
-        if let Ok(tx) = self.tx.lock()
-            && let Some(tx) = tx.as_ref()
+        if let Ok(mut sink) = self.sink.lock()
+            && let Some(tx) = sink.start()
         {
             let _ = tx.try_send(event);
         }
@@ -79,48 +137,32 @@ impl CallObserver for Queue {
 /// Forwards one call's reports to its client.
 pub struct Forwarder {
     queue: Arc<Queue>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Forwarder {
-    /// Start forwarding to `peer`: log lines at `minimum` or above (tagged with
-    /// `plugin`), progress only when the client sent a `progress_token`.
+    /// Forward to `peer`: log lines at `minimum` or above (tagged with `plugin`),
+    /// progress only when the client sent a `progress_token`.
     pub fn start(
         peer: Peer<RoleServer>,
         progress_token: Option<ProgressToken>,
         minimum: LoggingLevel,
         plugin: String,
     ) -> Self {
-        let (tx, mut rx) = mpsc::channel(QUEUE);
-        let queue = Arc::new(Queue {
-            tx: Mutex::new(Some(tx)),
-            minimum: rank(minimum),
-            wants_progress: progress_token.is_some(),
-        });
-        let task = tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                let sent = match event {
-                    Event::Log(level, message) => {
-                        let param = LoggingMessageNotificationParam::new(level, message.into())
-                            .with_logger(plugin.clone());
-                        peer.notify_logging_message(param).await
-                    }
-                    Event::Progress(progress, total, message) => {
-                        let Some(token) = progress_token.clone() else {
-                            continue;
-                        };
-                        let mut param = ProgressNotificationParam::new(token, progress);
-                        param.total = total;
-                        param.message = message;
-                        peer.notify_progress(param).await
-                    }
-                };
-                if sent.is_err() {
-                    break;
-                }
-            }
-        });
-        Self { queue, task }
+        let wants_progress = progress_token.is_some();
+        let sink = Sink {
+            peer,
+            progress_token,
+            plugin,
+            running: None,
+            closed: false,
+        };
+        Self {
+            queue: Arc::new(Queue {
+                sink: Mutex::new(sink),
+                minimum: rank(minimum),
+                wants_progress,
+            }),
+        }
     }
 
     /// The observer to hand to the runtime for the call.
@@ -130,9 +172,13 @@ impl Forwarder {
 
     /// Stop accepting reports and wait until the queued ones are sent.
     pub async fn finish(self) {
-        if let Ok(mut tx) = self.queue.tx.lock() {
-            tx.take();
+        let running = self.queue.sink.lock().ok().and_then(|mut sink| {
+            sink.closed = true;
+            sink.running.take()
+        });
+        if let Some((tx, task)) = running {
+            drop(tx);
+            let _ = task.await;
         }
-        let _ = self.task.await;
     }
 }

@@ -429,9 +429,18 @@ async fn cancellation_stops_the_guest_call() {
 async fn token_scopes_limit_what_a_session_may_do() {
     let server = Server::start(Backend::Sqlite).await;
     let admin = &server.admin;
-    assert_eq!(admin.upload("?grant=true", package_bytes("echo")).await.status, 201);
+    assert_eq!(
+        admin
+            .upload("?grant=true", package_bytes("echo"))
+            .await
+            .status,
+        201
+    );
     let r = admin
-        .post("/api/v1/tokens", json!({"name": "reader", "scopes": ["read"]}))
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "reader", "scopes": ["read"]}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let reader = Client::anonymous(&server.base).with_token(r.body["value"].as_str().unwrap());
@@ -439,7 +448,10 @@ async fn token_scopes_limit_what_a_session_may_do() {
     assert!(m.tool_names().await.contains(&"echo__echo".to_string()));
     let r = m.call("echo__echo", json!({"text": "x"})).await;
     assert!(
-        r["error"]["message"].as_str().unwrap_or("").contains("tools:call"),
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("tools:call"),
         "{r}"
     );
     server.stop().await;
@@ -449,16 +461,31 @@ async fn token_scopes_limit_what_a_session_may_do() {
 async fn stateless_mode_answers_json_without_sessions() {
     let server = Server::start_with(Backend::Sqlite, |c| c.mcp.stateless = true).await;
     let admin = &server.admin;
-    assert_eq!(admin.upload("?grant=true", package_bytes("echo")).await.status, 201);
+    assert_eq!(
+        admin
+            .upload("?grant=true", package_bytes("echo"))
+            .await
+            .status,
+        201
+    );
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     let r = Mcp::post(admin, None, init).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!r.headers.contains_key("mcp-session-id"));
-    assert!(r.headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
         "params":{"name":"echo__echo","arguments":{"text":"no session"}}});
     let r = Mcp::post(admin, None, &call.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["result"]["content"][0]["text"], "no session", "{}", r.text);
+    assert_eq!(
+        r.body["result"]["content"][0]["text"], "no session",
+        "{}",
+        r.text
+    );
     server.stop().await;
 }
