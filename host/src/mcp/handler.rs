@@ -1,24 +1,22 @@
 //! The MCP request handler ([`Handler`]): one per session (or per request in
 //! stateless mode), answering for the caller each request carries.
 
-use super::catalog::{self, PromptSource, View};
+use super::catalog::{PromptSource, View};
 use super::convert;
 use super::hub::Hub;
-use super::observer::Forwarder;
 use crate::auth::Identity;
 use crate::server::Services;
-use crate::store::NewAudit;
-use crate::tools::{self, CallError, Caller};
+use crate::tools::Caller;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    CompletionInfo, ContentBlock, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
+    CallToolRequestParams, CallToolResponse, CancelledNotificationParam, CompleteRequestParams,
+    CompleteResult, CompletionInfo, DiscoverResult, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
     PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
     Reference, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
     UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -74,20 +72,21 @@ impl Handler {
         Ok(self.view(&caller_of(&who)))
     }
 
-    async fn audit(&self, who: &Identity, action: &str, target: &str, details: serde_json::Value) {
-        let entry = NewAudit {
-            actor_id: Some(&who.user.id),
-            actor: &who.user.username,
-            action,
-            target,
-            outcome: "denied",
-            details,
-            request_id: None,
-        };
-        if let Err(e) = self.s.store.audit(entry).await {
-            tracing::error!(error = %e, action, target, "cannot write the audit log");
-        }
+    /// The session's current log level.
+    pub fn level(&self) -> LoggingLevel {
+        self.level.lock().map(|l| *l).unwrap_or(LoggingLevel::Info)
     }
+}
+
+/// The HTTP session id a message arrived with, if any.
+fn session_id(extensions: &rmcp::model::Extensions) -> Option<String> {
+    extensions
+        .get::<http::request::Parts>()?
+        .headers
+        .get("mcp-session-id")?
+        .to_str()
+        .ok()
+        .map(str::to_string)
 }
 
 /// The caller of a tool call, from an identity.
@@ -99,7 +98,8 @@ pub fn caller_of(who: &Identity) -> Caller {
     }
 }
 
-fn require(who: &Identity, scope: &str) -> Result<(), McpError> {
+/// Fail unless the credential allows `scope`.
+pub fn require(who: &Identity, scope: &str) -> Result<(), McpError> {
     if who.allows(scope) {
         Ok(())
     } else {
@@ -108,13 +108,6 @@ fn require(who: &Identity, scope: &str) -> Result<(), McpError> {
             None,
         ))
     }
-}
-
-fn unknown_tool(name: &str) -> McpError {
-    McpError::invalid_params(
-        format!("unknown tool `{name}`: list the tools with tools/list"),
-        None,
-    )
 }
 
 impl ServerHandler for Handler {
@@ -173,6 +166,26 @@ impl ServerHandler for Handler {
         self.negotiate_initialize(&request)
     }
 
+    async fn on_initialized(&self, cx: NotificationContext<RoleServer>) {
+        if let Some(id) = session_id(&cx.extensions) {
+            let attached = super::hub::Attached {
+                peer: cx.peer.clone(),
+                level: self.level.clone(),
+            };
+            self.hub.attach(&id, attached);
+        }
+    }
+
+    async fn on_cancelled(
+        &self,
+        notification: CancelledNotificationParam,
+        cx: NotificationContext<RoleServer>,
+    ) {
+        if let (Some(id), Some(request)) = (session_id(&cx.extensions), notification.request_id) {
+            self.hub.cancel(&id, &request.to_string());
+        }
+    }
+
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
@@ -204,63 +217,15 @@ impl ServerHandler for Handler {
         cx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let who = self.who(&cx)?;
-        require(&who, "tools:call")?;
-        let caller = caller_of(&who);
-        let (plugin, tool) = catalog::resolve_tool(&self.s.plugins, &caller, &request.name)
-            .ok_or_else(|| unknown_tool(&request.name))?;
-        let offered = self.s.plugins.get(&plugin).is_some_and(|l| {
-            l.installed.visible_to(&caller.user_id, caller.admin)
-                && (l.component.is_none() || l.contents.tools.iter().any(|t| t.name == tool))
-        });
-        if !offered {
-            return Err(unknown_tool(&request.name));
-        }
-        let arguments = match &request.arguments {
-            Some(map) => serde_json::to_string(map),
-            None => Ok("{}".to_string()),
-        }
-        .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
-        let level = self.level.lock().map(|l| *l).unwrap_or(LoggingLevel::Info);
-        let forwarder = Forwarder::start(
-            cx.peer.clone(),
-            cx.meta.get_progress_token(),
-            level,
-            plugin.clone(),
-        );
-        let hooks = crate::runtime::CallHooks {
-            observer: Some(forwarder.observer()),
-            cancel: Some(cx.ct.clone()),
+        let call = super::call::ToolCall {
+            s: &self.s,
+            who: &who,
+            peer: cx.peer.clone(),
+            progress_token: cx.meta.get_progress_token(),
+            level: self.level(),
+            cancel: cx.ct.clone(),
         };
-        let request_id = tools::new_request_id();
-        let (result, denied) = tools::call_live(
-            &self.s.plugins,
-            &plugin,
-            &tool,
-            &arguments,
-            &caller,
-            &request_id,
-            hooks,
-        )
-        .await;
-        forwarder.finish().await;
-        if !denied.is_empty() {
-            let details = serde_json::json!({ "tool": tool, "denied": denied, "via": "mcp" });
-            self.audit(
-                &who,
-                "capability.denied",
-                &format!("plugin:{plugin}"),
-                details,
-            )
-            .await;
-        }
-        let result = match result {
-            Ok(output) => convert::tool_result(&plugin, &tool, output),
-            Err(CallError::Plugin(crate::plugins::PluginsError::NotInstalled(_))) => {
-                return Err(unknown_tool(&request.name));
-            }
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
-        };
-        Ok(result.into())
+        Ok(call.run(&request).await?.into())
     }
 
     async fn list_prompts(

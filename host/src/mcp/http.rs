@@ -172,6 +172,13 @@ impl Endpoint {
         {
             return plain(StatusCode::NOT_FOUND, "Not Found: Session not found");
         }
+        if method == Method::POST
+            && let Some(id) = &session
+            && let Some(response) =
+                super::fast::answer(&self.s, &self.hub, id, &who, &headers, &body).await
+        {
+            return response;
+        }
         let uri = if query.is_empty() {
             "/mcp".to_string()
         } else {

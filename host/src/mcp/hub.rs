@@ -5,9 +5,11 @@ use super::catalog;
 use super::handler::Subscriptions;
 use crate::server::Services;
 use crate::tools::Caller;
+use rmcp::model::LoggingLevel;
 use rmcp::{Peer, RoleServer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 /// Most HTTP session owners remembered; the oldest are forgotten beyond it.
 const MAX_OWNERS: usize = 10_000;
@@ -19,12 +21,37 @@ struct Session {
     subscriptions: Subscriptions,
 }
 
+/// What the direct `tools/call` path needs of an HTTP session.
+#[derive(Clone)]
+pub struct Attached {
+    /// The session's client.
+    pub peer: Peer<RoleServer>,
+    /// The session's minimum log level.
+    pub level: Arc<Mutex<LoggingLevel>>,
+}
+
 /// The registry of live sessions.
 #[derive(Default)]
 pub struct Hub {
     sessions: Mutex<Vec<Session>>,
     owners: Mutex<HashMap<String, (String, u64)>>,
+    attached: Mutex<HashMap<String, Attached>>,
+    inflight: Mutex<HashMap<(String, String), CancellationToken>>,
     serial: std::sync::atomic::AtomicU64,
+}
+
+/// Removes a tracked call from the hub when dropped.
+pub struct Tracked<'a> {
+    hub: &'a Hub,
+    key: (String, String),
+}
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut inflight) = self.hub.inflight.lock() {
+            inflight.remove(&self.key);
+        }
+    }
 }
 
 impl Hub {
@@ -135,6 +162,47 @@ impl Hub {
     pub fn forget(&self, id: &str) {
         if let Ok(mut owners) = self.owners.lock() {
             owners.remove(id);
+        }
+        if let Ok(mut attached) = self.attached.lock() {
+            attached.remove(id);
+        }
+    }
+
+    /// Remember the client and log level of HTTP session `id` (once initialized).
+    pub fn attach(&self, id: &str, session: Attached) {
+        if let Ok(mut attached) = self.attached.lock() {
+            attached.retain(|_, s| !s.peer.is_transport_closed());
+            attached.insert(id.to_string(), session);
+        }
+    }
+
+    /// The attached HTTP session `id`, while its transport is open.
+    pub fn attached(&self, id: &str) -> Option<Attached> {
+        let attached = self.attached.lock().ok()?;
+        attached
+            .get(id)
+            .filter(|s| !s.peer.is_transport_closed())
+            .cloned()
+    }
+
+    /// Track request `request_id` of session `id` so `notifications/cancelled` can stop it.
+    pub fn track(&self, id: &str, request_id: &str, cancel: CancellationToken) -> Tracked<'_> {
+        let key = (id.to_string(), request_id.to_string());
+        if let Ok(mut inflight) = self.inflight.lock() {
+            inflight.insert(key.clone(), cancel);
+        }
+        Tracked { hub: self, key }
+    }
+
+    /// Cancel tracked request `request_id` of session `id`, if it is running.
+    pub fn cancel(&self, id: &str, request_id: &str) {
+        let token = self.inflight.lock().ok().and_then(|inflight| {
+            inflight
+                .get(&(id.to_string(), request_id.to_string()))
+                .cloned()
+        });
+        if let Some(token) = token {
+            token.cancel();
         }
     }
 }

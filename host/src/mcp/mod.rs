@@ -11,8 +11,10 @@
 #![allow(deprecated)] // MCP logging: deprecated in the draft protocol, current in 2025-11-25.
 
 mod access;
+mod call;
 pub mod catalog;
 mod convert;
+mod fast;
 pub mod handler;
 pub mod http;
 pub mod hub;

@@ -134,6 +134,24 @@ async fn tools_are_per_user_and_calls_carry_the_caller() {
     let r = a.call("echo__echo", json!({"text": "hello"})).await;
     assert_eq!(text_of(&r), "hello");
     assert_eq!(r["result"]["isError"], false);
+    assert!(r["result"].get("resultType").is_none(), "{r}");
+    // A plain call is answered directly as JSON; one asking for progress streams SSE.
+    for (meta, content_type) in [
+        (json!({}), "application/json"),
+        (json!({"progressToken": 1}), "text/event-stream"),
+    ] {
+        let body = json!({"jsonrpc":"2.0","id":99,"method":"tools/call",
+            "params":{"name":"echo__echo","arguments":{"text":"x"},"_meta":meta}});
+        let r = Mcp::post(&alice, Some(&a.session), &body.to_string()).await;
+        let got = r.headers["content-type"].to_str().unwrap();
+        assert!(got.starts_with(content_type), "{meta}: {got}");
+        assert_eq!(
+            messages(&r.text)[0]["result"]["content"][0]["text"],
+            "x",
+            "{}",
+            r.text
+        );
+    }
     let mine = a.call("hostile__echo", json!({"text": "mine"})).await;
     assert_eq!(text_of(&mine), "mine", "{mine}");
     let stolen = b.call("hostile__echo", json!({"text": "x"})).await;
