@@ -1,5 +1,5 @@
 //! MCP benchmarks: `tools/call` of the trivial echo tool over streamable HTTP
-//! (`POST /mcp` in a session, the answer on the request's SSE stream), beside
+//! (`POST /mcp` in an initialized session, as MCP clients send it), beside
 //! the REST call of the same tool and the bare warp JSON echo (the floor),
 //! served by the same accept loop and measured in the same run:
 //!
@@ -296,7 +296,7 @@ fn main() -> Result<(), BoxError> {
 
     let ratio = seq.mcp.p50 / seq.floor.p50;
     println!();
-    println!("switchyard MCP benchmark — {cpus} CPUs, streamable HTTP (session, SSE answers)");
+    println!("switchyard MCP benchmark — {cpus} CPUs, streamable HTTP in a session");
     println!(
         "{:<46} {:>9} {:>9} {:>9} {:>9}  target",
         "sequential latency (µs)", "p50", "p90", "p99", "mean"
