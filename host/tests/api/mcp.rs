@@ -86,6 +86,19 @@ impl Mcp {
     }
 }
 
+/// A server on SQLite with `plugins` installed (shared, granted) by the admin.
+async fn server_with(plugins: &[&str]) -> Server {
+    let server = Server::start(Backend::Sqlite).await;
+    for plugin in plugins {
+        let r = server
+            .admin
+            .upload("?grant=true", package_bytes(plugin))
+            .await;
+        assert_eq!(r.status, 201, "{plugin}: {}", r.body);
+    }
+    server
+}
+
 fn text_of(result: &Value) -> String {
     result["result"]["content"][0]["text"]
         .as_str()
@@ -206,22 +219,8 @@ async fn unauthenticated_foreign_and_stolen_sessions_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_and_hostile_input_leaves_the_session_healthy() {
-    let server = Server::start(Backend::Sqlite).await;
+    let server = server_with(&["echo", "hostile"]).await;
     let admin = &server.admin;
-    assert_eq!(
-        admin
-            .upload("?grant=true", package_bytes("echo"))
-            .await
-            .status,
-        201
-    );
-    assert_eq!(
-        admin
-            .upload("?grant=true", package_bytes("hostile"))
-            .await
-            .status,
-        201
-    );
     let m = Mcp::open(admin).await;
     for body in [
         "{not json",
@@ -331,15 +330,7 @@ async fn a_live_install_notifies_connected_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skills_are_prompts_and_their_files_resources() {
-    let server = Server::start(Backend::Sqlite).await;
-    assert_eq!(
-        server
-            .admin
-            .upload("?grant=true", package_bytes("starter-skills"))
-            .await
-            .status,
-        201
-    );
+    let server = server_with(&["starter-skills"]).await;
     let m = Mcp::open(&server.admin).await;
     let prompts = m.rpc("prompts/list", json!({})).await;
     let names: Vec<&str> = prompts["result"]["prompts"]
@@ -399,15 +390,8 @@ async fn skills_are_prompts_and_their_files_resources() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_stops_the_guest_call() {
-    let server = Server::start(Backend::Sqlite).await;
+    let server = server_with(&["hostile"]).await;
     let admin = &server.admin;
-    assert_eq!(
-        admin
-            .upload("?grant=true", package_bytes("hostile"))
-            .await
-            .status,
-        201
-    );
     let m = Mcp::open(admin).await;
     let call = json!({"jsonrpc":"2.0","id":"spin-1","method":"tools/call",
         "params":{"name":"hostile__spin","arguments":{}}});
@@ -445,15 +429,8 @@ async fn cancellation_stops_the_guest_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_scopes_limit_what_a_session_may_do() {
-    let server = Server::start(Backend::Sqlite).await;
+    let server = server_with(&["echo"]).await;
     let admin = &server.admin;
-    assert_eq!(
-        admin
-            .upload("?grant=true", package_bytes("echo"))
-            .await
-            .status,
-        201
-    );
     let r = admin
         .post(
             "/api/v1/tokens",
