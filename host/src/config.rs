@@ -218,9 +218,11 @@ impl Config {
         if let Some(user) = env("SWITCHYARD_MCP_ANONYMOUS_USER") {
             config.mcp.anonymous_user = Some(user);
         }
-        if config.mcp.anonymous_user.is_some() && !config.listen.ip().is_loopback() {
+        if config.mcp.anonymous_user.is_some()
+            && (!config.listen.ip().is_loopback() || config.public_url.is_some())
+        {
             return Err(ConfigError::Invalid(format!(
-                "mcp.anonymous_user serves requests without a token, so it is only allowed on a loopback address, not {}",
+                "mcp.anonymous_user serves requests without a token, so it is only allowed on a loopback address with no public_url (listen {})",
                 config.listen
             )));
         }

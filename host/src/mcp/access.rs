@@ -90,12 +90,10 @@ impl Access {
         loopback || self.origins.contains(&origin)
     }
 
-    /// Accept or refuse a request's `Host` and `Origin` headers.
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), String> {
-        let host = headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+    /// Accept or refuse a request's authority (its `Host` header, or the
+    /// request target's authority in HTTP/2) and its `Origin` header.
+    pub fn check(&self, host: Option<&str>, headers: &HeaderMap) -> Result<(), String> {
+        let host = host.unwrap_or("");
         if !self.host_allowed(host) {
             return Err(format!(
                 "Forbidden: Host `{host}` is not allowed here; add it to [mcp] allowed_hosts"
@@ -117,13 +115,12 @@ impl Access {
 mod tests {
     use super::*;
 
-    fn headers(host: &str, origin: Option<&str>) -> HeaderMap {
+    fn check(access: &Access, host: &str, origin: Option<&str>) -> Result<(), String> {
         let mut h = HeaderMap::new();
-        h.insert("host", host.parse().unwrap());
         if let Some(o) = origin {
             h.insert("origin", o.parse().unwrap());
         }
-        h
+        access.check(Some(host), &h)
     }
 
     #[test]
@@ -139,7 +136,7 @@ mod tests {
             "agents.example.com",
             "internal.lan:8080",
         ] {
-            assert!(access.check(&headers(ok, None)).is_ok(), "{ok}");
+            assert!(check(&access, ok, None).is_ok(), "{ok}");
         }
         for bad in [
             "evil.example.com",
@@ -147,23 +144,11 @@ mod tests {
             "",
             "localhost.evil.com",
         ] {
-            assert!(access.check(&headers(bad, None)).is_err(), "{bad}");
+            assert!(check(&access, bad, None).is_err(), "{bad}");
         }
-        assert!(
-            access
-                .check(&headers("localhost", Some("http://localhost:3000")))
-                .is_ok()
-        );
-        assert!(
-            access
-                .check(&headers("localhost", Some("https://agents.example.com")))
-                .is_ok()
-        );
-        assert!(
-            access
-                .check(&headers("localhost", Some("https://evil.example.com")))
-                .is_err()
-        );
-        assert!(access.check(&headers("localhost", Some("null"))).is_err());
+        assert!(check(&access, "localhost", Some("http://localhost:3000")).is_ok());
+        assert!(check(&access, "localhost", Some("https://agents.example.com")).is_ok());
+        assert!(check(&access, "localhost", Some("https://evil.example.com")).is_err());
+        assert!(check(&access, "localhost", Some("null")).is_err());
     }
 }

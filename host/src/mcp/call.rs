@@ -60,8 +60,14 @@ impl ToolCall<'_> {
             None => Ok("{}".to_string()),
         }
         .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
-        let forwarder =
-            Forwarder::start(self.peer, self.progress_token, self.level, plugin.clone());
+        // A plugin's log lines may carry what its grants let it see: they go to
+        // administrators and to the plugin's owner only.
+        let owner = plugins
+            .get(&plugin)
+            .and_then(|l| l.installed.state.owner_id.clone());
+        let logs = (caller.admin || owner.as_deref() == Some(caller.user_id.as_str()))
+            .then_some(self.level);
+        let forwarder = Forwarder::start(self.peer, self.progress_token, logs, plugin.clone());
         let hooks = crate::runtime::CallHooks {
             observer: Some(forwarder.observer()),
             cancel: Some(self.cancel),

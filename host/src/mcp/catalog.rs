@@ -45,12 +45,25 @@ pub struct View {
     pub templates: Vec<TemplateEntry>,
 }
 
+/// The runnable plugins `caller` may see: shared and their own first, then
+/// (for admins) other users' private ones, so those never shadow a resource URI.
 fn visible_live(host: &PluginHost, caller: &Caller) -> Vec<Arc<Live>> {
-    host.snapshot()
+    let mut live: Vec<Arc<Live>> = host
+        .snapshot()
         .values()
         .filter(|l| l.installed.visible_to(&caller.user_id, caller.admin) && l.component.is_some())
         .cloned()
-        .collect()
+        .collect();
+    live.sort_by_key(|l| {
+        let foreign = l
+            .installed
+            .state
+            .owner_id
+            .as_deref()
+            .is_some_and(|o| o != caller.user_id);
+        (foreign, l.name().to_string())
+    });
+    live
 }
 
 /// Give each `(plugin, name, bare)` its MCP name: bare when asked for and
@@ -64,7 +77,7 @@ fn assign_names<'a>(items: impl Iterator<Item = (&'a str, &'a str, bool)> + Clon
     }
     items
         .map(|(plugin, name, bare)| {
-            if bare && claims.get(name) == Some(&1) {
+            if bare && !name.contains(SEPARATOR) && claims.get(name) == Some(&1) {
                 name.to_string()
             } else {
                 format!("{plugin}{SEPARATOR}{name}")
@@ -202,6 +215,7 @@ mod tests {
             ("gamma", "fetch", true),
             ("delta", "fetch", false),
             ("delta", "read", false),
+            ("eps", "github__create", true),
         ];
         assert_eq!(
             assign_names(items.iter().copied()),
@@ -210,7 +224,8 @@ mod tests {
                 "beta__search",
                 "fetch",
                 "delta__fetch",
-                "delta__read"
+                "delta__read",
+                "eps__github__create"
             ]
         );
     }

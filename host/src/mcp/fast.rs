@@ -69,9 +69,9 @@ pub async fn answer(
     if meta.is_some_and(|m| m.get_progress_token().is_some()) {
         return None;
     }
-    let attached = hub.attached(session)?;
+    let attached = hub.attached(session).filter(|a| a.fresh())?;
     let cancel = CancellationToken::new();
-    let _tracked = hub.track(session, &call.id.to_string(), cancel.clone());
+    let _tracked = hub.track(session, &call.id, cancel.clone());
     let level = attached
         .level
         .lock()

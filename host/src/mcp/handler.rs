@@ -32,6 +32,8 @@ pub struct Handler {
     level: Arc<Mutex<LoggingLevel>>,
     /// Resource URIs this session subscribed to.
     subscriptions: Subscriptions,
+    /// Whether this session completed `initialize` (a second one is refused).
+    initialized: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The resource URIs one session subscribed to.
@@ -49,6 +51,7 @@ impl Handler {
             fixed,
             level: Arc::new(Mutex::new(LoggingLevel::Info)),
             subscriptions: Subscriptions::default(),
+            initialized: Arc::default(),
         }
     }
 
@@ -156,6 +159,15 @@ impl ServerHandler for Handler {
         cx: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
         let who = self.who(&cx)?;
+        if self
+            .initialized
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(McpError::invalid_request(
+                "this session is already initialized",
+                None,
+            ));
+        }
         cx.peer.set_peer_info(request.clone());
         self.hub.register(
             &self.s,
@@ -171,6 +183,7 @@ impl ServerHandler for Handler {
             let attached = super::hub::Attached {
                 peer: cx.peer.clone(),
                 level: self.level.clone(),
+                last_rmcp: Arc::new(Mutex::new(std::time::Instant::now())),
             };
             self.hub.attach(&id, attached);
         }
@@ -182,7 +195,7 @@ impl ServerHandler for Handler {
         cx: NotificationContext<RoleServer>,
     ) {
         if let (Some(id), Some(request)) = (session_id(&cx.extensions), notification.request_id) {
-            self.hub.cancel(&id, &request.to_string());
+            self.hub.cancel(&id, &request);
         }
     }
 

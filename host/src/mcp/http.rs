@@ -30,7 +30,11 @@ pub struct Endpoint {
     hub: Arc<Hub>,
     access: Access,
     service: Service,
+    sessions: Arc<LocalSessionManager>,
 }
+
+/// Most open sessions one user may hold.
+pub const MAX_SESSIONS_PER_USER: usize = 64;
 
 impl Endpoint {
     /// The endpoint for `s`, with sessions (or stateless JSON, as configured).
@@ -49,13 +53,14 @@ impl Endpoint {
             .with_json_response(stateless)
             .with_sse_keep_alive(Some(Duration::from_secs(15)))
             .with_max_request_body_bytes(MAX_BODY);
-        let service =
-            StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config);
+        let sessions = Arc::new(LocalSessionManager::default());
+        let service = StreamableHttpService::new(factory, sessions.clone(), config);
         Arc::new(Self {
             access: Access::new(&s.config),
             s,
             hub,
             service,
+            sessions,
         })
     }
 
@@ -73,17 +78,51 @@ pub fn route(
     warp::path("mcp")
         .and(warp::path::end())
         .and(warp::method())
+        .and(warp::host::optional())
         .and(query)
         .and(warp::header::headers_cloned())
         .and(crate::api::limited_body(MAX_BODY as u64))
-        .and_then(move |method, query, headers, body| {
-            let endpoint = endpoint.clone();
-            async move { Ok::<_, Rejection>(endpoint.handle(method, query, headers, body).await) }
-        })
+        .and_then(
+            move |method, host: Option<warp::host::Authority>, query, headers, body| {
+                let endpoint = endpoint.clone();
+                let host = host.map(|a| a.as_str().to_string());
+                async move {
+                    let request = Incoming {
+                        method,
+                        host,
+                        query,
+                        headers,
+                        body,
+                    };
+                    Ok::<_, Rejection>(endpoint.handle(request).await)
+                }
+            },
+        )
+}
+
+/// What the `/mcp` filter extracted from a request.
+struct Incoming {
+    method: Method,
+    host: Option<String>,
+    query: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
 }
 
 fn plain(status: StatusCode, text: &str) -> warp::reply::Response {
     warp::reply::with_status(text.to_string(), status).into_response()
+}
+
+fn too_many_sessions() -> warp::reply::Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32000, "message": format!(
+            "you have {MAX_SESSIONS_PER_USER} MCP sessions open: close some with DELETE /mcp (mcp-session-id) or wait for idle ones to expire"
+        ) },
+    });
+    warp::reply::with_status(warp::reply::json(&body), StatusCode::TOO_MANY_REQUESTS)
+        .into_response()
 }
 
 fn unauthorized(reason: &str) -> warp::reply::Response {
@@ -135,6 +174,14 @@ impl Endpoint {
         }
     }
 
+    /// How many sessions `user_id` holds open (forgetting the owners of sessions
+    /// rmcp has closed).
+    async fn open_sessions(&self, user_id: &str) -> usize {
+        let open = self.sessions.sessions.read().await;
+        self.hub.retain_owners(|id| open.contains_key(id));
+        self.hub.sessions_of(user_id)
+    }
+
     async fn anonymous(&self, name: &str) -> Result<Identity, String> {
         match self.s.store.user_for_login(name).await {
             Ok((user, _)) if !user.disabled => Ok(Identity {
@@ -149,14 +196,15 @@ impl Endpoint {
         }
     }
 
-    async fn handle(
-        &self,
-        method: Method,
-        query: String,
-        headers: HeaderMap,
-        body: Vec<u8>,
-    ) -> warp::reply::Response {
-        if let Err(reason) = self.access.check(&headers) {
+    async fn handle(&self, request: Incoming) -> warp::reply::Response {
+        let Incoming {
+            method,
+            host,
+            query,
+            headers,
+            body,
+        } = request;
+        if let Err(reason) = self.access.check(host.as_deref(), &headers) {
             return plain(StatusCode::FORBIDDEN, &reason);
         }
         let who = match self.identify(&headers).await {
@@ -171,6 +219,13 @@ impl Endpoint {
             && !self.hub.owned_by(id, &who.user.id)
         {
             return plain(StatusCode::NOT_FOUND, "Not Found: Session not found");
+        }
+        if method == Method::POST
+            && session.is_none()
+            && !self.s.config.mcp.stateless
+            && self.open_sessions(&who.user.id).await >= MAX_SESSIONS_PER_USER
+        {
+            return too_many_sessions();
         }
         if method == Method::POST
             && let Some(id) = &session
@@ -200,6 +255,9 @@ impl Endpoint {
             && session.is_none()
         {
             self.hub.set_owner(id, &user_id);
+        }
+        if let Some(id) = &session {
+            self.hub.touch(id);
         }
         let (mut parts, body) = response.into_parts();
         if method == Method::DELETE

@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Most HTTP session owners remembered; the oldest are forgotten beyond it.
 const MAX_OWNERS: usize = 10_000;
+/// How long sending notifications to one session may take.
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct Session {
     peer: Peer<RoleServer>,
@@ -28,6 +30,19 @@ pub struct Attached {
     pub peer: Peer<RoleServer>,
     /// The session's minimum log level.
     pub level: Arc<Mutex<LoggingLevel>>,
+    /// When a request of the session last went through rmcp (which keeps the
+    /// session alive; the direct path does not).
+    pub last_rmcp: Arc<Mutex<std::time::Instant>>,
+}
+
+impl Attached {
+    /// Whether rmcp saw the session recently enough that it is not about to
+    /// expire it for idleness (it does after 5 minutes).
+    pub fn fresh(&self) -> bool {
+        self.last_rmcp
+            .lock()
+            .is_ok_and(|t| t.elapsed() < std::time::Duration::from_secs(60))
+    }
 }
 
 /// The registry of live sessions.
@@ -40,15 +55,23 @@ pub struct Hub {
     serial: std::sync::atomic::AtomicU64,
 }
 
+/// The key of a JSON-RPC request id (`1` and `"1"` are different ids).
+pub fn request_key(id: &rmcp::model::RequestId) -> String {
+    serde_json::to_string(id).unwrap_or_default()
+}
+
 /// Removes a tracked call from the hub when dropped.
 pub struct Tracked<'a> {
     hub: &'a Hub,
     key: (String, String),
+    token: CancellationToken,
 }
 
 impl Drop for Tracked<'_> {
     fn drop(&mut self) {
-        if let Ok(mut inflight) = self.hub.inflight.lock() {
+        if let Ok(mut inflight) = self.hub.inflight.lock()
+            && inflight.get(&self.key).is_some_and(|t| t == &self.token)
+        {
             inflight.remove(&self.key);
         }
     }
@@ -121,7 +144,7 @@ impl Hub {
             }
         }
         for (peer, uris) in changed {
-            tokio::spawn(async move {
+            let notify = async move {
                 let _ = peer.notify_tool_list_changed().await;
                 let _ = peer.notify_prompt_list_changed().await;
                 let _ = peer.notify_resource_list_changed().await;
@@ -129,7 +152,9 @@ impl Hub {
                     let param = rmcp::model::ResourceUpdatedNotificationParam::new(uri);
                     let _ = peer.notify_resource_updated(param).await;
                 }
-            });
+            };
+            // A client that stopped reading its stream must not keep tasks alive.
+            tokio::spawn(tokio::time::timeout(SEND_TIMEOUT, notify));
         }
     }
 
@@ -176,6 +201,33 @@ impl Hub {
         }
     }
 
+    /// Note that a request of HTTP session `id` went through rmcp.
+    pub fn touch(&self, id: &str) {
+        if let Ok(attached) = self.attached.lock()
+            && let Some(session) = attached.get(id)
+            && let Ok(mut t) = session.last_rmcp.lock()
+        {
+            *t = std::time::Instant::now();
+        }
+    }
+
+    /// Keep only the session owners for which `open` holds.
+    pub fn retain_owners(&self, open: impl Fn(&str) -> bool) {
+        if let Ok(mut owners) = self.owners.lock() {
+            owners.retain(|id, _| open(id));
+        }
+        if let Ok(mut attached) = self.attached.lock() {
+            attached.retain(|id, _| open(id));
+        }
+    }
+
+    /// How many sessions `user_id` owns.
+    pub fn sessions_of(&self, user_id: &str) -> usize {
+        self.owners.lock().map_or(0, |owners| {
+            owners.values().filter(|(u, _)| u == user_id).count()
+        })
+    }
+
     /// The attached HTTP session `id`, while its transport is open.
     pub fn attached(&self, id: &str) -> Option<Attached> {
         let attached = self.attached.lock().ok()?;
@@ -186,19 +238,28 @@ impl Hub {
     }
 
     /// Track request `request_id` of session `id` so `notifications/cancelled` can stop it.
-    pub fn track(&self, id: &str, request_id: &str, cancel: CancellationToken) -> Tracked<'_> {
-        let key = (id.to_string(), request_id.to_string());
+    pub fn track(
+        &self,
+        id: &str,
+        request_id: &rmcp::model::RequestId,
+        cancel: CancellationToken,
+    ) -> Tracked<'_> {
+        let key = (id.to_string(), request_key(request_id));
         if let Ok(mut inflight) = self.inflight.lock() {
-            inflight.insert(key.clone(), cancel);
+            inflight.insert(key.clone(), cancel.clone());
         }
-        Tracked { hub: self, key }
+        Tracked {
+            hub: self,
+            key,
+            token: cancel,
+        }
     }
 
     /// Cancel tracked request `request_id` of session `id`, if it is running.
-    pub fn cancel(&self, id: &str, request_id: &str) {
+    pub fn cancel(&self, id: &str, request_id: &rmcp::model::RequestId) {
         let token = self.inflight.lock().ok().and_then(|inflight| {
             inflight
-                .get(&(id.to_string(), request_id.to_string()))
+                .get(&(id.to_string(), request_key(request_id)))
                 .cloned()
         });
         if let Some(token) = token {

@@ -49,7 +49,8 @@ fn level_of(level: types::LogLevel) -> LoggingLevel {
 /// report nothing and pay for no task).
 struct Queue {
     sink: Mutex<Sink>,
-    minimum: u8,
+    /// The least severe level forwarded; `None` forwards no log lines.
+    minimum: Option<u8>,
     wants_progress: bool,
 }
 
@@ -121,8 +122,11 @@ impl Queue {
 
 impl CallObserver for Queue {
     fn log(&self, level: types::LogLevel, message: &str) {
+        if level == types::LogLevel::Trace {
+            return;
+        }
         let level = level_of(level);
-        if rank(level) >= self.minimum {
+        if self.minimum.is_some_and(|m| rank(level) >= m) {
             self.push(Event::Log(level, message.to_string()));
         }
     }
@@ -140,12 +144,13 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// Forward to `peer`: log lines at `minimum` or above (tagged with `plugin`),
-    /// progress only when the client sent a `progress_token`.
+    /// Forward to `peer`: log lines at `minimum` or above (tagged with `plugin`;
+    /// none when `minimum` is `None`), progress only when the client sent a
+    /// `progress_token`.
     pub fn start(
         peer: Peer<RoleServer>,
         progress_token: Option<ProgressToken>,
-        minimum: LoggingLevel,
+        minimum: Option<LoggingLevel>,
         plugin: String,
     ) -> Self {
         let wants_progress = progress_token.is_some();
@@ -159,7 +164,7 @@ impl Forwarder {
         Self {
             queue: Arc::new(Queue {
                 sink: Mutex::new(sink),
-                minimum: rank(minimum),
+                minimum: minimum.map(rank),
                 wants_progress,
             }),
         }
@@ -170,15 +175,22 @@ impl Forwarder {
         self.queue.clone()
     }
 
-    /// Stop accepting reports and wait until the queued ones are sent.
+    /// Stop accepting reports and wait until the queued ones are sent (at most
+    /// [`SEND_TIMEOUT`](super::hub::SEND_TIMEOUT): a client that stopped reading
+    /// its stream does not hold the call's result back for ever).
     pub async fn finish(self) {
         let running = self.queue.sink.lock().ok().and_then(|mut sink| {
             sink.closed = true;
             sink.running.take()
         });
-        if let Some((tx, task)) = running {
+        if let Some((tx, mut task)) = running {
             drop(tx);
-            let _ = task.await;
+            if tokio::time::timeout(super::hub::SEND_TIMEOUT, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
         }
     }
 }

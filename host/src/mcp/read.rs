@@ -18,6 +18,9 @@ fn not_found(uri: &str) -> McpError {
 /// Whether `uri` names a resource `view`'s owner may read (a skill of theirs,
 /// a plugin resource, or a match of a plugin template).
 pub fn exists(view: &View, uri: &str) -> bool {
+    if resources::check_uri(uri).is_err() {
+        return false;
+    }
     if resources::scheme(uri).is_some_and(|x| x.eq_ignore_ascii_case(SKILL_SCHEME)) {
         return uri
             .split_once("://")

@@ -115,21 +115,40 @@ fn parse_template(template: &str) -> Option<Vec<Part<'_>>> {
     Some(parts)
 }
 
+/// Whether `uri` is an expansion of `parts`, in O(parts × length): the set of
+/// byte positions reachable after each part (no backtracking, so hostile URIs
+/// cannot make it slow).
 fn match_parts(parts: &[Part<'_>], uri: &str) -> bool {
-    match parts.split_first() {
-        None => uri.is_empty(),
-        Some((Part::Literal(l), rest)) => uri
-            .strip_prefix(l)
-            .is_some_and(|tail| match_parts(rest, tail)),
-        Some((Part::Var(reserved), rest)) => {
-            let stop = |c: char| !reserved && matches!(c, '/' | '?' | '#' | '&');
-            let max = uri.find(stop).unwrap_or(uri.len());
-            (1..=max)
-                .rev()
-                .filter(|&n| uri.is_char_boundary(n))
-                .any(|n| match_parts(rest, &uri[n..]))
+    let n = uri.len();
+    let mut reach = vec![false; n + 1];
+    reach[0] = true;
+    for part in parts {
+        let mut next = vec![false; n + 1];
+        match part {
+            Part::Literal(l) => {
+                for (p, _) in reach.iter().enumerate().filter(|(_, r)| **r) {
+                    if uri[p..].starts_with(l) {
+                        next[p + l.len()] = true;
+                    }
+                }
+            }
+            Part::Var(reserved) => {
+                // A variable takes one or more characters, none of them a
+                // delimiter unless it is a reserved expansion.
+                let mut open = false;
+                for (i, c) in uri.char_indices() {
+                    open |= reach[i];
+                    if !reserved && matches!(c, '/' | '?' | '#' | '&') {
+                        open = false;
+                    } else if open {
+                        next[i + c.len_utf8()] = true;
+                    }
+                }
+            }
         }
+        reach = next;
     }
+    reach[n]
 }
 
 fn check_declared(plugin: &str, uri: &str, what: &str) -> Result<(), String> {
@@ -217,6 +236,18 @@ mod tests {
         let t = template("file:///{+path}");
         assert!(t.matches("file:///a/b/c.txt"));
         assert!(!t.matches("file:///"));
+        let t = template("db://{table}.{id}");
+        assert!(t.matches("db://users.42"));
+        assert!(!t.matches("db://users"));
+    }
+
+    #[test]
+    fn hostile_uris_match_in_linear_time() {
+        let t = template("x://{a}.{b}.{c}.{d}");
+        let uri = format!("x://{}!/", ".".repeat(1 << 20));
+        let started = std::time::Instant::now();
+        assert!(!t.matches(&uri));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

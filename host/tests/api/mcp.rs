@@ -484,3 +484,45 @@ async fn stateless_mode_answers_json_without_sessions() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_bounded_per_user_and_initialized_once() {
+    let server = server_with(&["starter-skills"]).await;
+    let (bob, _) = server.user("bob", "user").await;
+    let first = Mcp::open(&bob).await;
+    let again = first
+        .rpc(
+            "initialize",
+            json!({"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}),
+        )
+        .await;
+    assert_eq!(
+        again["error"]["code"], -32600,
+        "a second initialize: {again}"
+    );
+    let long = format!("skill://code-review/{}", "x".repeat(100_000));
+    let r = first.rpc("resources/subscribe", json!({"uri": long})).await;
+    assert!(r["error"]["code"].is_i64(), "an oversized URI: {r}");
+    let mut open = vec![first];
+    for _ in 1..switchyard::mcp::http::MAX_SESSIONS_PER_USER {
+        open.push(Mcp::open(&bob).await);
+    }
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let r = Mcp::post(&bob, None, init).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    let others = Mcp::open(&server.admin).await;
+    assert!(
+        others.tool_names().await.is_empty(),
+        "other users are not limited"
+    );
+    let del = bob
+        .request(reqwest::Method::DELETE, "/mcp")
+        .header("mcp-session-id", &open[0].session);
+    assert_eq!(bob.send(del).await.status, 200);
+    assert_eq!(
+        Mcp::post(&bob, None, init).await.status,
+        200,
+        "a closed session frees a slot"
+    );
+    server.stop().await;
+}
