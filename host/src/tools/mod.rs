@@ -201,7 +201,15 @@ pub async fn call_live(
     request_id: &str,
     hooks: CallHooks,
 ) -> (Result<tool::ToolOutput, CallError>, Vec<String>) {
-    let mut metrics = CallMetrics::start(plugin, tool);
+    // Label with names that exist, so callers cannot mint metric series.
+    let known = host
+        .get(plugin)
+        .is_some_and(|l| l.contents.tools.iter().any(|t| t.name == tool));
+    let mut metrics = if known {
+        CallMetrics::start(plugin, tool)
+    } else {
+        CallMetrics::start("unknown", "unknown")
+    };
     let (result, denied) =
         call_live_inner(host, plugin, tool, arguments, caller, request_id, hooks).await;
     metrics.outcome = Some(match &result {

@@ -288,6 +288,18 @@ async fn bad_and_hostile_input_leaves_the_session_healthy() {
     assert!(text_of(&r).contains("disabled"), "{r}");
     let r = m.call("hostile__echo", json!({"text": "still here"})).await;
     assert_eq!(text_of(&r), "still here");
+    for i in 0..3 {
+        let r = m.call(&format!("echo__made_up_{i}"), json!({})).await;
+        assert!(
+            r["error"].is_object() || r["result"]["isError"] == true,
+            "{r}"
+        );
+    }
+    let metrics = admin.get("/metrics").await.text;
+    assert!(
+        !metrics.contains("made_up"),
+        "client-chosen names became metric labels"
+    );
     server.stop().await;
 }
 
