@@ -140,14 +140,9 @@ async fn authenticate(s: &Services, headers: &HeaderMap) -> Result<Identity, Api
         })?
         .to_str()
         .map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 8192)
-        .ok_or_else(|| {
-            ApiError::unauthenticated("use the Bearer scheme: `Authorization: Bearer TOKEN`")
-        })?;
+    let token = crate::auth::bearer(value).ok_or_else(|| {
+        ApiError::unauthenticated("use the Bearer scheme: `Authorization: Bearer TOKEN`")
+    })?;
     Ok(s.auth.authenticate(token).await?)
 }
 

@@ -41,6 +41,16 @@ pub const SCOPES: &[&str] = &[
     "users:write",
 ];
 
+/// The token of an `Authorization` header value in the Bearer scheme (either
+/// case of `Bearer`), trimmed; `None` for other schemes, empty or oversized tokens.
+pub fn bearer(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 8192)
+}
+
 /// Why authentication failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

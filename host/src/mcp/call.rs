@@ -48,13 +48,13 @@ impl ToolCall<'_> {
         let plugins = &self.s.plugins;
         let (plugin, tool) = catalog::resolve_tool(plugins, &caller, &request.name)
             .ok_or_else(|| unknown_tool(&request.name))?;
-        let offered = plugins.get(&plugin).is_some_and(|l| {
-            l.installed.visible_to(&caller.user_id, caller.admin)
-                && (l.component.is_none() || l.contents.tools.iter().any(|t| t.name == tool))
-        });
-        if !offered {
-            return Err(unknown_tool(&request.name));
-        }
+        let live = plugins
+            .get(&plugin)
+            .filter(|l| {
+                l.installed.visible_to(&caller.user_id, caller.admin)
+                    && (l.component.is_none() || l.contents.tools.iter().any(|t| t.name == tool))
+            })
+            .ok_or_else(|| unknown_tool(&request.name))?;
         let arguments = match &request.arguments {
             Some(map) => serde_json::to_string(map),
             None => Ok("{}".to_string()),
@@ -62,11 +62,8 @@ impl ToolCall<'_> {
         .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
         // A plugin's log lines may carry what its grants let it see: they go to
         // administrators and to the plugin's owner only.
-        let owner = plugins
-            .get(&plugin)
-            .and_then(|l| l.installed.state.owner_id.clone());
-        let logs = (caller.admin || owner.as_deref() == Some(caller.user_id.as_str()))
-            .then_some(self.level);
+        let own = live.installed.state.owner_id.as_deref() == Some(caller.user_id.as_str());
+        let logs = (caller.admin || own).then_some(self.level);
         let forwarder = Forwarder::start(self.peer, self.progress_token, logs, plugin.clone());
         let hooks = crate::runtime::CallHooks {
             observer: Some(forwarder.observer()),

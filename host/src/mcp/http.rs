@@ -152,9 +152,7 @@ impl Endpoint {
                 let token = value
                     .to_str()
                     .ok()
-                    .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty() && t.len() <= 8192)
+                    .and_then(crate::auth::bearer)
                     .ok_or("use the Bearer scheme: `Authorization: Bearer TOKEN`")?;
                 self.s.auth.authenticate(token).await.map_err(|e| match e {
                     crate::auth::AuthError::Store(e) => {

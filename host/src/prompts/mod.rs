@@ -79,15 +79,6 @@ impl PromptEntry {
     }
 }
 
-/// Whether `name` is 1-64 chars of `a-z`, `0-9`, `_`, `-` (the rule for tool
-/// and prompt names).
-pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
 /// Check the prompts a plugin declares: valid unique names and argument names.
 pub fn check_specs(
     plugin: &str,
@@ -98,7 +89,7 @@ pub fn check_specs(
     }
     let mut entries: Vec<PromptEntry> = Vec::with_capacity(specs.len());
     for spec in specs {
-        if !valid_name(&spec.name) {
+        if !crate::tools::valid_name(&spec.name) {
             return Err(format!(
                 "prompt name `{}` must be 1-64 chars of a-z, 0-9, _ and -",
                 spec.name

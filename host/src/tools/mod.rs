@@ -101,17 +101,22 @@ impl ToolEntry {
     }
 }
 
+/// Whether `name` is 1-64 chars of `a-z`, `0-9`, `_`, `-` (the rule for tool
+/// and prompt names).
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 /// Check the specs a plugin declares: unique valid names, object input schemas
 /// that compile, valid output schemas.
 pub fn check_specs(plugin: &str, specs: Vec<tool::ToolSpec>) -> Result<Vec<ToolEntry>, String> {
     let mut entries: Vec<ToolEntry> = Vec::with_capacity(specs.len());
     for spec in specs {
         let name = spec.name;
-        let valid_name = (1..=64).contains(&name.len())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !valid_name {
+        if !valid_name(&name) {
             return Err(format!(
                 "tool name `{name}` must be 1-64 chars of a-z, 0-9, _ and -"
             ));
