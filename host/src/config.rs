@@ -3,6 +3,7 @@
 //! environment variables, `switchyard.toml`, built-in defaults.
 
 use crate::runtime::RuntimeOptions;
+use crate::sandbox::SandboxConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub struct FileConfig {
     /// The MCP endpoint.
     #[serde(default)]
     pub mcp: McpConfig,
+    /// Sandboxes: image, engine socket, quota, pool, limits.
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
 }
 
 /// Settings of the MCP endpoint (`[mcp]` in `switchyard.toml`).
@@ -123,6 +127,8 @@ pub struct Config {
     pub cache_dir: PathBuf,
     /// The MCP endpoint.
     pub mcp: McpConfig,
+    /// Sandboxes.
+    pub sandbox: SandboxConfig,
 }
 
 /// Values given on the command line or in the environment (they win over the file).
@@ -156,6 +162,7 @@ impl Config {
             max_upload_bytes: 64 << 20,
             logins_per_minute: 10,
             mcp: McpConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 
@@ -199,6 +206,16 @@ impl Config {
             config.skills_dir = dir;
         }
         config.mcp = file.mcp;
+        config.sandbox = file.sandbox;
+        if let Some(image) = env("SWITCHYARD_SANDBOX_IMAGE") {
+            config.sandbox.image = image;
+        }
+        if let Some(socket) = env("SWITCHYARD_DOCKER_SOCKET") {
+            config.sandbox.docker_socket = Some(socket);
+        }
+        if let Some(n) = number("SWITCHYARD_SANDBOX_WARM_POOL")? {
+            config.sandbox.warm_pool = n.min(64) as u32;
+        }
         let list = |v: String| -> Vec<String> {
             v.split(',')
                 .map(str::trim)

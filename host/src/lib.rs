@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod prompts;
 pub mod resources;
 pub mod runtime;
+pub mod sandbox;
 pub mod server;
 pub mod skills;
 pub mod store;

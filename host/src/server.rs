@@ -1,5 +1,5 @@
 //! The server process: opening every service from a [`Config`] (store, auth,
-//! plugins with hot reload, metrics, the first admin). The HTTP side lives in
+//! plugins with hot reload, sandboxes, metrics, the first admin). The HTTP side lives in
 //! [`crate::api`].
 
 use crate::auth::{Auth, password};
@@ -7,6 +7,8 @@ use crate::config::Config;
 use crate::plugins::PluginManager;
 use crate::plugins::live::PluginHost;
 use crate::runtime::Runtime;
+use crate::sandbox::Sandboxes;
+use crate::sandbox::docker::DockerDriver;
 use crate::store::{Role, SecretCipher, Store};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
@@ -41,6 +43,8 @@ pub struct Services {
     pub plugins: Arc<PluginHost>,
     /// The Prometheus exposition.
     pub metrics: PrometheusHandle,
+    /// Sandbox containers.
+    pub sandboxes: Arc<Sandboxes>,
     /// When the services were opened.
     pub started: Instant,
 }
@@ -125,8 +129,17 @@ impl Services {
             }
             Err(_) => Auth::stored_secret(&store).await?,
         };
+        let instance = store
+            .setting_or_insert(
+                "sandbox_instance",
+                &uuid::Uuid::now_v7().simple().to_string(),
+            )
+            .await?;
+        let driver = Arc::new(DockerDriver::new(config.sandbox.docker_socket.as_deref()));
+        let sandboxes = Sandboxes::new(driver, store.clone(), config.sandbox.clone(), instance);
         Ok(Arc::new(Self {
             auth: Auth::new(store.clone(), &secret, config.logins_per_minute),
+            sandboxes,
             config,
             store,
             plugins,

@@ -238,7 +238,8 @@ pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64
     number(d, false)
 }
 
-/// Deserialize an optional whole number from a query string (text).
+/// Deserialize an optional whole number from a query string: decimal digits only
+/// (`0.0` or `1e3` in a URL is refused, as a form field holding a list would be).
 pub fn query_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     number(d, true)
 }
@@ -261,14 +262,10 @@ fn number<'de, D: serde::Deserializer<'de>>(d: D, text: bool) -> Result<Option<i
         None => Ok(None),
         Some(Number::Int(i)) => Ok(Some(i)),
         Some(Number::Float(f)) => whole(f).map(Some),
-        Some(Number::Text(t)) if text => match t.parse::<i64>() {
-            Ok(i) => Ok(Some(i)),
-            Err(_) => t
-                .parse::<f64>()
-                .map_err(|_| D::Error::custom(format!("`{t}` is not a number")))
-                .and_then(whole)
-                .map(Some),
-        },
+        Some(Number::Text(t)) if text => t
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("`{t}` is not a whole number"))),
         Some(Number::Text(t)) => Err(D::Error::custom(format!(
             "expected a number, got the string `{t}`"
         ))),

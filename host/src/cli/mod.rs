@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and dispatch.
 
+mod image;
 mod mcp;
 mod plugin;
 mod serve;
@@ -77,6 +78,9 @@ enum Command {
     /// List and call the tools of installed plugins, without a server.
     #[command(subcommand)]
     Tool(tool::ToolCommand),
+    /// Build the sandbox worker image.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
 }
 
 /// Set up `tracing` on stderr from `--log` / `RUST_LOG`.
@@ -125,6 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => user::run(cmd, &config).await,
         Command::Plugin(cmd) => plugin::run(cmd, &config).await,
         Command::Tool(cmd) => tool::run(cmd, &config).await,
+        Command::Image(cmd) => image::run(cmd, &config).await,
     }
 }
 

@@ -56,6 +56,8 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<ExitCode> {
     println!(
         "Log in: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"…\"}}'"
     );
+    println!("  sandboxes: {}", sandbox_status(&services).await);
+    services.sandboxes.start_background();
     tracing::info!(listen = %services.config.listen, "server started");
     let routes = switchyard::api::routes(services.clone());
     switchyard::api::serve::serve(
@@ -65,9 +67,23 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<ExitCode> {
         Duration::from_secs(args.shutdown_grace),
     )
     .await;
+    services.sandboxes.drain_pool().await;
     services.store.close().await;
     eprintln!("switchyard stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on whether sandboxes can start, and what to do when they cannot.
+async fn sandbox_status(services: &Services) -> String {
+    let image = &services.config.sandbox.image;
+    let driver = services.sandboxes.driver();
+    match driver.image_present(image).await {
+        Ok(true) => format!("Docker engine ready, image {image}"),
+        Ok(false) => format!(
+            "image {image} is missing: build it with `switchyard image build` (sandbox calls answer 503 until then)"
+        ),
+        Err(e) => format!("unavailable ({e}); sandbox calls answer 503 until the engine is back"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -18,6 +18,7 @@ macro_rules! sql {
 mod audit;
 mod kv;
 mod plugins;
+mod sandboxes;
 mod settings;
 mod tokens;
 mod users;
@@ -25,6 +26,7 @@ mod users;
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use kv::SqlKv;
 pub use plugins::{PluginRow, SecretCipher, SqlSecrets};
+pub use sandboxes::{SandboxRow, SandboxState};
 pub use tokens::{ApiToken, NewApiToken, RefreshOutcome};
 pub use users::{Role, User};
 

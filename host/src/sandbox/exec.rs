@@ -1,0 +1,450 @@
+//! Commands in a sandbox: streamed output with a cap, a deadline enforced both
+//! inside the container (`timeout`) and by the host, out-of-memory kills told
+//! apart from other deaths, and interactive terminals.
+//!
+//! Every command runs with `SY_EXEC=<tag>` in its environment so the host can
+//! kill it and everything it started (the engine has no "kill exec" call).
+
+use super::driver::{Chunk, ExecSession, ExecSpec};
+use super::{Caller, Limits, SandboxError, Sandboxes};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Runs `timeout` (own process group, killed with it) around the command.
+const WRAP: &str = r#"t=$1; shift; exec timeout -k 2 "$t" "$@""#;
+/// Kills every process whose environment carries `SY_EXEC=$1`.
+const KILL: &str = r#"for f in /proc/[0-9]*/environ; do if grep -qzx "SY_EXEC=$1" "$f" 2>/dev/null; then p=${f#/proc/}; kill -KILL "${p%/environ}" 2>/dev/null; fi; done; true"#;
+/// Largest inline standard input.
+pub const MAX_STDIN: usize = 1 << 20;
+
+/// A command to run.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    /// A shell command line, run with `/bin/sh -c` (give this or `argv`).
+    #[schema(max_length = 65536)]
+    pub command: Option<String>,
+    /// Program and arguments, run without a shell.
+    pub argv: Option<Vec<String>>,
+    /// Deadline in seconds (default and maximum: the sandbox's `exec_timeout_secs`).
+    #[schema(minimum = 1)]
+    pub timeout_secs: Option<u64>,
+    /// Working directory inside the workspace (default `/workspace`).
+    pub workdir: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Text given on standard input (at most 1 MiB).
+    pub stdin: Option<String>,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ExecOutcome {
+    /// Its exit code (`None` when the host gave up waiting).
+    pub exit_code: Option<i64>,
+    /// Killed at its deadline.
+    pub timed_out: bool,
+    /// Killed by the kernel for exceeding the sandbox's memory limit.
+    pub oom_killed: bool,
+    /// Its output passed the cap and was cut (the rest was discarded).
+    pub truncated: bool,
+    /// Wall time (ms).
+    pub duration_ms: u64,
+}
+
+/// One event of a running command.
+#[derive(Debug, Clone)]
+pub enum ExecEvent {
+    /// Output, in order.
+    Output(Chunk),
+    /// The output cap was reached; nothing more will be forwarded.
+    Truncated {
+        /// The cap (bytes).
+        limit: u64,
+    },
+    /// The end.
+    Exit(ExecOutcome),
+}
+
+/// A finished command, collected.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExecResult {
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: ExecOutcome,
+    /// Standard output (text, or base64 when `encoding` says so).
+    pub stdout: String,
+    /// Standard error (same encoding).
+    pub stderr: String,
+    /// `utf-8` when both streams are text, else `base64`.
+    pub encoding: &'static str,
+}
+
+/// The marker appended to output cut at the cap.
+pub fn truncation_marker(limit: u64) -> String {
+    format!("\n[switchyard: output truncated after {limit} bytes]\n")
+}
+
+impl ExecRequest {
+    fn argv(&self) -> Result<Vec<String>, SandboxError> {
+        match (&self.command, &self.argv) {
+            (Some(c), None) if !c.is_empty() && c.len() <= 65536 => {
+                Ok(vec!["sh".into(), "-c".into(), c.clone()])
+            }
+            (None, Some(a)) if !a.is_empty() && a.len() <= 4096 => Ok(a.clone()),
+            (Some(_), Some(_)) => Err(SandboxError::Invalid(
+                "give either `command` or `argv`, not both".into(),
+            )),
+            _ => Err(SandboxError::Invalid(
+                "give `command` (a shell line, at most 64 KiB) or `argv` (1-4096 items)".into(),
+            )),
+        }
+    }
+}
+
+fn check_env(env: &BTreeMap<String, String>) -> Result<Vec<String>, SandboxError> {
+    if env.len() > 256 {
+        return Err(SandboxError::Invalid(
+            "at most 256 environment variables".into(),
+        ));
+    }
+    env.iter()
+        .map(|(k, v)| {
+            let ok = !k.is_empty()
+                && k.len() <= 256
+                && v.len() <= 65536
+                && !k.contains(['=', '\0'])
+                && !v.contains('\0')
+                && k != "SY_EXEC";
+            if ok {
+                Ok(format!("{k}={v}"))
+            } else {
+                Err(SandboxError::Invalid(format!(
+                    "environment variable `{}` is not allowed (names have no `=` or NUL, values no NUL)",
+                    k.chars().take(64).collect::<String>()
+                )))
+            }
+        })
+        .collect()
+}
+
+impl Sandboxes {
+    /// Start a command; its events arrive on the returned channel. Dropping the
+    /// receiver kills the command.
+    pub async fn exec(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        req: ExecRequest,
+    ) -> Result<mpsc::Receiver<ExecEvent>, SandboxError> {
+        let argv = req.argv()?;
+        let env = check_env(&req.env)?;
+        let row = self.row(caller, id).await?;
+        let limits: Limits = serde_json::from_str(&row.limits).unwrap_or(self.config.defaults);
+        let timeout = req.timeout_secs.unwrap_or(limits.exec_timeout_secs);
+        if timeout == 0 || timeout > limits.exec_timeout_secs {
+            return Err(SandboxError::Invalid(format!(
+                "timeout_secs must be between 1 and this sandbox's exec_timeout_secs ({})",
+                limits.exec_timeout_secs
+            )));
+        }
+        let stdin = req.stdin.map(String::into_bytes);
+        if stdin.as_ref().is_some_and(|s| s.len() > MAX_STDIN) {
+            return Err(SandboxError::TooLarge("stdin is at most 1 MiB".into()));
+        }
+        let workdir = match &req.workdir {
+            Some(w) => super::files::workspace_path(w)?,
+            None => super::files::WORKSPACE.to_string(),
+        };
+        let container = self.ensure_running(&row).await?;
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let mut full = vec![
+            "sh".into(),
+            "-c".into(),
+            WRAP.into(),
+            "sy".into(),
+            timeout.to_string(),
+        ];
+        full.extend(argv);
+        let mut env = env;
+        env.push(format!("SY_EXEC={tag}"));
+        let spec = ExecSpec {
+            argv: full,
+            env,
+            workdir,
+            tty: false,
+            stdin: stdin.is_some(),
+        };
+        let started = Instant::now();
+        let session = self.driver.exec(&container, &spec).await?;
+        self.activity(&row.id, 1).await;
+        let (tx, rx) = mpsc::channel(16);
+        let this = self.clone();
+        let run = Run {
+            sandbox: row.id,
+            container,
+            tag,
+            timeout: Duration::from_secs(timeout),
+            cap: self.config.max_output_bytes,
+            started,
+        };
+        tokio::spawn(async move {
+            let outcome = this.drive(&run, session, stdin, &tx).await;
+            let _ = tx.send(ExecEvent::Exit(outcome)).await;
+            this.activity(&run.sandbox, -1).await;
+        });
+        Ok(rx)
+    }
+
+    /// Run a command to its end and collect its output (capped).
+    pub async fn exec_collect(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        req: ExecRequest,
+    ) -> Result<ExecResult, SandboxError> {
+        let mut rx = self.exec(caller, id, req).await?;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut outcome = ExecOutcome::default();
+        while let Some(event) = rx.recv().await {
+            match event {
+                ExecEvent::Output(Chunk::Stdout(b)) => out.extend_from_slice(&b),
+                ExecEvent::Output(Chunk::Stderr(b)) => err.extend_from_slice(&b),
+                ExecEvent::Truncated { limit } => {
+                    err.extend_from_slice(truncation_marker(limit).as_bytes())
+                }
+                ExecEvent::Exit(o) => outcome = o,
+            }
+        }
+        Ok(encode(outcome, out, err))
+    }
+
+    async fn drive(
+        &self,
+        run: &Run,
+        mut session: ExecSession,
+        stdin: Option<Vec<u8>>,
+        tx: &mpsc::Sender<ExecEvent>,
+    ) -> ExecOutcome {
+        if let (Some(data), Some(mut input)) = (stdin, session.input.take()) {
+            let _ = input.write_all(&data).await;
+            let _ = input.shutdown().await;
+        }
+        let deadline =
+            tokio::time::Instant::from_std(run.started) + run.timeout + Duration::from_secs(5);
+        let (mut sent, mut truncated, mut killed) = (0u64, false, false);
+        loop {
+            tokio::select! {
+                chunk = session.output.next() => match chunk {
+                    Some(Ok(chunk)) => {
+                        if truncated {
+                            continue;
+                        }
+                        let data = match &chunk { Chunk::Stdout(b) | Chunk::Stderr(b) => b.clone() };
+                        let room = run.cap.saturating_sub(sent);
+                        if data.len() as u64 > room {
+                            let part = data.slice(..room as usize);
+                            let cut = match chunk { Chunk::Stdout(_) => Chunk::Stdout(part), Chunk::Stderr(_) => Chunk::Stderr(part) };
+                            let _ = tx.send(ExecEvent::Output(cut)).await;
+                            let _ = tx.send(ExecEvent::Truncated { limit: run.cap }).await;
+                            truncated = true;
+                            killed = true;
+                            self.kill(&run.container, &run.tag).await;
+                            continue;
+                        }
+                        sent += data.len() as u64;
+                        if tx.send(ExecEvent::Output(chunk)).await.is_err() {
+                            killed = true;
+                            self.kill(&run.container, &run.tag).await;
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, sandbox = %run.sandbox, "command output failed");
+                        break;
+                    }
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    killed = true;
+                    self.kill(&run.container, &run.tag).await;
+                    break;
+                }
+                () = tx.closed() => {
+                    killed = true;
+                    self.kill(&run.container, &run.tag).await;
+                    break;
+                }
+            }
+        }
+        let exit_code = self.exit_code(&session.id).await;
+        let elapsed = run.started.elapsed();
+        let timed_out = elapsed >= run.timeout && matches!(exit_code, Some(124 | 137) | None);
+        let oom_killed = exit_code == Some(137)
+            && !timed_out
+            && !killed
+            && self.ooms.wait_for(&run.container, run.started).await;
+        ExecOutcome {
+            exit_code,
+            timed_out,
+            oom_killed,
+            truncated,
+            duration_ms: elapsed.as_millis() as u64,
+        }
+    }
+
+    async fn exit_code(&self, exec_id: &str) -> Option<i64> {
+        for _ in 0..40 {
+            match self.driver.exec_exit(exec_id).await {
+                Ok(Some(code)) => return Some(code),
+                Ok(None) => tokio::time::sleep(Duration::from_millis(25)).await,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Kill every process of the command tagged `tag`.
+    pub(super) async fn kill(&self, container: &str, tag: &str) {
+        let spec = ExecSpec {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                KILL.into(),
+                "sy".into(),
+                tag.into(),
+            ],
+            workdir: "/".into(),
+            ..ExecSpec::default()
+        };
+        match self.driver.exec(container, &spec).await {
+            Ok(mut s) => while s.output.next().await.is_some() {},
+            Err(e) => tracing::warn!(error = %e, "cannot kill a sandbox command"),
+        }
+    }
+
+    /// Open an interactive terminal (a login shell on a TTY).
+    pub async fn terminal(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> Result<Terminal, SandboxError> {
+        let row = self.row(caller, id).await?;
+        let container = self.ensure_running(&row).await?;
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let spec = ExecSpec {
+            argv: vec!["bash".into(), "-l".into()],
+            env: vec![format!("SY_EXEC={tag}"), "TERM=xterm-256color".into()],
+            workdir: super::files::WORKSPACE.into(),
+            tty: true,
+            stdin: true,
+        };
+        let mut session = self.driver.exec(&container, &spec).await?;
+        self.activity(&row.id, 1).await;
+        let input = session
+            .input
+            .take()
+            .ok_or_else(|| SandboxError::Failed("the terminal has no input".into()))?;
+        let terminal = Terminal {
+            exec_id: session.id.clone(),
+            output: session
+                .output
+                .map(|c| match c {
+                    Ok(Chunk::Stdout(b) | Chunk::Stderr(b)) => Ok(b),
+                    Err(e) => Err(e.to_string()),
+                })
+                .boxed(),
+            input,
+            closer: Some(Closer {
+                service: self.clone(),
+                sandbox: row.id,
+                container,
+                tag,
+            }),
+        };
+        if rows > 0 && cols > 0 {
+            let _ = self.driver.resize(&terminal.exec_id, rows, cols).await;
+        }
+        Ok(terminal)
+    }
+
+    /// Resize a terminal.
+    pub async fn resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), SandboxError> {
+        Ok(self.driver.resize(exec_id, rows, cols).await?)
+    }
+}
+
+struct Run {
+    sandbox: String,
+    container: String,
+    tag: String,
+    timeout: Duration,
+    cap: u64,
+    started: Instant,
+}
+
+/// An open terminal; dropping it ends the shell and everything it started.
+pub struct Terminal {
+    /// Engine exec id (for [`Sandboxes::resize`]).
+    pub exec_id: String,
+    /// What the terminal shows.
+    pub output: futures_util::stream::BoxStream<'static, Result<Bytes, String>>,
+    /// What is typed.
+    pub input: Pin<Box<dyn AsyncWrite + Send>>,
+    closer: Option<Closer>,
+}
+
+struct Closer {
+    service: Arc<Sandboxes>,
+    sandbox: String,
+    container: String,
+    tag: String,
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if let Some(c) = self.closer.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(async move {
+                c.service.kill(&c.container, &c.tag).await;
+                c.service.activity(&c.sandbox, -1).await;
+            });
+        }
+    }
+}
+
+fn encode(outcome: ExecOutcome, out: Vec<u8>, err: Vec<u8>) -> ExecResult {
+    use base64::Engine;
+    match (String::from_utf8(out), String::from_utf8(err)) {
+        (Ok(stdout), Ok(stderr)) => ExecResult {
+            outcome,
+            stdout,
+            stderr,
+            encoding: "utf-8",
+        },
+        (out, err) => {
+            let bytes = |r: Result<String, std::string::FromUtf8Error>| match r {
+                Ok(s) => s.into_bytes(),
+                Err(e) => e.into_bytes(),
+            };
+            let b64 = base64::engine::general_purpose::STANDARD;
+            ExecResult {
+                outcome,
+                stdout: b64.encode(bytes(out)),
+                stderr: b64.encode(bytes(err)),
+                encoding: "base64",
+            }
+        }
+    }
+}

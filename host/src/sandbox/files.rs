@@ -1,0 +1,317 @@
+//! Files in a sandbox's workspace: paths checked on the host (no `..`, nothing
+//! outside `/workspace`) and again inside the container after resolving
+//! symlinks, so a link pointing out of the workspace is refused. Content moves
+//! byte-exactly over the command streams, never through a shell's text.
+
+use super::driver::{Chunk, ExecSpec};
+use super::{Caller, SandboxError, Sandboxes};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+/// The workspace mount point.
+pub const WORKSPACE: &str = "/workspace";
+/// Where agent work leaves its results.
+pub const OUTPUT_DIR: &str = "/workspace/output";
+/// Most entries one listing returns.
+pub const MAX_ENTRIES: usize = 10_000;
+
+/// Resolve the real path, refuse it outside the workspace (exit 4), then act.
+const RESOLVE: &str = r#"case "$2" in e) p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such file or directory" >&2; exit 3; } ;; *) p=$(realpath -m -- "$1") || exit 3 ;; esac
+case "$p" in /workspace|/workspace/*) ;; *) echo "the path resolves outside /workspace" >&2; exit 4 ;; esac
+"#;
+const READ: &str = r#"[ -f "$p" ] || { echo "not a regular file" >&2; exit 5; }
+s=$(stat -c %s -- "$p"); [ "$s" -le "$3" ] || { echo "$s" >&2; exit 6; }
+exec cat -- "$p""#;
+const WRITE: &str = r#"[ "$p" != /workspace ] && [ ! -d "$p" ] || { echo "is a directory" >&2; exit 5; }
+mkdir -p -- "$(dirname -- "$p")" || exit 7
+t="$(dirname -- "$p")/.sy-upload.$$"
+cat > "$t" || { rm -f -- "$t"; exit 7; }
+[ "$(stat -c %s -- "$t")" = "$3" ] || { rm -f -- "$t"; echo "the upload was cut short" >&2; exit 8; }
+mv -f -- "$t" "$p" || { rm -f -- "$t"; exit 7; }"#;
+const LIST: &str = r#"[ -d "$p" ] || { echo "not a directory" >&2; exit 5; }
+find "$p" -mindepth 1 -maxdepth "$3" -printf '%y\t%s\t%T@\t%P\0' | head -z -n "$4""#;
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FileEntry {
+    /// Path relative to the listed directory.
+    pub path: String,
+    /// `file`, `dir`, `link` or `other`.
+    pub kind: &'static str,
+    /// Size (bytes).
+    pub size: u64,
+    /// Last modification (ms since the epoch).
+    pub modified_ms: i64,
+}
+
+/// The normalized absolute path for `path` (relative to the workspace, or
+/// absolute inside it); `..`, NUL and paths outside the workspace are refused.
+pub fn workspace_path(path: &str) -> Result<String, SandboxError> {
+    let bad = |why: &str| Err(SandboxError::Invalid(format!("path {why}")));
+    if path.len() > 4096 {
+        return bad("is longer than 4096 bytes");
+    }
+    if path.contains('\0') {
+        return bad("contains NUL");
+    }
+    let rest = match path.strip_prefix(WORKSPACE) {
+        Some("") => "",
+        Some(r) if r.starts_with('/') => r,
+        _ if path.starts_with('/') => return bad("must be inside /workspace"),
+        _ => path,
+    };
+    let mut parts = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return bad("must not contain `..`"),
+            p => parts.push(p),
+        }
+    }
+    Ok(if parts.is_empty() {
+        WORKSPACE.to_string()
+    } else {
+        format!("{WORKSPACE}/{}", parts.join("/"))
+    })
+}
+
+fn script_error(code: Option<i64>, stderr: &[u8], path: &str) -> SandboxError {
+    let msg = String::from_utf8_lossy(stderr).trim().to_string();
+    match code {
+        Some(3) => SandboxError::NotFound(format!("{path}: no such file or directory")),
+        Some(4) => SandboxError::Invalid(format!("{path}: {msg}")),
+        Some(5) => SandboxError::Invalid(format!("{path}: {msg}")),
+        _ => SandboxError::Failed(format!("{path}: {msg} (exit {code:?})")),
+    }
+}
+
+impl Sandboxes {
+    async fn file_op(
+        &self,
+        caller: &Caller,
+        id: &str,
+        script: &str,
+        args: &[&str],
+        stdin: bool,
+    ) -> Result<super::driver::ExecSession, SandboxError> {
+        let row = self.row(caller, id).await?;
+        let container = self.ensure_running(&row).await?;
+        let mut argv = vec![
+            "sh".into(),
+            "-c".into(),
+            format!("{RESOLVE}{script}"),
+            "sy".into(),
+        ];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let spec = ExecSpec {
+            argv,
+            workdir: WORKSPACE.into(),
+            stdin,
+            ..ExecSpec::default()
+        };
+        let session = self.driver.exec(&container, &spec).await?;
+        if let Err(e) = self.store.touch_sandbox(&row.id).await {
+            tracing::warn!(error = %e, "cannot record sandbox activity");
+        }
+        Ok(session)
+    }
+
+    /// Write `len` bytes from `data` to `path` (parents created), replacing it
+    /// only once every byte arrived.
+    pub async fn write_file(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+        len: u64,
+        mut data: BoxStream<'static, Result<Bytes, String>>,
+    ) -> Result<u64, SandboxError> {
+        let path = workspace_path(path)?;
+        let max = self.config.max_file_bytes;
+        if len > max {
+            return Err(SandboxError::TooLarge(format!(
+                "files are at most {max} bytes (this one has {len})"
+            )));
+        }
+        let mut session = self
+            .file_op(caller, id, WRITE, &[&path, "m", &len.to_string()], true)
+            .await?;
+        let mut input = session
+            .input
+            .take()
+            .ok_or_else(|| SandboxError::Failed("no input stream".into()))?;
+        let mut written = 0u64;
+        let mut failure = None;
+        while let Some(chunk) = data.next().await {
+            match chunk {
+                Ok(b) if written + b.len() as u64 <= len => {
+                    written += b.len() as u64;
+                    if input.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {
+                    failure = Some(SandboxError::Invalid(format!(
+                        "the upload is longer than its declared {len} bytes"
+                    )));
+                    break;
+                }
+                Err(e) => {
+                    failure = Some(SandboxError::Invalid(format!("reading the upload: {e}")));
+                    break;
+                }
+            }
+        }
+        let _ = input.shutdown().await;
+        let mut stderr = Vec::new();
+        while let Some(c) = session.output.next().await {
+            if let Ok(Chunk::Stderr(b)) = c {
+                stderr.extend_from_slice(&b[..b.len().min(4096)]);
+            }
+        }
+        let code = self.exit_of(&session.id).await;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        match code {
+            Some(0) => Ok(written),
+            Some(8) => Err(SandboxError::Invalid(format!(
+                "{path}: the upload ended after {written} of {len} bytes; nothing was written"
+            ))),
+            code => Err(script_error(code, &stderr, &path)),
+        }
+    }
+
+    /// Read a whole file (at most `max` bytes, else [`SandboxError::TooLarge`]).
+    pub async fn read_file(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, SandboxError> {
+        let path = workspace_path(path)?;
+        let mut session = self
+            .file_op(caller, id, READ, &[&path, "e", &max.to_string()], false)
+            .await?;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        while let Some(c) = session.output.next().await {
+            match c {
+                Ok(Chunk::Stdout(b)) if (out.len() + b.len()) as u64 <= max => {
+                    out.extend_from_slice(&b)
+                }
+                Ok(Chunk::Stdout(_)) => {
+                    return Err(SandboxError::TooLarge(format!(
+                        "{path} is larger than {max} bytes"
+                    )));
+                }
+                Ok(Chunk::Stderr(b)) => err.extend_from_slice(&b[..b.len().min(4096)]),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self.exit_of(&session.id).await {
+            Some(0) => Ok(out),
+            Some(6) => Err(SandboxError::TooLarge(format!(
+                "{path} has {} bytes, more than the {max} allowed",
+                String::from_utf8_lossy(&err).trim()
+            ))),
+            code => Err(script_error(code, &err, &path)),
+        }
+    }
+
+    /// List a directory (`depth` 1 for its entries, more to recurse).
+    pub async fn list_files(
+        &self,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+        depth: u32,
+    ) -> Result<(Vec<FileEntry>, bool), SandboxError> {
+        let path = workspace_path(path)?;
+        let depth = depth.clamp(1, 32).to_string();
+        let limit = (MAX_ENTRIES + 1).to_string();
+        let mut session = self
+            .file_op(caller, id, LIST, &[&path, "e", &depth, &limit], false)
+            .await?;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        while let Some(c) = session.output.next().await {
+            match c {
+                Ok(Chunk::Stdout(b)) => out.extend_from_slice(&b),
+                Ok(Chunk::Stderr(b)) => err.extend_from_slice(&b[..b.len().min(4096)]),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self.exit_of(&session.id).await {
+            Some(0) => {}
+            code => return Err(script_error(code, &err, &path)),
+        }
+        let mut entries: Vec<FileEntry> = out
+            .split(|b| *b == 0)
+            .filter(|r| !r.is_empty())
+            .filter_map(parse_entry)
+            .collect();
+        let truncated = entries.len() > MAX_ENTRIES;
+        entries.truncate(MAX_ENTRIES);
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((entries, truncated))
+    }
+
+    async fn exit_of(&self, exec_id: &str) -> Option<i64> {
+        for _ in 0..40 {
+            match self.driver.exec_exit(exec_id).await {
+                Ok(Some(code)) => return Some(code),
+                Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+fn parse_entry(record: &[u8]) -> Option<FileEntry> {
+    let text = String::from_utf8_lossy(record);
+    let mut fields = text.splitn(4, '\t');
+    let kind = match fields.next()? {
+        "f" => "file",
+        "d" => "dir",
+        "l" => "link",
+        _ => "other",
+    };
+    let size = fields.next()?.parse().ok()?;
+    let modified: f64 = fields.next()?.parse().ok()?;
+    Some(FileEntry {
+        kind,
+        size,
+        modified_ms: (modified * 1000.0) as i64,
+        path: fields.next()?.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workspace_path;
+
+    #[test]
+    fn paths_stay_in_the_workspace() {
+        assert_eq!(workspace_path("a/b.txt").unwrap(), "/workspace/a/b.txt");
+        assert_eq!(
+            workspace_path("/workspace/./a//b").unwrap(),
+            "/workspace/a/b"
+        );
+        assert_eq!(workspace_path("").unwrap(), "/workspace");
+        assert_eq!(workspace_path("/workspace").unwrap(), "/workspace");
+        for bad in [
+            "../etc/passwd",
+            "/etc/passwd",
+            "a/../../x",
+            "/workspacex/y",
+            "a\0b",
+        ] {
+            assert!(workspace_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(workspace_path(&"a/".repeat(3000)).is_err());
+    }
+}

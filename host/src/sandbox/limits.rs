@@ -1,0 +1,307 @@
+//! Sandbox settings (`[sandbox]` in `switchyard.toml`) and resource limits,
+//! resolved system → user → sandbox: the system sets defaults and maxima, an
+//! administrator may set a user's own maxima (never above the system's), and a
+//! sandbox may ask for anything up to its owner's maxima.
+
+use serde::{Deserialize, Serialize};
+
+/// The image tag `switchyard image build` produces and sandboxes run.
+pub const DEFAULT_IMAGE: &str = concat!("switchyard-worker:", env!("CARGO_PKG_VERSION"));
+
+/// Resource limits of one sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory (MiB); swap is not allowed beyond it.
+    pub memory_mb: u64,
+    /// CPU cores (fractions allowed).
+    pub cpus: f64,
+    /// Largest number of processes and threads.
+    pub pids: i64,
+    /// Longest run of one command (seconds).
+    pub exec_timeout_secs: u64,
+    /// Outbound network (off unless an administrator allows it).
+    pub network: bool,
+}
+
+impl Limits {
+    const fn system_defaults() -> Self {
+        Self {
+            memory_mb: 512,
+            cpus: 1.0,
+            pids: 256,
+            exec_timeout_secs: 300,
+            network: false,
+        }
+    }
+
+    const fn system_maxima() -> Self {
+        Self {
+            memory_mb: 4096,
+            cpus: 2.0,
+            pids: 4096,
+            exec_timeout_secs: 3600,
+            network: true,
+        }
+    }
+
+    /// Each value no larger than `max`'s.
+    pub fn capped_by(self, max: &Self) -> Self {
+        Self {
+            memory_mb: self.memory_mb.min(max.memory_mb),
+            cpus: self.cpus.min(max.cpus),
+            pids: self.pids.min(max.pids),
+            exec_timeout_secs: self.exec_timeout_secs.min(max.exec_timeout_secs),
+            network: self.network && max.network,
+        }
+    }
+}
+
+/// Limits asked for on one sandbox or set for one user: every field optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRequest {
+    /// Memory (MiB), 16 or more.
+    #[schema(minimum = 16)]
+    pub memory_mb: Option<u64>,
+    /// CPU cores, 0.01 or more.
+    #[schema(minimum = 0.01)]
+    pub cpus: Option<f64>,
+    /// Largest number of processes and threads, 8 or more.
+    #[schema(minimum = 8)]
+    pub pids: Option<i64>,
+    /// Longest run of one command (seconds), 1 or more.
+    #[schema(minimum = 1)]
+    pub exec_timeout_secs: Option<u64>,
+    /// Outbound network.
+    pub network: Option<bool>,
+}
+
+/// What an administrator set for one user: their maxima and quota.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserLimits {
+    /// Live sandboxes the user may have at once (the system quota when unset).
+    pub quota: Option<u32>,
+    /// The user's maxima (each unset value is the system's maximum; `network`
+    /// unset means no network).
+    #[serde(default)]
+    pub max: LimitsRequest,
+}
+
+/// Why requested limits are refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LimitsError {
+    /// A value is malformed (below the floor, not finite).
+    #[error("{0}")]
+    Invalid(String),
+    /// A value is above what this user may have.
+    #[error("{0}")]
+    AboveMaximum(String),
+}
+
+/// `[sandbox]` in `switchyard.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// The worker image.
+    pub image: String,
+    /// The Docker engine socket (default: `DOCKER_HOST` or `/var/run/docker.sock`).
+    pub docker_socket: Option<String>,
+    /// Live sandboxes per user unless an administrator set another quota.
+    pub quota: u32,
+    /// Stop a sandbox's container after this long without use (seconds; 0 never).
+    pub idle_ttl_secs: u64,
+    /// Pre-started containers handed out on create (0 disables the pool).
+    pub warm_pool: u32,
+    /// Largest command output kept per exec (bytes), beyond which it is cut with a marker.
+    pub max_output_bytes: u64,
+    /// Largest file upload (bytes).
+    pub max_file_bytes: u64,
+    /// Limits of a sandbox that asks for none.
+    pub defaults: Limits,
+    /// The highest limits anyone may have.
+    pub maxima: Limits,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            image: DEFAULT_IMAGE.into(),
+            docker_socket: None,
+            quota: 3,
+            idle_ttl_secs: 30 * 60,
+            warm_pool: 1,
+            max_output_bytes: 1 << 20,
+            max_file_bytes: 256 << 20,
+            defaults: Limits::system_defaults(),
+            maxima: Limits::system_maxima(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// A user's maxima: the administrator's values for them, within the system's.
+    pub fn user_maxima(&self, user: &UserLimits, admin: bool) -> Limits {
+        let m = &self.maxima;
+        let max = user.max;
+        Limits {
+            memory_mb: max.memory_mb.unwrap_or(m.memory_mb),
+            cpus: max.cpus.unwrap_or(m.cpus),
+            pids: max.pids.unwrap_or(m.pids),
+            exec_timeout_secs: max.exec_timeout_secs.unwrap_or(m.exec_timeout_secs),
+            network: max.network.unwrap_or(admin),
+        }
+        .capped_by(m)
+    }
+
+    /// The live-sandbox quota of a user.
+    pub fn quota(&self, user: &UserLimits) -> u32 {
+        user.quota.unwrap_or(self.quota)
+    }
+
+    /// The limits of a new sandbox: the request, or the defaults, within `maxima`.
+    pub fn resolve(&self, req: &LimitsRequest, maxima: &Limits) -> Result<Limits, LimitsError> {
+        check_floors(req)?;
+        let d = self.defaults.capped_by(maxima);
+        let limits = Limits {
+            memory_mb: req.memory_mb.unwrap_or(d.memory_mb),
+            cpus: req.cpus.unwrap_or(d.cpus),
+            pids: req.pids.unwrap_or(d.pids),
+            exec_timeout_secs: req.exec_timeout_secs.unwrap_or(d.exec_timeout_secs),
+            network: req.network.unwrap_or(d.network),
+        };
+        let above = |what: &str, asked: String, max: String| {
+            Err(LimitsError::AboveMaximum(format!(
+                "{what} {asked} is above your maximum of {max}; ask an administrator to raise it"
+            )))
+        };
+        if limits.memory_mb > maxima.memory_mb {
+            return above(
+                "memory_mb",
+                limits.memory_mb.to_string(),
+                maxima.memory_mb.to_string(),
+            );
+        }
+        if limits.cpus > maxima.cpus {
+            return above("cpus", limits.cpus.to_string(), maxima.cpus.to_string());
+        }
+        if limits.pids > maxima.pids {
+            return above("pids", limits.pids.to_string(), maxima.pids.to_string());
+        }
+        if limits.exec_timeout_secs > maxima.exec_timeout_secs {
+            return above(
+                "exec_timeout_secs",
+                limits.exec_timeout_secs.to_string(),
+                maxima.exec_timeout_secs.to_string(),
+            );
+        }
+        if limits.network && !maxima.network {
+            return Err(LimitsError::AboveMaximum(
+                "network access is not allowed for you; an administrator can enable it in your sandbox limits".into(),
+            ));
+        }
+        Ok(limits)
+    }
+}
+
+/// Refuse values below what a container can run with.
+pub fn check_floors(req: &LimitsRequest) -> Result<(), LimitsError> {
+    let bad = |m: String| Err(LimitsError::Invalid(m));
+    if req.memory_mb.is_some_and(|m| !(16..=1 << 20).contains(&m)) {
+        return bad("memory_mb must be between 16 and 1048576".into());
+    }
+    if req
+        .cpus
+        .is_some_and(|c| !c.is_finite() || !(0.01..=1024.0).contains(&c))
+    {
+        return bad("cpus must be between 0.01 and 1024".into());
+    }
+    if req.pids.is_some_and(|p| !(8..=1 << 22).contains(&p)) {
+        return bad("pids must be between 8 and 4194304".into());
+    }
+    if req
+        .exec_timeout_secs
+        .is_some_and(|t| !(1..=86_400).contains(&t))
+    {
+        return bad("exec_timeout_secs must be between 1 and 86400".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_stay_within_the_owner_maxima() {
+        let config = SandboxConfig::default();
+        let user = UserLimits {
+            quota: Some(1),
+            max: LimitsRequest {
+                memory_mb: Some(1024),
+                network: Some(true),
+                ..LimitsRequest::default()
+            },
+        };
+        let max = config.user_maxima(&user, false);
+        assert_eq!(max.memory_mb, 1024);
+        assert!(max.network);
+        assert_eq!(config.quota(&user), 1);
+        let fine = config
+            .resolve(
+                &LimitsRequest {
+                    memory_mb: Some(1024),
+                    network: Some(true),
+                    ..Default::default()
+                },
+                &max,
+            )
+            .unwrap();
+        assert_eq!((fine.memory_mb, fine.pids, fine.network), (1024, 256, true));
+        let e = config
+            .resolve(
+                &LimitsRequest {
+                    memory_mb: Some(2048),
+                    ..Default::default()
+                },
+                &max,
+            )
+            .unwrap_err();
+        assert!(matches!(e, LimitsError::AboveMaximum(_)), "{e}");
+        let plain = config.user_maxima(&UserLimits::default(), false);
+        assert!(!plain.network);
+        assert!(
+            config
+                .resolve(
+                    &LimitsRequest {
+                        network: Some(true),
+                        ..Default::default()
+                    },
+                    &plain
+                )
+                .is_err()
+        );
+        assert!(matches!(
+            config.resolve(
+                &LimitsRequest {
+                    cpus: Some(f64::NAN),
+                    ..Default::default()
+                },
+                &plain
+            ),
+            Err(LimitsError::Invalid(_))
+        ));
+        let huge = UserLimits {
+            max: LimitsRequest {
+                memory_mb: Some(1 << 30),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            config.user_maxima(&huge, true).memory_mb,
+            config.maxima.memory_mb
+        );
+    }
+}
