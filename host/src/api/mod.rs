@@ -11,6 +11,7 @@ mod auth;
 pub mod error;
 pub mod openapi;
 pub mod plugins;
+mod sandboxes;
 pub mod serve;
 mod tokens;
 pub use users::check_username;
@@ -354,6 +355,8 @@ pub fn routes(
         .or(plugins::routes(s.clone()))
         .unify()
         .or(audit::routes(s.clone()))
+        .unify()
+        .or(sandboxes::routes(s.clone()))
         .unify();
     let metrics = warp::path!("metrics")
         .and(warp::get())

@@ -24,6 +24,10 @@ use warp::{Filter, Rejection};
         super::plugins::manage::secret, super::plugins::manage::unset_secret,
         super::tools::list, super::tools::call, super::tools::list_skills, super::tools::read_skill,
         super::audit::list,
+        super::sandboxes::list, super::sandboxes::create, super::sandboxes::get, super::sandboxes::delete,
+        super::sandboxes::stop, super::sandboxes::exec, super::sandboxes::stats,
+        super::sandboxes::list_files, super::sandboxes::download, super::sandboxes::upload,
+        super::sandboxes::get_limits, super::sandboxes::put_limits, super::sandboxes::delete_limits,
     ),
     modifiers(&Security),
     tags(
@@ -35,6 +39,7 @@ use warp::{Filter, Rejection};
         (name = "tools", description = "List and call plugin tools"),
         (name = "skills", description = "Agent skills from plugins and the skills directory"),
         (name = "audit", description = "Who did what"),
+        (name = "sandboxes", description = "Containers where agent work runs: commands, files, limits"),
     )
 )]
 pub struct ApiDoc;

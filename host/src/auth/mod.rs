@@ -36,6 +36,7 @@ const REFRESH_PREFIX: &str = "syr_";
 pub const SCOPES: &[&str] = &[
     "read",
     "tools:call",
+    "sandboxes",
     "plugins:write",
     "tokens:write",
     "users:write",
