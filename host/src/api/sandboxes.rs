@@ -353,7 +353,7 @@ pub async fn download(c: Ctx, id: String, q: PathQuery) -> Result<warp::reply::R
 #[utoipa::path(put, path = "/api/v1/sandboxes/{id}/file", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), PathQuery), security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = Written), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-              (status = 404, body = super::error::ErrorBody), (status = 411, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody),
               (status = 413, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn upload<S, B>(
     c: Ctx,
@@ -370,13 +370,6 @@ where
     let path = q
         .path
         .ok_or_else(|| ApiError::bad_request("give the file's `path`"))?;
-    let len = len.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "length_required",
-            "send a Content-Length header with the upload",
-        )
-    })?;
     let data = body
         .map_ok(|mut b| b.copy_to_bytes(b.remaining()))
         .map_err(|e| e.to_string())

@@ -405,9 +405,11 @@ impl Driver for DockerDriver {
     async fn oom_events(
         &self,
         label: &str,
-    ) -> Result<BoxStream<'static, Result<String, DriverError>>, DriverError> {
+        since: i64,
+    ) -> Result<BoxStream<'static, Result<(String, i64), DriverError>>, DriverError> {
         let d = self.docker().await?;
         let options = EventsOptions {
+            since: Some(since.to_string()),
             filters: Some(HashMap::from([
                 ("type".into(), vec!["container".into()]),
                 ("event".into(), vec!["oom".into()]),
@@ -418,7 +420,14 @@ impl Driver for DockerDriver {
         Ok(d.events(Some(options))
             .filter_map(|e| async move {
                 match e {
-                    Ok(m) => m.actor.and_then(|a| a.id).map(Ok),
+                    Ok(m) => {
+                        let at = m
+                            .time_nano
+                            .map(|n| n / 1_000_000)
+                            .or(m.time.map(|s| s * 1000));
+                        let at = at.unwrap_or_else(crate::store::now_ms);
+                        m.actor.and_then(|a| a.id).map(|id| Ok((id, at)))
+                    }
                     Err(e) => Some(Err(map("events", e))),
                 }
             })

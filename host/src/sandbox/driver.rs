@@ -147,10 +147,12 @@ pub trait Driver: Send + Sync + 'static {
     ) -> Result<BoxStream<'static, Result<Bytes, DriverError>>, DriverError>;
     /// Resource use now.
     async fn stats(&self, id: &str) -> Result<Stats, DriverError>;
-    /// Ids of containers (carrying `label`) whose processes the kernel killed
-    /// for running out of memory, as it happens; ends when the engine goes.
+    /// Containers (carrying `label`) where the kernel killed a process for
+    /// running out of memory since `since` (Unix seconds), then as it happens:
+    /// the container id and the time (ms since the epoch). Ends when the engine goes.
     async fn oom_events(
         &self,
         label: &str,
-    ) -> Result<BoxStream<'static, Result<String, DriverError>>, DriverError>;
+        since: i64,
+    ) -> Result<BoxStream<'static, Result<(String, i64), DriverError>>, DriverError>;
 }

@@ -183,6 +183,7 @@ impl Sandboxes {
             tty: false,
             stdin: stdin.is_some(),
         };
+        self.watch_ooms();
         let started = Instant::now();
         let session = self.driver.exec(&container, &spec).await?;
         self.activity(&row.id, 1).await;
@@ -195,6 +196,7 @@ impl Sandboxes {
             timeout: Duration::from_secs(timeout),
             cap: self.config.max_output_bytes,
             started,
+            started_ms: crate::store::now_ms() - 20,
         };
         tokio::spawn(async move {
             let outcome = this.drive(&run, session, stdin, &tx).await;
@@ -228,7 +230,7 @@ impl Sandboxes {
     }
 
     async fn drive(
-        &self,
+        self: &Arc<Self>,
         run: &Run,
         mut session: ExecSession,
         stdin: Option<Vec<u8>>,
@@ -238,14 +240,25 @@ impl Sandboxes {
             let _ = input.write_all(&data).await;
             let _ = input.shutdown().await;
         }
-        let deadline =
+        let mut deadline =
             tokio::time::Instant::from_std(run.started) + run.timeout + Duration::from_secs(5);
         let (mut sent, mut truncated, mut killed) = (0u64, false, false);
+        let mut listening = true;
+        // Killing runs on its own task while the output keeps being drained:
+        // the engine stalls other calls while a command's output is unread.
+        let kill = |killed: &mut bool, deadline: &mut tokio::time::Instant| {
+            if !*killed {
+                *killed = true;
+                *deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                let (this, container, tag) = (self.clone(), run.container.clone(), run.tag.clone());
+                tokio::spawn(async move { this.kill(&container, &tag).await });
+            }
+        };
         loop {
             tokio::select! {
                 chunk = session.output.next() => match chunk {
                     Some(Ok(chunk)) => {
-                        if truncated {
+                        if truncated || !listening {
                             continue;
                         }
                         let data = match &chunk { Chunk::Stdout(b) | Chunk::Stderr(b) => b.clone() };
@@ -256,15 +269,13 @@ impl Sandboxes {
                             let _ = tx.send(ExecEvent::Output(cut)).await;
                             let _ = tx.send(ExecEvent::Truncated { limit: run.cap }).await;
                             truncated = true;
-                            killed = true;
-                            self.kill(&run.container, &run.tag).await;
+                            kill(&mut killed, &mut deadline);
                             continue;
                         }
                         sent += data.len() as u64;
                         if tx.send(ExecEvent::Output(chunk)).await.is_err() {
-                            killed = true;
-                            self.kill(&run.container, &run.tag).await;
-                            break;
+                            listening = false;
+                            kill(&mut killed, &mut deadline);
                         }
                     }
                     Some(Err(e)) => {
@@ -274,14 +285,15 @@ impl Sandboxes {
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => {
-                    killed = true;
-                    self.kill(&run.container, &run.tag).await;
-                    break;
+                    if killed {
+                        tracing::warn!(sandbox = %run.sandbox, "a killed command's output did not end; leaving it");
+                        break;
+                    }
+                    kill(&mut killed, &mut deadline);
                 }
-                () = tx.closed() => {
-                    killed = true;
-                    self.kill(&run.container, &run.tag).await;
-                    break;
+                () = tx.closed(), if listening => {
+                    listening = false;
+                    kill(&mut killed, &mut deadline);
                 }
             }
         }
@@ -291,7 +303,7 @@ impl Sandboxes {
         let oom_killed = exit_code == Some(137)
             && !timed_out
             && !killed
-            && self.ooms.wait_for(&run.container, run.started).await;
+            && self.ooms.wait_for(&run.container, run.started_ms).await;
         ExecOutcome {
             exit_code,
             timed_out,
@@ -391,6 +403,7 @@ struct Run {
     timeout: Duration,
     cap: u64,
     started: Instant,
+    started_ms: i64,
 }
 
 /// An open terminal; dropping it ends the shell and everything it started.

@@ -27,9 +27,9 @@ s=$(stat -c %s -- "$p"); [ "$s" -le "$3" ] || { echo "$s" >&2; exit 6; }
 exec cat -- "$p""#;
 const WRITE: &str = r#"[ "$p" != /workspace ] && [ ! -d "$p" ] || { echo "is a directory" >&2; exit 5; }
 mkdir -p -- "$(dirname -- "$p")" || exit 7
-t="$(dirname -- "$p")/.sy-upload.$$"
+t="$(dirname -- "$p")/.sy-upload.$4"
 cat > "$t" || { rm -f -- "$t"; exit 7; }
-[ "$(stat -c %s -- "$t")" = "$3" ] || { rm -f -- "$t"; echo "the upload was cut short" >&2; exit 8; }
+[ "$3" = - ] || [ "$(stat -c %s -- "$t")" = "$3" ] || { rm -f -- "$t"; echo "the upload was cut short" >&2; exit 8; }
 mv -f -- "$t" "$p" || { rm -f -- "$t"; exit 7; }"#;
 const LIST: &str = r#"[ -d "$p" ] || { echo "not a directory" >&2; exit 5; }
 find "$p" -mindepth 1 -maxdepth "$3" -printf '%y\t%s\t%T@\t%P\0' | head -z -n "$4""#;
@@ -95,8 +95,8 @@ impl Sandboxes {
         id: &str,
         script: &str,
         args: &[&str],
-        stdin: bool,
-    ) -> Result<super::driver::ExecSession, SandboxError> {
+        tag: Option<&str>,
+    ) -> Result<(String, super::driver::ExecSession), SandboxError> {
         let row = self.row(caller, id).await?;
         let container = self.ensure_running(&row).await?;
         let mut argv = vec![
@@ -108,54 +108,70 @@ impl Sandboxes {
         argv.extend(args.iter().map(|a| a.to_string()));
         let spec = ExecSpec {
             argv,
+            env: tag.map(|t| format!("SY_EXEC={t}")).into_iter().collect(),
             workdir: WORKSPACE.into(),
-            stdin,
+            stdin: tag.is_some(),
             ..ExecSpec::default()
         };
         let session = self.driver.exec(&container, &spec).await?;
         if let Err(e) = self.store.touch_sandbox(&row.id).await {
             tracing::warn!(error = %e, "cannot record sandbox activity");
         }
-        Ok(session)
+        Ok((container, session))
     }
 
-    /// Write `len` bytes from `data` to `path` (parents created), replacing it
-    /// only once every byte arrived.
+    /// Write `data` (`len` bytes when known) to `path`, creating parents; the
+    /// file is replaced only once every byte arrived.
     pub async fn write_file(
         &self,
         caller: &Caller,
         id: &str,
         path: &str,
-        len: u64,
+        len: Option<u64>,
         mut data: BoxStream<'static, Result<Bytes, String>>,
     ) -> Result<u64, SandboxError> {
         let path = workspace_path(path)?;
         let max = self.config.max_file_bytes;
-        if len > max {
+        if let Some(len) = len.filter(|l| *l > max) {
             return Err(SandboxError::TooLarge(format!(
                 "files are at most {max} bytes (this one has {len})"
             )));
         }
-        let mut session = self
-            .file_op(caller, id, WRITE, &[&path, "m", &len.to_string()], true)
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let declared = len.map_or("-".to_string(), |l| l.to_string());
+        let (container, mut session) = self
+            .file_op(
+                caller,
+                id,
+                WRITE,
+                &[&path, "m", &declared, &tag],
+                Some(&tag),
+            )
             .await?;
         let mut input = session
             .input
             .take()
             .ok_or_else(|| SandboxError::Failed("no input stream".into()))?;
+        let limit = len.unwrap_or(max);
         let mut written = 0u64;
         let mut failure = None;
         while let Some(chunk) = data.next().await {
             match chunk {
-                Ok(b) if written + b.len() as u64 <= len => {
+                Ok(b) if written + b.len() as u64 <= limit => {
                     written += b.len() as u64;
                     if input.write_all(&b).await.is_err() {
                         break;
                     }
                 }
+                Ok(_) if len.is_none() => {
+                    failure = Some(SandboxError::TooLarge(format!(
+                        "files are at most {max} bytes"
+                    )));
+                    break;
+                }
                 Ok(_) => {
                     failure = Some(SandboxError::Invalid(format!(
-                        "the upload is longer than its declared {len} bytes"
+                        "the upload is longer than its declared {limit} bytes"
                     )));
                     break;
                 }
@@ -165,6 +181,27 @@ impl Sandboxes {
                 }
             }
         }
+        if let Some(e) = failure {
+            // Kill the writer before its input closes, so nothing is committed.
+            self.kill(&container, &tag).await;
+            drop(input);
+            drop(session);
+            let dir = path.rsplit_once('/').map_or(WORKSPACE, |(d, _)| d);
+            let cleanup = ExecSpec {
+                argv: vec![
+                    "rm".into(),
+                    "-f".into(),
+                    "--".into(),
+                    format!("{dir}/.sy-upload.{tag}"),
+                ],
+                workdir: WORKSPACE.into(),
+                ..ExecSpec::default()
+            };
+            if let Ok(mut s) = self.driver.exec(&container, &cleanup).await {
+                while s.output.next().await.is_some() {}
+            }
+            return Err(e);
+        }
         let _ = input.shutdown().await;
         let mut stderr = Vec::new();
         while let Some(c) = session.output.next().await {
@@ -172,14 +209,10 @@ impl Sandboxes {
                 stderr.extend_from_slice(&b[..b.len().min(4096)]);
             }
         }
-        let code = self.exit_of(&session.id).await;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        match code {
+        match self.exit_of(&session.id).await {
             Some(0) => Ok(written),
             Some(8) => Err(SandboxError::Invalid(format!(
-                "{path}: the upload ended after {written} of {len} bytes; nothing was written"
+                "{path}: the upload ended after {written} bytes; nothing was written"
             ))),
             code => Err(script_error(code, &stderr, &path)),
         }
@@ -194,8 +227,8 @@ impl Sandboxes {
         max: u64,
     ) -> Result<Vec<u8>, SandboxError> {
         let path = workspace_path(path)?;
-        let mut session = self
-            .file_op(caller, id, READ, &[&path, "e", &max.to_string()], false)
+        let (_, mut session) = self
+            .file_op(caller, id, READ, &[&path, "e", &max.to_string()], None)
             .await?;
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(c) = session.output.next().await {
@@ -233,8 +266,8 @@ impl Sandboxes {
         let path = workspace_path(path)?;
         let depth = depth.clamp(1, 32).to_string();
         let limit = (MAX_ENTRIES + 1).to_string();
-        let mut session = self
-            .file_op(caller, id, LIST, &[&path, "e", &depth, &limit], false)
+        let (_, mut session) = self
+            .file_op(caller, id, LIST, &[&path, "e", &depth, &limit], None)
             .await?;
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(c) = session.output.next().await {

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// A started container with a fresh workspace, waiting for a sandbox.
@@ -50,34 +50,48 @@ impl Pool {
 }
 
 /// When the kernel last killed a process for memory, per container.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OomLog {
-    seen: Mutex<HashMap<String, Instant>>,
+    seen: Mutex<HashMap<String, i64>>,
     notify: Notify,
+    watching: AtomicBool,
+    since_epoch: i64,
+}
+
+impl Default for OomLog {
+    fn default() -> Self {
+        Self {
+            seen: Mutex::default(),
+            notify: Notify::new(),
+            watching: AtomicBool::new(false),
+            since_epoch: now_ms() / 1000 - 1,
+        }
+    }
 }
 
 impl OomLog {
-    fn record(&self, container: String) {
+    fn record(&self, container: String, at_ms: i64) {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.len() > 10_000 {
             seen.clear();
         }
-        seen.insert(container, Instant::now());
+        let last = seen.entry(container).or_default();
+        *last = (*last).max(at_ms);
         drop(seen);
         self.notify.notify_waiters();
     }
 
-    fn since(&self, container: &str, since: Instant) -> bool {
+    fn since(&self, container: &str, since_ms: i64) -> bool {
         self.seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(container)
-            .is_some_and(|at| *at >= since)
+            .is_some_and(|at| *at >= since_ms)
     }
 
-    /// Whether `container` had an out-of-memory kill since `since`, waiting
-    /// briefly for the engine's event to arrive.
-    pub async fn wait_for(&self, container: &str, since: Instant) -> bool {
+    /// Whether `container` had an out-of-memory kill since `since_ms` (ms
+    /// since the epoch), waiting briefly for the engine's event to arrive.
+    pub async fn wait_for(&self, container: &str, since: i64) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
         loop {
             let notified = self.notify.notified();
@@ -110,8 +124,7 @@ impl Sandboxes {
             }
             this.refill_pool();
         });
-        let this = self.clone();
-        tokio::spawn(async move { this.follow_ooms().await });
+        self.watch_ooms();
         let this = self.clone();
         tokio::spawn(async move {
             let every = Duration::from_secs((this.config.idle_ttl_secs / 4).clamp(1, 60));
@@ -220,6 +233,11 @@ impl Sandboxes {
         Ok(Pooled { container, volume })
     }
 
+    /// How many warm containers wait.
+    pub fn pool_size(&self) -> usize {
+        self.pool.len()
+    }
+
     /// Remove the warm pool's containers and volumes (at shutdown).
     pub async fn drain_pool(&self) {
         while let Some(p) = self.pool.take() {
@@ -249,14 +267,25 @@ impl Sandboxes {
         Ok(())
     }
 
+    /// Follow the engine's out-of-memory events (once per service), from the
+    /// service's start so a kill before the subscription is not missed.
+    pub fn watch_ooms(self: &Arc<Self>) {
+        if self.ooms.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move { this.follow_ooms().await });
+    }
+
     async fn follow_ooms(&self) {
         let label = format!("{LABEL_MANAGED}=1");
+        let since = self.ooms.since_epoch;
         loop {
-            match self.driver.oom_events(&label).await {
+            match self.driver.oom_events(&label, since).await {
                 Ok(mut events) => {
                     while let Some(event) = events.next().await {
                         match event {
-                            Ok(container) => self.ooms.record(container),
+                            Ok((container, at)) => self.ooms.record(container, at),
                             Err(_) => break,
                         }
                     }

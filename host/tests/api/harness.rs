@@ -49,6 +49,7 @@ pub async fn config(backend: Backend, dir: &std::path::Path) -> Config {
     let mut config = Config::new(dir);
     config.cache_dir = crate::common::target_dir().join("test-artifact-cache");
     config.logins_per_minute = 1000;
+    config.sandbox.warm_pool = 0;
     if backend == Backend::Postgres {
         config.database_url = Some(fresh_postgres().await);
     }
@@ -74,13 +75,24 @@ impl Server {
         let data = TempDir::new().expect("temp dir");
         let mut config = config(backend, data.path()).await;
         edit(&mut config);
+        Self::launch(data, config, true).await
+    }
+
+    /// Start again on the data and database of a server stopped with [`Self::into_data`].
+    pub async fn resume(data: TempDir, config: Config) -> Self {
+        Self::launch(data, config, false).await
+    }
+
+    async fn launch(data: TempDir, config: Config, first: bool) -> Self {
         let services = Services::open(config).await.expect("services");
-        let hash = switchyard::auth::password::hash(ADMIN_PASSWORD).unwrap();
-        services
-            .store
-            .create_user("admin", &hash, Role::Admin)
-            .await
-            .unwrap();
+        if first {
+            let hash = switchyard::auth::password::hash(ADMIN_PASSWORD).unwrap();
+            services
+                .store
+                .create_user("admin", &hash, Role::Admin)
+                .await
+                .unwrap();
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -103,6 +115,26 @@ impl Server {
         };
         server.admin = server.login("admin", ADMIN_PASSWORD).await;
         server
+    }
+
+    /// A client without a token.
+    pub fn anon(&self) -> Client {
+        Client::anonymous(&self.base)
+    }
+
+    /// Stop like a crashed host (sandbox containers stay), keeping the data
+    /// directory and settings for [`Self::resume`].
+    pub async fn into_data(mut self) -> (TempDir, Config) {
+        let config = self.services.config.clone();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.services.store.close().await;
+        let data = std::mem::replace(&mut self.data, TempDir::new().expect("temp dir"));
+        (data, config)
     }
 
     /// Log in and return a client carrying the access token.

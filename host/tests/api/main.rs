@@ -11,4 +11,5 @@ mod contract;
 mod flow;
 mod mcp;
 mod reload;
+mod sandboxes;
 mod store;
