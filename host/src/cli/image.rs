@@ -68,7 +68,7 @@ pub async fn run(cmd: ImageCommand, config: &Config) -> anyhow::Result<ExitCode>
             bar.finish_and_clear();
             let tag = result.context("building the sandbox image")?;
             println!(
-                "Built {tag} in {:.0} s; sandboxes can start now.",
+                "{tag} is ready ({:.0} s); sandboxes can start.",
                 started.elapsed().as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)

@@ -22,7 +22,7 @@ fn b64(data: &[u8]) -> String {
 
 /// Build an MCP model value from its JSON form (used for listing types whose
 /// many optional fields are easiest to fill by name).
-fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, McpError> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, McpError> {
     serde_json::from_value(value)
         .map_err(|e| McpError::internal_error(format!("building an MCP value: {e}"), None))
 }

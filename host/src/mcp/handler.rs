@@ -216,11 +216,10 @@ impl ServerHandler for Handler {
         cx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let view = self.read_view(&cx)?;
-        let tools = view
-            .tools
-            .iter()
-            .map(|(name, entry)| convert::tool(name, entry))
-            .collect::<Result<_, _>>()?;
+        let mut tools = super::sandbox_tools::tools();
+        for (name, entry) in &view.tools {
+            tools.push(convert::tool(name, entry)?);
+        }
         Ok(ListToolsResult::with_all_items(tools))
     }
 

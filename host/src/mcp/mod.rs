@@ -20,6 +20,7 @@ pub mod http;
 pub mod hub;
 mod observer;
 mod read;
+pub mod sandbox_tools;
 
 use crate::auth::Identity;
 use crate::server::Services;

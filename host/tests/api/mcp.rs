@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// One MCP session over HTTP.
-struct Mcp {
+pub struct Mcp {
     client: Client,
     session: String,
     next: std::cell::Cell<u64>,
@@ -41,7 +41,7 @@ impl Mcp {
         client.send(req).await
     }
 
-    async fn open(client: &Client) -> Self {
+    pub async fn open(client: &Client) -> Self {
         let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
             "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}});
         let r = Self::post(client, None, &init.to_string()).await;
@@ -70,12 +70,12 @@ impl Mcp {
             .unwrap_or_else(|| panic!("no response to {method}: {}", r.text))
     }
 
-    async fn call(&self, name: &str, arguments: Value) -> Value {
+    pub async fn call(&self, name: &str, arguments: Value) -> Value {
         self.rpc("tools/call", json!({"name": name, "arguments": arguments}))
             .await
     }
 
-    async fn tool_names(&self) -> Vec<String> {
+    pub async fn tool_names(&self) -> Vec<String> {
         let r = self.rpc("tools/list", json!({})).await;
         r["result"]["tools"]
             .as_array()
@@ -524,7 +524,11 @@ async fn sessions_are_bounded_per_user_and_initialized_once() {
     assert_eq!(r.status, 429, "{}", r.text);
     let others = Mcp::open(&server.admin).await;
     assert!(
-        others.tool_names().await.is_empty(),
+        others
+            .tool_names()
+            .await
+            .iter()
+            .all(|t| t.starts_with("sandbox_")),
         "other users are not limited"
     );
     let del = bob

@@ -713,3 +713,129 @@ async fn no_engine_means_503_until_it_comes_back() {
     cleanup(&server).await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_clients_work_in_sandboxes() {
+    use crate::mcp::Mcp;
+    let server = Server::start(Backend::Sqlite).await;
+    let (bob, _) = server.user("bob", "user").await;
+    let (carol, _) = server.user("carol", "user").await;
+    let m = Mcp::open(&bob).await;
+    let names = m.tool_names().await;
+    for tool in [
+        "sandbox_create",
+        "sandbox_exec",
+        "sandbox_write_file",
+        "sandbox_read_file",
+        "sandbox_list_files",
+        "sandbox_list",
+        "sandbox_delete",
+    ] {
+        assert!(names.contains(&tool.to_string()), "{tool} in {names:?}");
+    }
+    let created = m.call("sandbox_create", json!({ "name": "mcp" })).await;
+    let id = created["result"]["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ran = m
+        .call(
+            "sandbox_exec",
+            json!({ "id": id, "command": "echo from-mcp; mkdir -p output" }),
+        )
+        .await;
+    assert_eq!(
+        ran["result"]["structuredContent"]["stdout"], "from-mcp\n",
+        "{ran}"
+    );
+    assert_eq!(ran["result"]["isError"], false);
+    let failed = m
+        .call("sandbox_exec", json!({ "id": id, "command": "exit 4" }))
+        .await;
+    assert_eq!(failed["result"]["isError"], true);
+    assert_eq!(failed["result"]["structuredContent"]["exit_code"], 4);
+    let wrote = m
+        .call(
+            "sandbox_write_file",
+            json!({ "id": id, "path": "output/n.txt", "content": "notes ✓" }),
+        )
+        .await;
+    assert_eq!(wrote["result"]["structuredContent"]["size"], 9, "{wrote}");
+    let bin = m
+        .call(
+            "sandbox_write_file",
+            json!({ "id": id, "path": "b.bin", "base64": "AP8A/w==" }),
+        )
+        .await;
+    assert_eq!(bin["result"]["structuredContent"]["size"], 4, "{bin}");
+    let read = m
+        .call(
+            "sandbox_read_file",
+            json!({ "id": id, "path": "output/n.txt" }),
+        )
+        .await;
+    assert_eq!(read["result"]["content"][0]["text"], "notes ✓");
+    let read_bin = m
+        .call("sandbox_read_file", json!({ "id": id, "path": "b.bin" }))
+        .await;
+    assert_eq!(
+        read_bin["result"]["structuredContent"]["base64"],
+        "AP8A/w=="
+    );
+    let listed = m
+        .call("sandbox_list_files", json!({ "id": id, "path": "output" }))
+        .await;
+    assert_eq!(
+        listed["result"]["structuredContent"]["items"][0]["path"],
+        "n.txt"
+    );
+    let listing = m.call("sandbox_list", json!({})).await;
+    assert_eq!(
+        listing["result"]["structuredContent"]["sandboxes"][0]["name"],
+        "mcp"
+    );
+    // Bad input and other users' sandboxes are tool errors; the session goes on.
+    for (tool, args) in [
+        (
+            "sandbox_read_file",
+            json!({ "id": id, "path": "../../etc/passwd" }),
+        ),
+        (
+            "sandbox_write_file",
+            json!({ "id": id, "path": "x", "content": "a", "base64": "YQ==" }),
+        ),
+        (
+            "sandbox_write_file",
+            json!({ "id": id, "path": "x", "base64": "%%%" }),
+        ),
+        ("sandbox_exec", json!({ "id": id })),
+        ("sandbox_exec", json!({ "id": 5, "command": "true" })),
+        ("sandbox_create", json!({ "name": "Bad Name" })),
+    ] {
+        let r = m.call(tool, args.clone()).await;
+        assert_eq!(r["result"]["isError"], true, "{tool} {args}: {r}");
+    }
+    let other = Mcp::open(&carol).await;
+    let stolen = other
+        .call("sandbox_exec", json!({ "id": id, "command": "true" }))
+        .await;
+    assert_eq!(stolen["result"]["isError"], true);
+    assert!(
+        stolen["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no sandbox")
+    );
+    assert_eq!(
+        other.call("sandbox_list", json!({})).await["result"]["structuredContent"]["sandboxes"],
+        json!([])
+    );
+    let gone = m.call("sandbox_delete", json!({ "id": id })).await;
+    assert_eq!(gone["result"]["isError"], false, "{gone}");
+    assert_eq!(
+        bob.get(&format!("/api/v1/sandboxes/{id}")).await.status,
+        404
+    );
+    cleanup(&server).await;
+    server.stop().await;
+}
