@@ -11,6 +11,7 @@ mod auth;
 pub mod error;
 pub mod openapi;
 pub mod plugins;
+mod sandbox_ws;
 mod sandboxes;
 pub mod serve;
 mod tokens;
@@ -357,6 +358,8 @@ pub fn routes(
         .or(audit::routes(s.clone()))
         .unify()
         .or(sandboxes::routes(s.clone()))
+        .unify()
+        .or(sandbox_ws::routes(s.clone()))
         .unify();
     let metrics = warp::path!("metrics")
         .and(warp::get())

@@ -839,3 +839,174 @@ async fn mcp_clients_work_in_sandboxes() {
     cleanup(&server).await;
     server.stop().await;
 }
+
+/// Open a WebSocket at `path` with `token` in the Authorization header (or none).
+async fn websocket(
+    server: &Server,
+    path: &str,
+    token: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    u16,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}{path}", server.base.replacen("http", "ws", 1));
+    let mut req = url.into_client_request().unwrap();
+    if let Some(t) = token {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("websocket: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_stream_commands_and_drive_a_terminal() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let server = Server::start(Backend::Sqlite).await;
+    let (carol, _) = server.user("carol", "user").await;
+    let token = server.admin.token.clone().unwrap();
+    let id = create(&server.admin, json!({})).await;
+
+    // Streamed exec: output frames in order, then the exit message.
+    let mut ws = websocket(
+        &server,
+        &format!("/api/v1/sandboxes/{id}/exec/ws"),
+        Some(&token),
+    )
+    .await
+    .unwrap();
+    let cmd =
+        json!({ "command": "for i in 1 2 3; do echo $i; sleep 0.2; done; echo done >&2; exit 7" });
+    ws.send(Message::text(cmd.to_string())).await.unwrap();
+    let (mut stdout, mut stderr, mut exit) = (Vec::new(), Vec::new(), Value::Null);
+    let mut arrivals = Vec::new();
+    while let Some(Ok(m)) = ws.next().await {
+        match m {
+            Message::Binary(b) if b[0] == 1 => {
+                arrivals.push(Instant::now());
+                stdout.extend_from_slice(&b[1..]);
+            }
+            Message::Binary(b) if b[0] == 2 => stderr.extend_from_slice(&b[1..]),
+            Message::Text(t) => exit = serde_json::from_str(t.as_str()).unwrap(),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(stdout, b"1\n2\n3\n");
+    assert_eq!(stderr, b"done\n");
+    assert_eq!(exit["type"], "exit");
+    assert_eq!(exit["exit_code"], 7);
+    assert!(
+        arrivals.len() >= 2
+            && *arrivals.last().unwrap() - arrivals[0] >= Duration::from_millis(300),
+        "output streamed as it happened"
+    );
+    let mut bad = websocket(
+        &server,
+        &format!("/api/v1/sandboxes/{id}/exec/ws"),
+        Some(&token),
+    )
+    .await
+    .unwrap();
+    bad.send(Message::text("not json")).await.unwrap();
+    match bad.next().await {
+        Some(Ok(Message::Text(t))) => assert!(t.as_str().contains("invalid command"), "{t}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Who may connect.
+    assert_eq!(
+        websocket(&server, &format!("/api/v1/sandboxes/{id}/terminal"), None)
+            .await
+            .err(),
+        Some(401)
+    );
+    let carol_token = carol.token.clone().unwrap();
+    assert_eq!(
+        websocket(
+            &server,
+            &format!("/api/v1/sandboxes/{id}/terminal"),
+            Some(&carol_token)
+        )
+        .await
+        .err(),
+        Some(404)
+    );
+    assert_eq!(
+        websocket(
+            &server,
+            &format!("/api/v1/sandboxes/{id}/terminal?rows=0"),
+            Some(&token)
+        )
+        .await
+        .err(),
+        Some(400)
+    );
+
+    // A terminal with the token in the query (as browsers connect): type, resize, exit.
+    let mut term = websocket(
+        &server,
+        &format!("/api/v1/sandboxes/{id}/terminal?rows=24&cols=80&access_token={token}"),
+        None,
+    )
+    .await
+    .unwrap();
+    async fn read_until(
+        term: &mut (
+                 impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+                 + Unpin
+             ),
+        needle: &str,
+    ) -> String {
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !seen.contains(needle) {
+            match tokio::time::timeout_at(deadline, term.next()).await {
+                Ok(Some(Ok(Message::Binary(b)))) => seen.push_str(&String::from_utf8_lossy(&b)),
+                Ok(Some(Ok(Message::Text(t)))) => seen.push_str(t.as_str()),
+                Ok(Some(Ok(_))) => {}
+                other => panic!("waiting for {needle:?}, saw {seen:?}: {other:?}"),
+            }
+        }
+        seen
+    }
+    term.send(Message::binary(b"echo $((6*7))\n".to_vec()))
+        .await
+        .unwrap();
+    read_until(&mut term, "42").await;
+    term.send(Message::text(
+        json!({ "type": "resize", "rows": 30, "cols": 100 }).to_string(),
+    ))
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    term.send(Message::binary(b"stty size\n".to_vec()))
+        .await
+        .unwrap();
+    read_until(&mut term, "30 100").await;
+    term.send(Message::binary(b"exit\n".to_vec()))
+        .await
+        .unwrap();
+    read_until(&mut term, "\"exit\"").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server
+        .admin
+        .get(&format!("/api/v1/sandboxes/{id}"))
+        .await
+        .body["state"]
+        != "idle"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox is idle once the terminal closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cleanup(&server).await;
+    server.stop().await;
+}
