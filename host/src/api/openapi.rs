@@ -109,7 +109,12 @@ pub fn allowed_methods() -> &'static std::collections::HashMap<String, String> {
                 (path.clone(), methods.join(", "))
             })
             .collect();
-        for path in ["/api/v1/docs", "/metrics"] {
+        for path in [
+            "/api/v1/docs",
+            "/metrics",
+            "/api/v1/sandboxes/{id}/exec/ws",
+            "/api/v1/sandboxes/{id}/terminal",
+        ] {
             map.insert(path.to_string(), "GET".to_string());
         }
         map

@@ -247,7 +247,7 @@ pub async fn get(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> 
 
 /// Delete a sandbox: its container and (unless `keep_volume`) its workspace.
 #[utoipa::path(delete, path = "/api/v1/sandboxes/{id}", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), DeleteQuery), security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+    responses((status = 204, description = "Deleted"), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
               (status = 503, body = super::error::ErrorBody)))]
 pub async fn delete(c: Ctx, id: String, q: DeleteQuery) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("sandboxes")?;
@@ -306,7 +306,8 @@ pub async fn stats(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError
 /// List a directory of the workspace (`/workspace/output` holds results).
 #[utoipa::path(get, path = "/api/v1/sandboxes/{id}/files", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), PathQuery), security(("bearer" = [])),
     responses((status = 200, body = Listing), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-              (status = 404, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
+              (status = 404, body = super::error::ErrorBody), (status = 409, description = "Stopped and the quota is used up", body = super::error::ErrorBody),
+              (status = 503, body = super::error::ErrorBody)))]
 pub async fn list_files(
     c: Ctx,
     id: String,
@@ -329,7 +330,8 @@ pub async fn list_files(
 #[utoipa::path(get, path = "/api/v1/sandboxes/{id}/file", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), PathQuery), security(("bearer" = [])),
     responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
               (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-              (status = 404, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
+              (status = 503, body = super::error::ErrorBody)))]
 pub async fn download(c: Ctx, id: String, q: PathQuery) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     let path = q
@@ -353,7 +355,7 @@ pub async fn download(c: Ctx, id: String, q: PathQuery) -> Result<warp::reply::R
 #[utoipa::path(put, path = "/api/v1/sandboxes/{id}/file", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), PathQuery), security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = Written), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-              (status = 404, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
               (status = 413, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
 pub async fn upload<S, B>(
     c: Ctx,

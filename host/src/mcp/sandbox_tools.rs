@@ -45,7 +45,7 @@ pub fn tools() -> Vec<Tool> {
             "Create a sandbox: a Linux container (Debian, python3, git, curl) with a persistent /workspace, no network by default. Returns its id.",
             json!({ "type": "object", "additionalProperties": false, "properties": {
                 "name": { "type": "string", "description": "Name (a-z, 0-9, -), unique among yours", "maxLength": 63 },
-                "memory_mb": { "type": "integer", "minimum": 16 },
+                "memory_mb": { "type": "integer", "minimum": 64 },
                 "cpus": { "type": "number", "minimum": 0.01 },
                 "network": { "type": "boolean", "description": "Outbound network (if an administrator allows it)" }
             }}),

@@ -386,7 +386,7 @@ impl Driver for DockerDriver {
         let s = match stream.next().await {
             Some(Ok(s)) => s,
             Some(Err(e)) => return Err(self.fail("container", e).await),
-            None => return Err(DriverError::Failed("no statistics".into())),
+            None => return Err(DriverError::NotFound(format!("statistics of {id}"))),
         };
         let memory = s.memory_stats.unwrap_or_default();
         Ok(Stats {

@@ -29,12 +29,13 @@ pub const MAX_STDIN: usize = 1 << 20;
 #[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     /// A shell command line, run with `/bin/sh -c` (give this or `argv`).
-    #[schema(max_length = 65536)]
+    #[schema(min_length = 1, max_length = 65536)]
     pub command: Option<String>,
     /// Program and arguments, run without a shell.
+    #[schema(min_items = 1, max_items = 4096)]
     pub argv: Option<Vec<String>>,
     /// Deadline in seconds (default and maximum: the sandbox's `exec_timeout_secs`).
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 86400)]
     pub timeout_secs: Option<u64>,
     /// Working directory inside the workspace (default `/workspace`).
     pub workdir: Option<String>,
@@ -42,6 +43,7 @@ pub struct ExecRequest {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Text given on standard input (at most 1 MiB).
+    #[schema(max_length = 1048576)]
     pub stdin: Option<String>,
 }
 
@@ -95,6 +97,16 @@ pub fn truncation_marker(limit: u64) -> String {
 
 impl ExecRequest {
     fn argv(&self) -> Result<Vec<String>, SandboxError> {
+        let nul = self
+            .command
+            .iter()
+            .chain(self.argv.iter().flatten())
+            .any(|a| a.contains('\0'));
+        if nul {
+            return Err(SandboxError::Invalid(
+                "commands and arguments cannot contain NUL".into(),
+            ));
+        }
         match (&self.command, &self.argv) {
             (Some(c), None) if !c.is_empty() && c.len() <= 65536 => {
                 Ok(vec!["sh".into(), "-c".into(), c.clone()])

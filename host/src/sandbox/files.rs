@@ -51,8 +51,8 @@ pub struct FileEntry {
 /// absolute inside it); `..`, NUL and paths outside the workspace are refused.
 pub fn workspace_path(path: &str) -> Result<String, SandboxError> {
     let bad = |why: &str| Err(SandboxError::Invalid(format!("path {why}")));
-    if path.len() > 4096 {
-        return bad("is longer than 4096 bytes");
+    if path.chars().nth(4096).is_some() {
+        return bad("is longer than 4096 characters");
     }
     if path.contains('\0') {
         return bad("contains NUL");
@@ -68,6 +68,7 @@ pub fn workspace_path(path: &str) -> Result<String, SandboxError> {
         match part {
             "" | "." => {}
             ".." => return bad("must not contain `..`"),
+            p if p.len() > 255 => return bad("has a name longer than 255 bytes"),
             p => parts.push(p),
         }
     }
@@ -80,6 +81,19 @@ pub fn workspace_path(path: &str) -> Result<String, SandboxError> {
 
 fn script_error(code: Option<i64>, stderr: &[u8], path: &str) -> SandboxError {
     let msg = String::from_utf8_lossy(stderr).trim().to_string();
+    if msg.contains("Cannot fork") || msg.contains("Resource temporarily unavailable") {
+        return SandboxError::Conflict(
+            "the sandbox is at its process limit (pids): let its commands finish, or create it with a higher `pids`".into(),
+        );
+    }
+    if code == Some(137) {
+        return SandboxError::Conflict(
+            "the sandbox ran out of memory for the file operation: let its commands finish, or create it with more `memory_mb`".into(),
+        );
+    }
+    if msg.contains("No space left") || msg.contains("Disk quota exceeded") {
+        return SandboxError::Conflict(format!("{path}: the workspace is full"));
+    }
     match code {
         Some(3) => SandboxError::NotFound(format!("{path}: no such file or directory")),
         Some(4) => SandboxError::Invalid(format!("{path}: {msg}")),

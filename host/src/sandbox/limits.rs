@@ -61,17 +61,20 @@ impl Limits {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsRequest {
-    /// Memory (MiB), 16 or more.
-    #[schema(minimum = 16)]
+    /// Memory (MiB), 64 or more.
+    #[schema(minimum = 64, maximum = 1048576)]
+    #[serde(default, deserialize_with = "whole")]
     pub memory_mb: Option<u64>,
     /// CPU cores, 0.01 or more.
-    #[schema(minimum = 0.01)]
+    #[schema(minimum = 0.01, maximum = 1024)]
     pub cpus: Option<f64>,
-    /// Largest number of processes and threads, 8 or more.
-    #[schema(minimum = 8)]
+    /// Largest number of processes and threads, 32 or more.
+    #[schema(minimum = 32, maximum = 4194304)]
+    #[serde(default, deserialize_with = "whole")]
     pub pids: Option<i64>,
     /// Longest run of one command (seconds), 1 or more.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 86400)]
+    #[serde(default, deserialize_with = "whole")]
     pub exec_timeout_secs: Option<u64>,
     /// Outbound network.
     pub network: Option<bool>,
@@ -82,6 +85,8 @@ pub struct LimitsRequest {
 #[serde(deny_unknown_fields)]
 pub struct UserLimits {
     /// Live sandboxes the user may have at once (the system quota when unset).
+    #[schema(maximum = 1000)]
+    #[serde(default, deserialize_with = "whole")]
     pub quota: Option<u32>,
     /// The user's maxima (each unset value is the system's maximum; `network`
     /// unset means no network).
@@ -118,10 +123,36 @@ pub struct SandboxConfig {
     pub max_output_bytes: u64,
     /// Largest file upload (bytes).
     pub max_file_bytes: u64,
-    /// Limits of a sandbox that asks for none.
+    /// Limits of a sandbox that asks for none (unset keys keep the built-in defaults).
+    #[serde(deserialize_with = "partial_defaults")]
     pub defaults: Limits,
-    /// The highest limits anyone may have.
+    /// The highest limits anyone may have (unset keys keep the built-in maxima).
+    #[serde(deserialize_with = "partial_maxima")]
     pub maxima: Limits,
+}
+
+fn fill(req: LimitsRequest, base: Limits) -> Limits {
+    Limits {
+        memory_mb: req.memory_mb.unwrap_or(base.memory_mb),
+        cpus: req.cpus.unwrap_or(base.cpus),
+        pids: req.pids.unwrap_or(base.pids),
+        exec_timeout_secs: req.exec_timeout_secs.unwrap_or(base.exec_timeout_secs),
+        network: req.network.unwrap_or(base.network),
+    }
+}
+
+fn partial_defaults<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
+    Ok(fill(
+        LimitsRequest::deserialize(d)?,
+        Limits::system_defaults(),
+    ))
+}
+
+fn partial_maxima<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
+    Ok(fill(
+        LimitsRequest::deserialize(d)?,
+        Limits::system_maxima(),
+    ))
 }
 
 impl Default for SandboxConfig {
@@ -143,16 +174,11 @@ impl Default for SandboxConfig {
 impl SandboxConfig {
     /// A user's maxima: the administrator's values for them, within the system's.
     pub fn user_maxima(&self, user: &UserLimits, admin: bool) -> Limits {
-        let m = &self.maxima;
-        let max = user.max;
-        Limits {
-            memory_mb: max.memory_mb.unwrap_or(m.memory_mb),
-            cpus: max.cpus.unwrap_or(m.cpus),
-            pids: max.pids.unwrap_or(m.pids),
-            exec_timeout_secs: max.exec_timeout_secs.unwrap_or(m.exec_timeout_secs),
-            network: max.network.unwrap_or(admin),
-        }
-        .capped_by(m)
+        let base = Limits {
+            network: admin,
+            ..self.maxima
+        };
+        fill(user.max, base).capped_by(&self.maxima)
     }
 
     /// The live-sandbox quota of a user.
@@ -163,14 +189,7 @@ impl SandboxConfig {
     /// The limits of a new sandbox: the request, or the defaults, within `maxima`.
     pub fn resolve(&self, req: &LimitsRequest, maxima: &Limits) -> Result<Limits, LimitsError> {
         check_floors(req)?;
-        let d = self.defaults.capped_by(maxima);
-        let limits = Limits {
-            memory_mb: req.memory_mb.unwrap_or(d.memory_mb),
-            cpus: req.cpus.unwrap_or(d.cpus),
-            pids: req.pids.unwrap_or(d.pids),
-            exec_timeout_secs: req.exec_timeout_secs.unwrap_or(d.exec_timeout_secs),
-            network: req.network.unwrap_or(d.network),
-        };
+        let limits = fill(*req, self.defaults.capped_by(maxima));
         let above = |what: &str, asked: String, max: String| {
             Err(LimitsError::AboveMaximum(format!(
                 "{what} {asked} is above your maximum of {max}; ask an administrator to raise it"
@@ -205,11 +224,35 @@ impl SandboxConfig {
     }
 }
 
+/// An optional whole number from JSON: an integer, or a float without a
+/// fraction (`2.0`, which JSON Schema counts as an integer).
+fn whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let Some(v) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let n = v
+        .as_i64()
+        .or_else(|| {
+            v.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| D::Error::custom(format!("{v} is not a whole number")))?;
+    T::try_from(n)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{n} is out of range")))
+}
+
 /// Refuse values below what a container can run with.
 pub fn check_floors(req: &LimitsRequest) -> Result<(), LimitsError> {
     let bad = |m: String| Err(LimitsError::Invalid(m));
-    if req.memory_mb.is_some_and(|m| !(16..=1 << 20).contains(&m)) {
-        return bad("memory_mb must be between 16 and 1048576".into());
+    if req.memory_mb.is_some_and(|m| !(64..=1 << 20).contains(&m)) {
+        return bad("memory_mb must be between 64 and 1048576".into());
     }
     if req
         .cpus
@@ -217,8 +260,8 @@ pub fn check_floors(req: &LimitsRequest) -> Result<(), LimitsError> {
     {
         return bad("cpus must be between 0.01 and 1024".into());
     }
-    if req.pids.is_some_and(|p| !(8..=1 << 22).contains(&p)) {
-        return bad("pids must be between 8 and 4194304".into());
+    if req.pids.is_some_and(|p| !(32..=1 << 22).contains(&p)) {
+        return bad("pids must be between 32 and 4194304".into());
     }
     if req
         .exec_timeout_secs

@@ -117,7 +117,7 @@ pub struct Sandbox {
 #[serde(deny_unknown_fields)]
 pub struct CreateSandbox {
     /// Name (1-63 of `a-z 0-9 -`, starting with a letter or digit); generated when absent.
-    #[schema(max_length = 63)]
+    #[schema(max_length = 63, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub name: Option<String>,
     /// Limits, each within your maxima (defaults when absent).
     #[serde(default)]
@@ -450,7 +450,14 @@ impl Sandboxes {
     pub async fn stats(&self, caller: &Caller, id: &str) -> Result<driver::Stats, SandboxError> {
         let row = self.row(caller, id).await?;
         match (&row.container_id, row.state.is_live()) {
-            (Some(c), true) => Ok(self.driver.stats(c).await?),
+            (Some(c), true) => match self.driver.stats(c).await {
+                Ok(stats) => Ok(stats),
+                Err(DriverError::NotFound(_)) => Err(SandboxError::Conflict(format!(
+                    "sandbox `{}` has no running container to measure",
+                    row.name
+                ))),
+                Err(e) => Err(e.into()),
+            },
             _ => Err(SandboxError::Conflict(format!(
                 "sandbox `{}` is {}: it has no container to measure",
                 row.name,
