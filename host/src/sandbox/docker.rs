@@ -90,6 +90,12 @@ fn map(what: &str, e: bollard::errors::Error) -> DriverError {
             message,
         } => DriverError::NotFound(format!("{what} ({message})")),
         E::DockerResponseServerError {
+            status_code: 409,
+            message,
+        } if message.contains("not running") || message.contains("paused") => {
+            DriverError::NotRunning(format!("{what} ({message})"))
+        }
+        E::DockerResponseServerError {
             status_code,
             message,
         } => DriverError::Failed(format!("{what}: {message} ({status_code})")),

@@ -27,6 +27,9 @@ pub enum DriverError {
     /// The container, exec, volume or path does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The container exists but does not run (it died or was stopped).
+    #[error("the container is not running: {0}")]
+    NotRunning(String),
     /// The worker image is not present.
     #[error("the sandbox image `{0}` is missing: build it with `switchyard image build`")]
     ImageMissing(String),

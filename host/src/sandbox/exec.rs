@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-/// Runs `timeout` (own process group, killed with it) around the command.
-const WRAP: &str = r#"t=$1; shift; exec timeout -k 2 "$t" "$@""#;
+/// Runs `timeout` (own process group, killed with it) around the command, first
+/// making the command the kernel's first choice when memory runs out (raising
+/// one's own `oom_score_adj` needs no privilege), so PID 1 survives a hog.
+const WRAP: &str =
+    r#"echo 1000 > /proc/self/oom_score_adj; t=$1; shift; exec timeout -k 2 "$t" "$@""#;
 /// Kills every process whose environment carries `SY_EXEC=$1`.
 const KILL: &str = r#"for f in /proc/[0-9]*/environ; do if grep -qzx "SY_EXEC=$1" "$f" 2>/dev/null; then p=${f#/proc/}; kill -KILL "${p%/environ}" 2>/dev/null; fi; done; true"#;
 /// Largest inline standard input.
@@ -176,7 +179,6 @@ impl Sandboxes {
             Some(w) => super::files::workspace_path(w)?,
             None => super::files::WORKSPACE.to_string(),
         };
-        let container = self.ensure_running(&row).await?;
         let tag = uuid::Uuid::now_v7().simple().to_string();
         let mut full = vec![
             "sh".into(),
@@ -197,7 +199,7 @@ impl Sandboxes {
         };
         self.watch_ooms();
         let started = Instant::now();
-        let session = self.driver.exec(&container, &spec).await?;
+        let (container, session) = self.start_exec(&row, &spec).await?;
         self.activity(&row.id, 1).await;
         let (tx, rx) = mpsc::channel(16);
         let this = self.clone();
@@ -364,16 +366,19 @@ impl Sandboxes {
         cols: u16,
     ) -> Result<Terminal, SandboxError> {
         let row = self.row(caller, id).await?;
-        let container = self.ensure_running(&row).await?;
         let tag = uuid::Uuid::now_v7().simple().to_string();
         let spec = ExecSpec {
-            argv: vec!["bash".into(), "-l".into()],
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo 1000 > /proc/self/oom_score_adj; exec bash -l".into(),
+            ],
             env: vec![format!("SY_EXEC={tag}"), "TERM=xterm-256color".into()],
             workdir: super::files::WORKSPACE.into(),
             tty: true,
             stdin: true,
         };
-        let mut session = self.driver.exec(&container, &spec).await?;
+        let (container, mut session) = self.start_exec(&row, &spec).await?;
         self.activity(&row.id, 1).await;
         let input = session
             .input

@@ -19,7 +19,8 @@ pub const OUTPUT_DIR: &str = "/workspace/output";
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// Resolve the real path, refuse it outside the workspace (exit 4), then act.
-const RESOLVE: &str = r#"case "$2" in e) p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such file or directory" >&2; exit 3; } ;; *) p=$(realpath -m -- "$1") || exit 3 ;; esac
+const RESOLVE: &str = r#"echo 1000 > /proc/self/oom_score_adj
+case "$2" in e) p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such file or directory" >&2; exit 3; } ;; *) p=$(realpath -m -- "$1") || exit 3 ;; esac
 case "$p" in /workspace|/workspace/*) ;; *) echo "the path resolves outside /workspace" >&2; exit 4 ;; esac
 "#;
 const READ: &str = r#"[ -f "$p" ] || { echo "not a regular file" >&2; exit 5; }
@@ -112,7 +113,6 @@ impl Sandboxes {
         tag: Option<&str>,
     ) -> Result<(String, super::driver::ExecSession), SandboxError> {
         let row = self.row(caller, id).await?;
-        let container = self.ensure_running(&row).await?;
         let mut argv = vec![
             "sh".into(),
             "-c".into(),
@@ -127,7 +127,7 @@ impl Sandboxes {
             stdin: tag.is_some(),
             ..ExecSpec::default()
         };
-        let session = self.driver.exec(&container, &spec).await?;
+        let (container, session) = self.start_exec(&row, &spec).await?;
         if let Err(e) = self.store.touch_sandbox(&row.id).await {
             tracing::warn!(error = %e, "cannot record sandbox activity");
         }

@@ -57,7 +57,9 @@ impl From<DriverError> for SandboxError {
             DriverError::Unavailable(_) | DriverError::ImageMissing(_) => {
                 Self::Unavailable(e.to_string())
             }
-            DriverError::NotFound(m) => Self::Failed(format!("the sandbox container is gone: {m}")),
+            DriverError::NotFound(m) | DriverError::NotRunning(m) => {
+                Self::Failed(format!("the sandbox container is gone: {m}"))
+            }
             DriverError::Failed(m) => Self::Failed(m),
         }
     }
@@ -408,6 +410,35 @@ impl Sandboxes {
                     .await?;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Start `spec` in the sandbox's container: starting one when it has none,
+    /// and replacing one that died (out of memory, killed from outside).
+    pub(crate) async fn start_exec(
+        &self,
+        row: &SandboxRow,
+        spec: &driver::ExecSpec,
+    ) -> Result<(String, driver::ExecSession), SandboxError> {
+        let container = self.ensure_running(row).await?;
+        match self.driver.exec(&container, spec).await {
+            Err(DriverError::NotRunning(_) | DriverError::NotFound(_)) => {
+                tracing::warn!(sandbox = %row.id, "the sandbox's container died; starting a new one");
+                let _ = self.driver.remove(&container).await;
+                let why = "its container stopped unexpectedly; a new one was started on the same workspace";
+                self.store
+                    .set_sandbox_state(&row.id, SandboxState::Stopped, Some(why), None)
+                    .await?;
+                let fresh = self
+                    .store
+                    .sandbox(&row.id)
+                    .await?
+                    .ok_or_else(|| SandboxError::NotFound("the sandbox was deleted".into()))?;
+                let container = self.ensure_running(&fresh).await?;
+                let session = self.driver.exec(&container, spec).await?;
+                Ok((container, session))
+            }
+            other => Ok((container, other?)),
         }
     }
 

@@ -127,12 +127,12 @@ async fn a_sandbox_runs_commands_and_keeps_files(backend: Backend) {
     let hardened = exec(
         admin,
         &id,
-        json!({ "command": "touch /etc/x 2>/dev/null || echo ro; grep CapEff /proc/self/status; touch /tmp/t && echo tmp" }),
+        json!({ "command": "touch /etc/x 2>/dev/null || echo ro; grep -E 'CapEff|NoNewPrivs' /proc/self/status; touch /tmp/t && echo tmp" }),
     )
     .await;
     assert_eq!(
-        hardened.body["stdout"], "ro\nCapEff:\t0000000000000000\ntmp\n",
-        "read-only root, no capabilities, writable /tmp"
+        hardened.body["stdout"], "ro\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\ntmp\n",
+        "read-only root, no capabilities, no new privileges, writable /tmp"
     );
 
     // Files round-trip byte-exactly, binary and large.
@@ -1007,6 +1007,32 @@ async fn websockets_stream_commands_and_drive_a_terminal() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    cleanup(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sandboxes_are_stopped_and_restart_on_use() {
+    let server = Server::start_with(Backend::Sqlite, |c| c.sandbox.idle_ttl_secs = 1).await;
+    server.services.sandboxes.start_background();
+    let id = create(&server.admin, json!({})).await;
+    exec(&server.admin, &id, json!({ "command": "echo kept > f" })).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = server.admin.get(&format!("/api/v1/sandboxes/{id}")).await;
+        if s.body["state"] == "stopped" {
+            assert_eq!(s.body["detail"], "stopped after 1 s idle");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the idle reaper stopped the sandbox: {}",
+            s.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let again = exec(&server.admin, &id, json!({ "command": "cat f" })).await;
+    assert_eq!(again.body["stdout"], "kept\n", "{}", again.text);
     cleanup(&server).await;
     server.stop().await;
 }

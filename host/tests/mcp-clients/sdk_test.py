@@ -173,9 +173,30 @@ async def stdio():
         check("stdio: tools/call", text(r) == "over stdio", r)
 
 
+async def sandbox():
+    http, c = client(os.environ["BOB_TOKEN"])
+    async with http, c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        check("tools/list has the sandbox tools", {"sandbox_create", "sandbox_exec", "sandbox_read_file"} <= names, sorted(names))
+        r = await c.call_tool("sandbox_create", {"name": "sdk"})
+        check("sandbox_create", not r.is_error and r.structured_content and r.structured_content.get("id"), r)
+        if r.is_error:
+            return
+        sid = r.structured_content["id"]
+        r = await c.call_tool("sandbox_exec", {"id": sid, "command": "python3 -c 'print(6*7)' | tee output/answer.txt"})
+        check("sandbox_exec runs python3", not r.is_error and r.structured_content["stdout"] == "42\n", r)
+        r = await c.call_tool("sandbox_read_file", {"id": sid, "path": "output/answer.txt"})
+        check("sandbox_read_file reads the output", text(r) == "42\n", r)
+        r = await c.call_tool("sandbox_exec", {"id": sid, "command": "curl -sS -m 3 http://1.1.1.1/ || exit 9"})
+        check("no network by default", r.is_error and r.structured_content["exit_code"] == 9, r)
+        r = await c.call_tool("sandbox_delete", {"id": sid})
+        check("sandbox_delete", not r.is_error, r)
+
+
 async def main():
     await unauthenticated()
     await first_party_tools()
+    await sandbox()
     await live_install()
     await views_differ()
     await stdio()
