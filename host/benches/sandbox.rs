@@ -112,7 +112,7 @@ async fn run(rounds: usize) -> Result<serde_json::Value, BoxError> {
 
     // 2. Cold create beside docker run, interleaved.
     let cold_dir = tempfile::TempDir::new()?;
-    let (cold_services, _) = open(cold_dir.path(), 0).await?;
+    let (cold_services, caller) = open(cold_dir.path(), 0).await?;
     let c = cold_services.sandboxes.clone();
     let (mut cold, mut run_cli) = (Vec::new(), Vec::new());
     println!("cold create: {rounds} rounds beside `docker run --rm`…");
