@@ -200,7 +200,7 @@ impl Sandboxes {
         self.watch_ooms();
         let started = Instant::now();
         let (container, session) = self.start_exec(&row, &spec).await?;
-        self.activity(&row.id, 1).await;
+        self.busy(&row.id);
         let (tx, rx) = mpsc::channel(16);
         let this = self.clone();
         let run = Run {
@@ -215,7 +215,7 @@ impl Sandboxes {
         tokio::spawn(async move {
             let outcome = this.drive(&run, session, stdin, &tx).await;
             let _ = tx.send(ExecEvent::Exit(outcome)).await;
-            this.activity(&run.sandbox, -1).await;
+            this.done(&run.sandbox).await;
         });
         Ok(rx)
     }
@@ -379,7 +379,7 @@ impl Sandboxes {
             stdin: true,
         };
         let (container, mut session) = self.start_exec(&row, &spec).await?;
-        self.activity(&row.id, 1).await;
+        self.busy(&row.id);
         let input = session
             .input
             .take()
@@ -448,7 +448,7 @@ impl Drop for Terminal {
         {
             handle.spawn(async move {
                 c.service.kill(&c.container, &c.tag).await;
-                c.service.activity(&c.sandbox, -1).await;
+                c.service.done(&c.sandbox).await;
             });
         }
     }

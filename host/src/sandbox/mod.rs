@@ -292,7 +292,14 @@ impl Sandboxes {
         let _held = guard.lock().await;
         self.check_quota(&caller.user_id, &user).await?;
         let now = now_ms();
-        let row = SandboxRow {
+        // A pooled container (default limits only) makes the sandbox idle at once:
+        // one row written, no engine call.
+        let pooled = if limits == self.config.defaults {
+            self.pool.take()
+        } else {
+            None
+        };
+        let mut row = SandboxRow {
             id: new_id(),
             owner_id: caller.user_id.clone(),
             name: name.clone(),
@@ -305,23 +312,39 @@ impl Sandboxes {
             updated_at: now,
             last_used_at: now,
         };
-        self.store.insert_sandbox(&row).await?;
-        match self.launch(&row, &limits).await {
-            Ok(container) => {
-                self.store
-                    .set_sandbox_state(&row.id, SandboxState::Idle, None, Some(&container))
-                    .await?;
+        if let Some(p) = &pooled {
+            row.state = SandboxState::Idle;
+            row.container_id = Some(p.container.clone());
+            row.volume = p.volume.clone();
+        }
+        if let Err(e) = self.store.insert_sandbox(&row).await {
+            if let Some(p) = pooled {
+                self.pool.give_back(p);
             }
-            Err(e) => {
-                let _ = self.store.delete_sandbox(&row.id).await;
-                return Err(e);
+            return Err(e.into());
+        }
+        if pooled.is_none() {
+            let spec = self.spec(&row, &limits);
+            let started = async {
+                self.driver.ensure_volume(&row.volume, &spec.labels).await?;
+                self.driver.start(&spec).await
+            }
+            .await;
+            match started {
+                Ok(container) => {
+                    self.store
+                        .set_sandbox_state(&row.id, SandboxState::Idle, None, Some(&container))
+                        .await?;
+                    row.state = SandboxState::Idle;
+                    row.container_id = Some(container);
+                }
+                Err(e) => {
+                    let _ = self.store.delete_sandbox(&row.id).await;
+                    return Err(e.into());
+                }
             }
         }
         self.refill_pool();
-        let row =
-            self.store.sandbox(&row.id).await?.ok_or_else(|| {
-                SandboxError::Failed("the sandbox vanished while starting".into())
-            })?;
         Ok(self.view(&row))
     }
 
@@ -348,22 +371,6 @@ impl Sandboxes {
             volume: row.volume.clone(),
             limits: *limits,
         }
-    }
-
-    /// Give `row` a running container: a pooled one when the limits match and
-    /// the workspace is new, else a fresh one on its volume.
-    async fn launch(&self, row: &SandboxRow, limits: &Limits) -> Result<String, SandboxError> {
-        if *limits == self.config.defaults
-            && let Some(taken) = self.pool.take()
-        {
-            self.store
-                .set_sandbox_volume(&row.id, &taken.volume)
-                .await?;
-            return Ok(taken.container);
-        }
-        let spec = self.spec(row, limits);
-        self.driver.ensure_volume(&row.volume, &spec.labels).await?;
-        Ok(self.driver.start(&spec).await?)
     }
 
     /// Make sure the sandbox has a running container, restarting a stopped one
@@ -497,14 +504,21 @@ impl Sandboxes {
         }
     }
 
-    /// Count a command or terminal in (busy) or out (idle), noting activity.
-    async fn activity(&self, id: &str, delta: isize) {
+    /// Count a command or terminal in (busy): memory only, nothing delays its start.
+    fn busy(&self, id: &str) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        *running.entry(id.to_string()).or_default() += 1;
+    }
+
+    /// Count a command or terminal out (idle once none is left) and note the activity.
+    async fn done(&self, id: &str) {
         {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            let n = running.entry(id.to_string()).or_default();
-            *n = n.saturating_add_signed(delta);
-            if *n == 0 {
-                running.remove(id);
+            if let Some(n) = running.get_mut(id) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    running.remove(id);
+                }
             }
         }
         if let Err(e) = self.store.touch_sandbox(id).await {

@@ -37,6 +37,14 @@ impl Pool {
             .pop_front()
     }
 
+    /// Return a container taken for a sandbox that could not be stored.
+    pub fn give_back(&self, p: Pooled) {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_front(p);
+    }
+
     fn len(&self) -> usize {
         self.ready.lock().unwrap_or_else(|e| e.into_inner()).len()
     }

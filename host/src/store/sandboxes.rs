@@ -198,16 +198,6 @@ impl Store {
         Ok(())
     }
 
-    /// Point a sandbox at another workspace volume (a warm-pool container's).
-    pub async fn set_sandbox_volume(&self, id: &str, volume: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sandboxes SET volume = $2 WHERE id = $1")
-            .bind(id)
-            .bind(volume)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Note activity on a sandbox (the idle reaper measures from here).
     pub async fn touch_sandbox(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE sandboxes SET last_used_at = $2 WHERE id = $1")
