@@ -272,6 +272,13 @@ pub async fn delete(c: Ctx, id: String, q: DeleteQuery) -> Result<warp::reply::R
 pub async fn stop(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("sandboxes")?;
     let s = c.s.sandboxes.stop(&c.sandbox_caller(), &id).await?;
+    c.audit(
+        "sandbox.stop",
+        &format!("sandbox:{id}"),
+        "ok",
+        serde_json::json!({}),
+    )
+    .await;
     Ok(reply(StatusCode::OK, &s))
 }
 
