@@ -12,6 +12,7 @@ use crate::server::Services;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use warp::http::header::CONNECTION;
 use warp::http::{HeaderValue, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
@@ -383,12 +384,25 @@ where
         .map_ok(|mut b| b.copy_to_bytes(b.remaining()))
         .map_err(|e| e.to_string())
         .boxed();
-    let size =
+    let written =
         c.s.sandboxes
             .write_file(&c.sandbox_caller(), &id, &path, len, data)
-            .await?;
-    let path = crate::sandbox::files::workspace_path(&path)?;
-    Ok(reply(StatusCode::CREATED, &Written { path, size }))
+            .await;
+    match written {
+        Ok(size) => {
+            let path = crate::sandbox::files::workspace_path(&path)?;
+            Ok(reply(StatusCode::CREATED, &Written { path, size }))
+        }
+        Err(e) => {
+            // The body may be left unread (a refused 256 MiB upload): close the
+            // connection so the client does not send its next request after it.
+            let mut response = ApiError::from(e).into_response();
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            Ok(response)
+        }
+    }
 }
 
 fn admin_only(c: &Ctx) -> Result<(), ApiError> {
