@@ -52,8 +52,16 @@ fn help_covers_every_command() {
     let data = TempDir::new().unwrap();
     let top = ok(switchyard(data.path(), &["--help"]));
     assert!(
-        top.contains("plugin") && top.contains("tool") && top.contains("--data-dir"),
+        top.contains("plugin")
+            && top.contains("tool")
+            && top.contains("image")
+            && top.contains("--data-dir"),
         "{top}"
+    );
+    let image = ok(switchyard(data.path(), &["image", "build", "--help"]));
+    assert!(
+        image.contains("debootstrap") && image.contains("--base"),
+        "{image}"
     );
     let plugin = ok(switchyard(data.path(), &["plugin", "--help"]));
     for sub in [

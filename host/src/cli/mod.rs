@@ -21,6 +21,8 @@ use switchyard::plugins::PluginManager;
 /// `switchyard:plugin@0.1.0` WIT contract. Create one with `plugin new`, build it
 /// with `plugin build`, install it with `plugin install` (a running server on the
 /// same data dir picks it up at once), and run its tools with `tool call`.
+/// Agent work runs in sandbox containers on a Docker engine: build their image
+/// once with `image build`.
 #[derive(Debug, Parser)]
 #[command(
     name = "switchyard",
