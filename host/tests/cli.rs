@@ -477,7 +477,10 @@ fn mcp_stdio_says_which_user_it_needs() {
         out.contains(r#""serverInfo":{"name":"switchyard""#),
         "{out}"
     );
-    assert!(out.contains(r#""id":2,"result":{"tools":[]}"#), "{out}");
+    assert!(
+        out.contains(r#""id":2,"result":{"tools":[{"name":"sandbox_create""#),
+        "only the host's sandbox tools, no plugins: {out}"
+    );
     assert!(
         out.contains(r#""id":3,"result":{}"#),
         "a bad line does not end the session: {out}"
