@@ -477,6 +477,15 @@ impl Sandboxes {
         if let Some(container) = &row.container_id {
             self.driver.remove(container).await?;
         }
+        // Any other container left on this sandbox (a start raced by a stop)
+        // would hold the volume.
+        for c in self
+            .driver
+            .list(&format!("{LABEL_SANDBOX}={}", row.id))
+            .await?
+        {
+            self.driver.remove(&c.id).await?;
+        }
         if volume {
             self.driver.remove_volume(&row.volume).await?;
         }
