@@ -27,7 +27,7 @@ use warp::{Filter, Rejection};
         super::sandboxes::list, super::sandboxes::create, super::sandboxes::get, super::sandboxes::delete,
         super::sandboxes::stop, super::sandboxes::exec, super::sandboxes::stats,
         super::sandboxes::list_files, super::sandboxes::download, super::sandboxes::upload,
-        super::sandboxes::get_limits, super::sandboxes::put_limits, super::sandboxes::delete_limits,
+        super::sandboxes::get_limits, super::sandboxes::put_limits,
     ),
     modifiers(&Security),
     tags(

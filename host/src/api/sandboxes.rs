@@ -165,13 +165,9 @@ pub(super) fn routes(
         .and_then(|id: Segment, c| async move { respond(get_limits(c, id.0).await) });
     let put_limits = limits
         .and(warp::put())
-        .and(ctx(s.clone()))
+        .and(ctx(s))
         .and(json_body())
         .and_then(|id: Segment, c, b| async move { respond(put_limits(c, id.0, b).await) });
-    let delete_limits = limits
-        .and(warp::delete())
-        .and(ctx(s))
-        .and_then(|id: Segment, c| async move { respond(delete_limits(c, id.0).await) });
     list.or(create)
         .unify()
         .or(get)
@@ -193,8 +189,6 @@ pub(super) fn routes(
         .or(get_limits)
         .unify()
         .or(put_limits)
-        .unify()
-        .or(delete_limits)
         .unify()
 }
 
@@ -422,7 +416,7 @@ pub async fn get_limits(c: Ctx, id: String) -> Result<warp::reply::Response, Api
     Ok(reply(StatusCode::OK, &limits))
 }
 
-/// Set a user's sandbox quota and maxima (administrators; never above the system's).
+/// Set a user's sandbox quota and maxima (administrators; never above the system's; `{}` restores the system's).
 #[utoipa::path(put, path = "/api/v1/users/{id}/sandbox-limits", tag = "sandboxes", params(("id" = String, Path, description = "User id")), request_body = UserLimits, security(("bearer" = [])),
     responses((status = 200, body = UserLimits), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
@@ -437,7 +431,7 @@ pub async fn put_limits(
     if body.quota.is_some_and(|q| q > 1000) {
         return Err(ApiError::bad_request("quota is at most 1000"));
     }
-    c.s.sandboxes.set_user_limits(&id, Some(&body)).await?;
+    c.s.sandboxes.set_user_limits(&id, &body).await?;
     c.audit(
         "sandbox.limits",
         &format!("user:{id}"),
@@ -446,23 +440,4 @@ pub async fn put_limits(
     )
     .await;
     Ok(reply(StatusCode::OK, &body))
-}
-
-/// Restore the system's sandbox limits for a user (administrators).
-#[utoipa::path(delete, path = "/api/v1/users/{id}/sandbox-limits", tag = "sandboxes", params(("id" = String, Path, description = "User id")), security(("bearer" = [])),
-    responses((status = 204, description = "Cleared"), (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
-              (status = 404, body = super::error::ErrorBody)))]
-pub async fn delete_limits(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> {
-    admin_only(&c)?;
-    c.require_scope("users:write")?;
-    c.s.store.user(&id).await?;
-    c.s.sandboxes.set_user_limits(&id, None).await?;
-    c.audit(
-        "sandbox.limits",
-        &format!("user:{id}"),
-        "ok",
-        serde_json::json!({ "cleared": true }),
-    )
-    .await;
-    Ok(StatusCode::NO_CONTENT.into_response())
 }

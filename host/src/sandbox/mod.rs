@@ -201,16 +201,15 @@ impl Sandboxes {
         })
     }
 
-    /// Set a user's limits (`None` restores the system's).
+    /// Set a user's limits; all fields empty restores the system's.
     pub async fn set_user_limits(
         &self,
         user_id: &str,
-        limits: Option<&UserLimits>,
+        limits: &UserLimits,
     ) -> Result<(), SandboxError> {
-        if let Some(l) = limits {
-            limits::check_floors(&l.max)?;
-        }
-        let json = limits.map(|l| serde_json::to_string(l).unwrap_or_default());
+        limits::check_floors(&limits.max)?;
+        let json = (*limits != UserLimits::default())
+            .then(|| serde_json::to_string(limits).unwrap_or_default());
         Ok(self
             .store
             .set_sandbox_user_limits(user_id, json.as_deref())

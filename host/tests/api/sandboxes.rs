@@ -490,6 +490,12 @@ async fn quotas_limits_and_owners_are_enforced() {
         401,
         "no token, no sandboxes"
     );
+    // `PUT {}` restores the system's limits; the resource has no DELETE.
+    assert_eq!(admin.put(&limits, json!({})).await.status, 200);
+    let restored = admin.get(&limits).await;
+    assert_eq!(restored.body["quota"], Value::Null, "{}", restored.text);
+    assert_eq!(restored.body["max"]["memory_mb"], Value::Null);
+    assert_eq!(admin.delete(&limits).await.status, 405);
     let _ = b3;
     cleanup(&server).await;
     server.stop().await;
