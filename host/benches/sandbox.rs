@@ -6,8 +6,10 @@
 //! 2. cold create → first output (no pool: volume, container, start, exec)
 //!    beside `docker run --rm IMAGE echo` (the CLI, same image); target ≤ 1.2×;
 //! 3. exec round trip on a running sandbox (`echo`, collected to the exit code)
-//!    beside `docker exec CONTAINER echo` (the CLI) and a bare bollard exec on
-//!    the same container (the engine's own cost); target ≤ 1.2× `docker exec`.
+//!    on its standby shell, and on a second sandbox with standby shells off
+//!    (every command an engine exec), beside `docker exec CONTAINER echo` (the
+//!    CLI) and a bare bollard exec on the same container (the engine's own
+//!    cost); target ≤ 1.2× `docker exec`.
 //!
 //! Needs the engine and the worker image (scripts/docker). Run with
 //! `RUST_BACKTRACE=0 cargo bench -p switchyard --bench sandbox`. Optional
@@ -69,10 +71,15 @@ fn ms(l: &Latency) -> serde_json::Value {
             "p99_ms": (l.p99 / 100.0).round() / 10.0, "n": l.n })
 }
 
-async fn open(dir: &std::path::Path, pool: u32) -> Result<(Arc<Services>, Caller), BoxError> {
+async fn open(
+    dir: &std::path::Path,
+    pool: u32,
+    standby: bool,
+) -> Result<(Arc<Services>, Caller), BoxError> {
     let mut config = Config::new(dir);
     config.cache_dir = target_dir().join("bench-artifact-cache");
     config.sandbox.warm_pool = pool;
+    config.sandbox.standby = standby;
     config.sandbox.quota = 1000;
     let services = Services::open(config).await?;
     let user = services
@@ -90,7 +97,7 @@ async fn run(rounds: usize) -> Result<serde_json::Value, BoxError> {
     let image = switchyard::sandbox::limits::DEFAULT_IMAGE;
     // 1. Warm pool.
     let dir = tempfile::TempDir::new()?;
-    let (services, caller) = open(dir.path(), 1).await?;
+    let (services, caller) = open(dir.path(), 1, true).await?;
     let s = services.sandboxes.clone();
     s.start_background();
     let mut warm = Vec::new();
@@ -112,7 +119,7 @@ async fn run(rounds: usize) -> Result<serde_json::Value, BoxError> {
 
     // 2. Cold create beside docker run, interleaved.
     let cold_dir = tempfile::TempDir::new()?;
-    let (cold_services, caller) = open(cold_dir.path(), 0).await?;
+    let (cold_services, caller) = open(cold_dir.path(), 0, true).await?;
     let c = cold_services.sandboxes.clone();
     let (mut cold, mut run_cli) = (Vec::new(), Vec::new());
     println!("cold create: {rounds} rounds beside `docker run --rm`…");
@@ -136,26 +143,39 @@ async fn run(rounds: usize) -> Result<serde_json::Value, BoxError> {
         .and_then(|r| r.container_id)
         .ok_or("no container")?;
     let driver = c.driver().clone();
+    let plain_dir = tempfile::TempDir::new()?;
+    let (plain_services, plain_caller) = open(plain_dir.path(), 0, false).await?;
+    let p = plain_services.sandboxes.clone();
+    let plain_sandbox = p.create(&plain_caller, CreateSandbox::default()).await?;
     let execs = rounds * 10;
-    let (mut ours, mut exec_cli, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut plain, mut exec_cli, mut bare) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     println!("exec: {execs} rounds beside `docker exec` and a bare bollard exec…");
     for i in 0..execs + 5 {
         let started = Instant::now();
         let r = c.exec_collect(&caller, &sandbox.id, echo()).await?;
         let t = started.elapsed();
-        if r.stdout != "hi\n" {
-            return Err(format!("unexpected output {:?}", r.stdout).into());
+        let started = Instant::now();
+        let q = p
+            .exec_collect(&plain_caller, &plain_sandbox.id, echo())
+            .await?;
+        let plain_t = started.elapsed();
+        if r.stdout != "hi\n" || q.stdout != "hi\n" {
+            return Err(format!("unexpected output {:?} {:?}", r.stdout, q.stdout).into());
         }
         let cli_t = tokio::task::block_in_place(|| cli(&["exec", &container, "echo", "hi"]))?;
         let b = bare_exec(&driver, &container).await?;
         if i >= 5 {
             ours.push(t);
+            plain.push(plain_t);
             exec_cli.push(cli_t);
             bare.push(b);
         }
     }
     c.delete(&caller, &sandbox.id, true).await?;
+    p.delete(&plain_caller, &plain_sandbox.id, true).await?;
     let ours = Latency::of(&mut ours);
+    let plain = Latency::of(&mut plain);
     let exec_cli = Latency::of(&mut exec_cli);
     let bare = Latency::of(&mut bare);
     Ok(json!({
@@ -164,6 +184,7 @@ async fn run(rounds: usize) -> Result<serde_json::Value, BoxError> {
         "docker_run_rm_echo": ms(&run_cli),
         "cold_ratio_p50": (cold.p50 / run_cli.p50 * 100.0).round() / 100.0,
         "exec_round_trip": ms(&ours),
+        "exec_round_trip_without_standby": ms(&plain),
         "docker_exec_echo": ms(&exec_cli),
         "bollard_exec_echo": ms(&bare),
         "exec_ratio_p50_vs_docker_exec": (ours.p50 / exec_cli.p50 * 100.0).round() / 100.0,

@@ -7,6 +7,7 @@
 
 use super::driver::{Chunk, ExecSession, ExecSpec};
 use super::{Caller, Limits, SandboxError, Sandboxes};
+use crate::store::SandboxRow;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -199,7 +200,7 @@ impl Sandboxes {
         };
         self.watch_ooms();
         let started = Instant::now();
-        let (container, session) = self.start_exec(&row, &spec).await?;
+        let (container, session, tag) = self.start_command(&row, &spec, tag).await?;
         self.busy(&row.id);
         let (tx, rx) = mpsc::channel(16);
         let this = self.clone();
@@ -250,8 +251,10 @@ impl Sandboxes {
         stdin: Option<Vec<u8>>,
         tx: &mpsc::Sender<ExecEvent>,
     ) -> ExecOutcome {
-        if let (Some(data), Some(mut input)) = (stdin, session.input.take()) {
-            let _ = input.write_all(&data).await;
+        if let Some(mut input) = session.input.take() {
+            if let Some(data) = stdin {
+                let _ = input.write_all(&data).await;
+            }
             let _ = input.shutdown().await;
         }
         let mut deadline =
@@ -325,6 +328,33 @@ impl Sandboxes {
             truncated,
             duration_ms: elapsed.as_millis() as u64,
         }
+    }
+
+    /// Start a command on the sandbox's standby shell, or with an engine exec
+    /// when it has none; either way a standby is prepared for the next one.
+    /// Returns the container, the session and the command's kill tag.
+    async fn start_command(
+        self: &Arc<Self>,
+        row: &SandboxRow,
+        spec: &ExecSpec,
+        tag: String,
+    ) -> Result<(String, ExecSession, String), SandboxError> {
+        let on_standby = match (row.state.is_live(), &row.container_id) {
+            (true, Some(container)) => self
+                .run_on_standby(container, spec)
+                .await
+                .map(|(tag, session)| (container.clone(), session, tag)),
+            _ => None,
+        };
+        let started = match on_standby {
+            Some(started) => started,
+            None => {
+                let (container, session) = self.start_exec(row, spec).await?;
+                (container, session, tag)
+            }
+        };
+        self.spawn_standby(&started.0);
+        Ok(started)
     }
 
     async fn exit_code(&self, exec_id: &str) -> Option<i64> {

@@ -119,6 +119,8 @@ pub struct SandboxConfig {
     pub idle_ttl_secs: u64,
     /// Pre-started containers handed out on create (0 disables the pool).
     pub warm_pool: u32,
+    /// Keep a shell waiting in each running sandbox so its next command skips the engine's exec start.
+    pub standby: bool,
     /// Largest command output kept per exec (bytes), beyond which it is cut with a marker.
     pub max_output_bytes: u64,
     /// Largest file upload (bytes).
@@ -163,6 +165,7 @@ impl Default for SandboxConfig {
             quota: 3,
             idle_ttl_secs: 30 * 60,
             warm_pool: 1,
+            standby: true,
             max_output_bytes: 1 << 20,
             max_file_bytes: 256 << 20,
             defaults: Limits::system_defaults(),

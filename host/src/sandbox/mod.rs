@@ -14,6 +14,7 @@ pub mod files;
 pub mod image;
 pub mod limits;
 pub mod pool;
+mod standby;
 
 pub use driver::{Driver, DriverError};
 pub use limits::{Limits, LimitsError, LimitsRequest, SandboxConfig, UserLimits};
@@ -138,6 +139,7 @@ pub struct Sandboxes {
     running: SyncMutex<HashMap<String, usize>>,
     pool: pool::Pool,
     ooms: pool::OomLog,
+    standbys: standby::Standbys,
 }
 
 fn check_name(name: &str) -> Result<(), SandboxError> {
@@ -173,6 +175,7 @@ impl Sandboxes {
             running: SyncMutex::default(),
             pool: pool::Pool::default(),
             ooms: pool::OomLog::default(),
+            standbys: standby::Standbys::default(),
         })
     }
 
@@ -430,6 +433,7 @@ impl Sandboxes {
         match self.driver.exec(&container, spec).await {
             Err(DriverError::NotRunning(_) | DriverError::NotFound(_)) => {
                 tracing::warn!(sandbox = %row.id, "the sandbox's container died; starting a new one");
+                self.standbys.forget(&container);
                 let _ = self.driver.remove(&container).await;
                 let why = "its container stopped unexpectedly; a new one was started on the same workspace";
                 self.store
@@ -457,6 +461,7 @@ impl Sandboxes {
 
     async fn stop_row(&self, row: &SandboxRow, why: &str) -> Result<(), SandboxError> {
         if let Some(container) = &row.container_id {
+            self.standbys.forget(container);
             self.driver.remove(container).await?;
         }
         self.store
@@ -474,6 +479,7 @@ impl Sandboxes {
     ) -> Result<(), SandboxError> {
         let row = self.row(caller, id).await?;
         if let Some(container) = &row.container_id {
+            self.standbys.forget(container);
             self.driver.remove(container).await?;
         }
         // Any other container left on this sandbox (a start raced by a stop)

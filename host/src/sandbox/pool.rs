@@ -238,6 +238,7 @@ impl Sandboxes {
         };
         self.driver.ensure_volume(&volume, &spec.labels).await?;
         let container = self.driver.start(&spec).await?;
+        self.prepare_standby(&container).await;
         Ok(Pooled { container, volume })
     }
 
@@ -249,6 +250,7 @@ impl Sandboxes {
     /// Remove the warm pool's containers and volumes (at shutdown).
     pub async fn drain_pool(&self) {
         while let Some(p) = self.pool.take() {
+            self.standbys.forget(&p.container);
             let _ = self.driver.remove(&p.container).await;
             let _ = self.driver.remove_volume(&p.volume).await;
         }

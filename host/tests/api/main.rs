@@ -12,4 +12,5 @@ mod flow;
 mod mcp;
 mod reload;
 mod sandboxes;
+mod standby;
 mod store;

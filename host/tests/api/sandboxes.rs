@@ -12,13 +12,13 @@ use switchyard::sandbox::docker::DockerDriver;
 crate::on_both_backends!(a_sandbox_runs_commands_and_keeps_files);
 
 /// Create a sandbox; panics unless 201.
-async fn create(client: &Client, body: Value) -> String {
+pub async fn create(client: &Client, body: Value) -> String {
     let r = client.post("/api/v1/sandboxes", body).await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body["id"].as_str().unwrap().to_string()
 }
 
-async fn exec(client: &Client, id: &str, body: Value) -> Resp {
+pub async fn exec(client: &Client, id: &str, body: Value) -> Resp {
     client
         .post(&format!("/api/v1/sandboxes/{id}/exec"), body)
         .await
@@ -51,7 +51,7 @@ async fn download(client: &Client, id: &str, path: &str) -> (u16, Vec<u8>) {
 }
 
 /// Delete every sandbox of the server (and their volumes).
-async fn cleanup(server: &Server) {
+pub async fn cleanup(server: &Server) {
     let all = server
         .admin
         .get("/api/v1/sandboxes?all=true&limit=500")
