@@ -364,7 +364,8 @@ pub fn routes(
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with(s.clone()))
-        .map(|s: Arc<Services>| {
+        .then(|s: Arc<Services>| async move {
+            s.sandboxes.observe().await;
             s.metrics.run_upkeep();
             warp::reply::with_header(
                 s.metrics.render(),

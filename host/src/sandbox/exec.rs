@@ -6,6 +6,7 @@
 //! kill it and everything it started (the engine has no "kill exec" call).
 
 use super::driver::{Chunk, ExecSession, ExecSpec};
+use super::metrics::{self, Start};
 use super::{Caller, Limits, SandboxError, Sandboxes};
 use crate::store::SandboxRow;
 use bytes::Bytes;
@@ -200,7 +201,8 @@ impl Sandboxes {
         };
         self.watch_ooms();
         let started = Instant::now();
-        let (container, session, tag) = self.start_command(&row, &spec, tag).await?;
+        let (container, session, tag, start) = self.start_command(&row, &spec, tag).await?;
+        metrics::command_started(start, started.elapsed());
         self.busy(&row.id);
         let (tx, rx) = mpsc::channel(16);
         let this = self.clone();
@@ -215,6 +217,7 @@ impl Sandboxes {
         };
         tokio::spawn(async move {
             let outcome = this.drive(&run, session, stdin, &tx).await;
+            metrics::command_finished(start, &outcome);
             let _ = tx.send(ExecEvent::Exit(outcome)).await;
             this.done(&run.sandbox).await;
         });
@@ -332,25 +335,25 @@ impl Sandboxes {
 
     /// Start a command on the sandbox's standby shell, or with an engine exec
     /// when it has none; either way a standby is prepared for the next one.
-    /// Returns the container, the session and the command's kill tag.
+    /// Returns the container, the session, the command's kill tag and how it started.
     async fn start_command(
         self: &Arc<Self>,
         row: &SandboxRow,
         spec: &ExecSpec,
         tag: String,
-    ) -> Result<(String, ExecSession, String), SandboxError> {
+    ) -> Result<(String, ExecSession, String, Start), SandboxError> {
         let on_standby = match (row.state.is_live(), &row.container_id) {
             (true, Some(container)) => self
                 .run_on_standby(container, spec)
                 .await
-                .map(|(tag, session)| (container.clone(), session, tag)),
+                .map(|(tag, session)| (container.clone(), session, tag, Start::Standby)),
             _ => None,
         };
         let started = match on_standby {
             Some(started) => started,
             None => {
                 let (container, session) = self.start_exec(row, spec).await?;
-                (container, session, tag)
+                (container, session, tag, Start::Exec)
             }
         };
         self.spawn_standby(&started.0);

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod files;
 pub mod image;
 pub mod limits;
+mod metrics;
 pub mod pool;
 mod standby;
 
@@ -338,6 +339,7 @@ impl Sandboxes {
                         .set_sandbox_state(&row.id, SandboxState::Idle, None, Some(&container))
                         .await?;
                     row.state = SandboxState::Idle;
+                    self.prepare_standby(&container).await;
                     row.container_id = Some(container);
                 }
                 Err(e) => {
@@ -346,6 +348,7 @@ impl Sandboxes {
                 }
             }
         }
+        metrics::created(if pooled.is_some() { "pool" } else { "cold" });
         self.refill_pool();
         Ok(self.view(&row))
     }
@@ -519,6 +522,10 @@ impl Sandboxes {
     }
 
     /// Count a command or terminal in (busy): memory only, nothing delays its start.
+    fn busy_count(&self) -> i64 {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).len() as i64
+    }
+
     fn busy(&self, id: &str) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         *running.entry(id.to_string()).or_default() += 1;

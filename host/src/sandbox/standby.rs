@@ -90,6 +90,14 @@ impl Standbys {
     pub fn forget(&self, container: &str) {
         self.slots().remove(container);
     }
+
+    /// How many shells wait.
+    pub fn ready(&self) -> usize {
+        self.slots()
+            .values()
+            .filter(|s| matches!(s, Slot::Ready(_)))
+            .count()
+    }
 }
 
 /// `word` quoted for the shell.

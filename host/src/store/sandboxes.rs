@@ -164,6 +164,17 @@ impl Store {
             .collect()
     }
 
+    /// How many sandboxes are in each stored state.
+    pub async fn sandbox_state_counts(&self) -> Result<Vec<(SandboxState, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM sandboxes GROUP BY state")
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter()
+            .map(|(s, n)| Ok((SandboxState::parse(&s)?, n)))
+            .collect()
+    }
+
     /// How many of `owner_id`'s sandboxes have a container.
     pub async fn live_sandbox_count(&self, owner_id: &str) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(

@@ -113,6 +113,28 @@ async fn commands_after_the_first_run_on_a_standby_shell() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = exec(admin, &id, json!({ "command": "echo back" })).await;
     assert_eq!(r.body["stdout"], "back\n", "{}", r.text);
+
+    // Operators see how commands started and ended, and the sandboxes by state.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let metrics = admin.get("/metrics").await.text;
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    assert!(value(r#"switchyard_sandbox_commands_total{start="standby",outcome="ok"}"#) >= 2.0);
+    assert!(value(r#"switchyard_sandbox_commands_total{start="exec",outcome="ok"}"#) >= 1.0);
+    assert!(
+        value(r#"switchyard_sandbox_commands_total{start="standby",outcome="timed_out"}"#) >= 1.0
+    );
+    assert!(
+        value(r#"switchyard_sandbox_commands_total{start="standby",outcome="truncated"}"#) >= 1.0
+    );
+    assert!(metrics.contains("switchyard_sandbox_command_start_seconds_bucket{start=\"standby\""));
+    assert!(value(r#"switchyard_sandboxes{state="idle"}"#) >= 1.0);
+    assert!(value("switchyard_sandbox_standby_ready") >= 1.0);
+    assert!(value(r#"switchyard_sandbox_creates_total{from="cold"}"#) >= 1.0);
     cleanup(&server).await;
     server.stop().await;
 }
