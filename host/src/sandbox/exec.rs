@@ -218,6 +218,9 @@ impl Sandboxes {
         tokio::spawn(async move {
             let outcome = this.drive(&run, session, stdin, &tx).await;
             metrics::command_finished(start, &outcome);
+            // Prepared only now: starting a process in the container while
+            // the command runs would delay the engine's news of its exit.
+            this.spawn_standby(&run.container);
             let _ = tx.send(ExecEvent::Exit(outcome)).await;
             this.done(&run.sandbox).await;
         });
@@ -334,7 +337,7 @@ impl Sandboxes {
     }
 
     /// Start a command on the sandbox's standby shell, or with an engine exec
-    /// when it has none; either way a standby is prepared for the next one.
+    /// when it has none (the next standby is prepared when the command ends).
     /// Returns the container, the session, the command's kill tag and how it started.
     async fn start_command(
         self: &Arc<Self>,
@@ -356,7 +359,6 @@ impl Sandboxes {
                 (container, session, tag, Start::Exec)
             }
         };
-        self.spawn_standby(&started.0);
         Ok(started)
     }
 
