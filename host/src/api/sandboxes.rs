@@ -340,15 +340,20 @@ pub async fn download(c: Ctx, id: String, q: PathQuery) -> Result<warp::reply::R
         .path
         .ok_or_else(|| ApiError::bad_request("give the file's `path`"))?;
     let max = c.s.sandboxes.config().max_file_bytes;
-    let data =
+    let mut file =
         c.s.sandboxes
-            .read_file(&c.sandbox_caller(), &id, &path, max)
+            .open_file(&c.sandbox_caller(), &id, &path, max)
             .await?;
-    let mut response = warp::reply::Response::new(data.into());
-    response.headers_mut().insert(
+    // Streamed as the sandbox reads it; a read that breaks off aborts the
+    // response short of its Content-Length.
+    let body = futures_util::stream::poll_fn(move |cx| file.bytes.poll_recv(cx));
+    let mut response = warp::reply::stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
         "content-type",
         HeaderValue::from_static("application/octet-stream"),
     );
+    headers.insert("content-length", HeaderValue::from(file.size));
     Ok(response)
 }
 

@@ -362,11 +362,12 @@ impl Sandboxes {
         Ok(started)
     }
 
-    async fn exit_code(&self, exec_id: &str) -> Option<i64> {
-        for _ in 0..40 {
+    /// A finished command's exit code (`None` when the engine does not know it within a second).
+    pub(super) async fn exit_code(&self, exec_id: &str) -> Option<i64> {
+        for _ in 0..100 {
             match self.driver.exec_exit(exec_id).await {
                 Ok(Some(code)) => return Some(code),
-                Ok(None) => tokio::time::sleep(Duration::from_millis(25)).await,
+                Ok(None) => tokio::time::sleep(Duration::from_millis(10)).await,
                 Err(_) => return None,
             }
         }

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use serde::Serialize;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 /// The workspace mount point.
 pub const WORKSPACE: &str = "/workspace";
@@ -25,7 +27,7 @@ case "$p" in /workspace|/workspace/*) ;; *) echo "the path resolves outside /wor
 "#;
 const READ: &str = r#"[ -f "$p" ] || { echo "not a regular file" >&2; exit 5; }
 s=$(stat -c %s -- "$p"); [ "$s" -le "$3" ] || { echo "$s" >&2; exit 6; }
-exec cat -- "$p""#;
+echo "$s"; exec cat -- "$p""#;
 const WRITE: &str = r#"[ "$p" != /workspace ] && [ ! -d "$p" ] || { echo "is a directory" >&2; exit 5; }
 mkdir -p -- "$(dirname -- "$p")" || exit 7
 t="$(dirname -- "$p")/.sy-upload.$4"
@@ -111,6 +113,7 @@ impl Sandboxes {
         script: &str,
         args: &[&str],
         tag: Option<&str>,
+        stdin: bool,
     ) -> Result<(String, super::driver::ExecSession), SandboxError> {
         let row = self.row(caller, id).await?;
         let mut argv = vec![
@@ -124,7 +127,7 @@ impl Sandboxes {
             argv,
             env: tag.map(|t| format!("SY_EXEC={t}")).into_iter().collect(),
             workdir: WORKSPACE.into(),
-            stdin: tag.is_some(),
+            stdin,
             ..ExecSpec::default()
         };
         let (container, session) = self.start_exec(&row, &spec).await?;
@@ -160,6 +163,7 @@ impl Sandboxes {
                 WRITE,
                 &[&path, "m", &declared, &tag],
                 Some(&tag),
+                true,
             )
             .await?;
         let mut input = session
@@ -223,7 +227,7 @@ impl Sandboxes {
                 stderr.extend_from_slice(&b[..b.len().min(4096)]);
             }
         }
-        match self.exit_of(&session.id).await {
+        match self.exit_code(&session.id).await {
             Some(0) => Ok(written),
             Some(8) => Err(SandboxError::Invalid(format!(
                 "{path}: the upload ended after {written} bytes; nothing was written"
@@ -232,41 +236,78 @@ impl Sandboxes {
         }
     }
 
+    /// Open a file for reading (at most `max` bytes, else
+    /// [`SandboxError::TooLarge`]): its size, then its bytes as they arrive.
+    /// Dropping the receiver early stops the reader in the sandbox.
+    pub async fn open_file(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        path: &str,
+        max: u64,
+    ) -> Result<FileRead, SandboxError> {
+        let path = workspace_path(path)?;
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let args = [path.as_str(), "e", &max.to_string()];
+        let (container, mut session) = self
+            .file_op(caller, id, READ, &args, Some(&tag), false)
+            .await?;
+        // The script prints the size on a line of its own, then the bytes.
+        let (mut head, mut err) = (Vec::new(), Vec::new());
+        let newline = loop {
+            match session.output.next().await {
+                Some(Ok(Chunk::Stdout(b))) => {
+                    head.extend_from_slice(&b);
+                    if let Some(i) = head.iter().position(|c| *c == b'\n') {
+                        break i;
+                    }
+                    if head.len() > 32 {
+                        return Err(SandboxError::Failed(format!("{path}: unexpected output")));
+                    }
+                }
+                Some(Ok(Chunk::Stderr(b))) => err.extend_from_slice(&b[..b.len().min(4096)]),
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    return Err(match self.exit_code(&session.id).await {
+                        Some(6) => SandboxError::TooLarge(format!(
+                            "{path} has {} bytes, more than the {max} allowed",
+                            String::from_utf8_lossy(&err).trim()
+                        )),
+                        code => script_error(code, &err, &path),
+                    });
+                }
+            }
+        };
+        let size: u64 = std::str::from_utf8(&head[..newline])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| SandboxError::Failed(format!("{path}: unreadable size")))?;
+        let first = Bytes::from(head).slice(newline + 1..);
+        let (tx, bytes) = mpsc::channel(8);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let ended = pump(session, first, size, &tx, &path).await;
+            if !ended {
+                this.kill(&container, &tag).await;
+            }
+        });
+        Ok(FileRead { size, bytes })
+    }
+
     /// Read a whole file (at most `max` bytes, else [`SandboxError::TooLarge`]).
     pub async fn read_file(
-        &self,
+        self: &Arc<Self>,
         caller: &Caller,
         id: &str,
         path: &str,
         max: u64,
     ) -> Result<Vec<u8>, SandboxError> {
-        let path = workspace_path(path)?;
-        let (_, mut session) = self
-            .file_op(caller, id, READ, &[&path, "e", &max.to_string()], None)
-            .await?;
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        while let Some(c) = session.output.next().await {
-            match c {
-                Ok(Chunk::Stdout(b)) if (out.len() + b.len()) as u64 <= max => {
-                    out.extend_from_slice(&b)
-                }
-                Ok(Chunk::Stdout(_)) => {
-                    return Err(SandboxError::TooLarge(format!(
-                        "{path} is larger than {max} bytes"
-                    )));
-                }
-                Ok(Chunk::Stderr(b)) => err.extend_from_slice(&b[..b.len().min(4096)]),
-                Err(e) => return Err(e.into()),
-            }
+        let mut file = self.open_file(caller, id, path, max).await?;
+        let mut out = Vec::with_capacity(file.size as usize);
+        while let Some(chunk) = file.bytes.recv().await {
+            out.extend_from_slice(&chunk?);
         }
-        match self.exit_of(&session.id).await {
-            Some(0) => Ok(out),
-            Some(6) => Err(SandboxError::TooLarge(format!(
-                "{path} has {} bytes, more than the {max} allowed",
-                String::from_utf8_lossy(&err).trim()
-            ))),
-            code => Err(script_error(code, &err, &path)),
-        }
+        Ok(out)
     }
 
     /// List a directory (`depth` 1 for its entries, more to recurse).
@@ -281,7 +322,7 @@ impl Sandboxes {
         let depth = depth.clamp(1, 32).to_string();
         let limit = (MAX_ENTRIES + 1).to_string();
         let (_, mut session) = self
-            .file_op(caller, id, LIST, &[&path, "e", &depth, &limit], None)
+            .file_op(caller, id, LIST, &[&path, "e", &depth, &limit], None, false)
             .await?;
         let (mut out, mut err) = (Vec::new(), Vec::new());
         while let Some(c) = session.output.next().await {
@@ -291,7 +332,7 @@ impl Sandboxes {
                 Err(e) => return Err(e.into()),
             }
         }
-        match self.exit_of(&session.id).await {
+        match self.exit_code(&session.id).await {
             Some(0) => {}
             code => return Err(script_error(code, &err, &path)),
         }
@@ -305,16 +346,51 @@ impl Sandboxes {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok((entries, truncated))
     }
+}
 
-    async fn exit_of(&self, exec_id: &str) -> Option<i64> {
-        for _ in 0..40 {
-            match self.driver.exec_exit(exec_id).await {
-                Ok(Some(code)) => return Some(code),
-                Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-                Err(_) => return None,
+/// A file being read.
+pub struct FileRead {
+    /// Its size (bytes), all that `bytes` yields unless it breaks off.
+    pub size: u64,
+    /// Its bytes in order; an error means the read broke off.
+    pub bytes: mpsc::Receiver<Result<Bytes, SandboxError>>,
+}
+
+/// Forward exactly `size` bytes of the reader's output (`first`, then the
+/// rest); true when the reader ended by itself, false when it must be killed
+/// (the receiver left, or the file grew while it was read).
+async fn pump(
+    mut session: super::driver::ExecSession,
+    first: Bytes,
+    size: u64,
+    tx: &mpsc::Sender<Result<Bytes, SandboxError>>,
+    path: &str,
+) -> bool {
+    let mut left = size;
+    let mut next = Some(first);
+    loop {
+        if let Some(b) = next.take().filter(|b| !b.is_empty()) {
+            let b = b.slice(..b.len().min(left as usize));
+            left -= b.len() as u64;
+            if tx.send(Ok(b)).await.is_err() {
+                return false;
             }
         }
-        None
+        match session.output.next().await {
+            Some(Ok(Chunk::Stdout(b))) if left > 0 => next = Some(b),
+            Some(Ok(Chunk::Stdout(_))) => return false,
+            Some(Ok(Chunk::Stderr(_))) => {}
+            Some(Err(e)) => {
+                let _ = tx.send(Err(e.into())).await;
+                return false;
+            }
+            None if left == 0 => return true,
+            None => {
+                let why = format!("{path} changed while it was read ({left} bytes short)");
+                let _ = tx.send(Err(SandboxError::Failed(why))).await;
+                return true;
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod contract;
 mod flow;
 mod mcp;
 mod reload;
+mod sandbox_files;
 mod sandboxes;
 mod standby;
 mod store;
