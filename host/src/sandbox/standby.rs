@@ -161,12 +161,11 @@ impl Sandboxes {
         container: &str,
         spec: &ExecSpec,
     ) -> Option<(String, ExecSession)> {
-        let mut standby = self.standbys.take(container)?;
         let script = script(spec);
         if script.len() > MAX_SCRIPT {
-            self.standbys.fill(container, Some(standby));
             return None;
         }
+        let mut standby = self.standbys.take(container)?;
         // A shell whose output already ended (its container died) is spent.
         if standby.session.output.next().now_or_never().is_some() {
             return None;

@@ -51,6 +51,12 @@ async fn commands_after_the_first_run_on_a_standby_shell() {
         format!("{tricky}||{tricky}|/workspace/a b\nthe rest\n")
     );
 
+    // A command too long for the standby's line takes an engine exec; the
+    // standby stays for the next one.
+    let long = format!("echo long #{}", "x".repeat(65_000));
+    let r = exec(admin, &id, json!({ "command": long })).await;
+    assert_eq!(r.body["stdout"], "long\n", "{}", r.text);
+
     // A missing directory is a clear exit 126.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let r = exec(
