@@ -327,24 +327,15 @@ impl Sandboxes {
             return Err(e.into());
         }
         if pooled.is_none() {
-            let spec = self.spec(&row, &limits);
-            let started = async {
-                self.driver.ensure_volume(&row.volume, &spec.labels).await?;
-                self.driver.start(&spec).await
-            }
-            .await;
-            match started {
+            match self.start_container(&row, &limits).await {
                 Ok(container) => {
-                    self.store
-                        .set_sandbox_state(&row.id, SandboxState::Idle, None, Some(&container))
-                        .await?;
                     row.state = SandboxState::Idle;
                     self.prepare_standby(&container).await;
                     row.container_id = Some(container);
                 }
                 Err(e) => {
                     let _ = self.store.delete_sandbox(&row.id).await;
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
         }
@@ -400,29 +391,29 @@ impl Sandboxes {
         self.store
             .set_sandbox_state(&row.id, SandboxState::Starting, None, None)
             .await?;
-        let spec = self.spec(&fresh, &limits);
-        let started = async {
-            self.driver
-                .ensure_volume(&fresh.volume, &spec.labels)
+        let started = self.start_container(&fresh, &limits).await;
+        if let Err(e) = &started {
+            self.store
+                .set_sandbox_state(&row.id, SandboxState::Failed, Some(&e.to_string()), None)
                 .await?;
-            self.driver.start(&spec).await
         }
-        .await;
-        match started {
-            Ok(id) => {
-                self.store
-                    .set_sandbox_state(&row.id, SandboxState::Idle, None, Some(&id))
-                    .await?;
-                Ok(id)
-            }
-            Err(e) => {
-                let detail = e.to_string();
-                self.store
-                    .set_sandbox_state(&row.id, SandboxState::Failed, Some(&detail), None)
-                    .await?;
-                Err(e.into())
-            }
-        }
+        started
+    }
+
+    /// Start a container for `row` on its workspace volume (made when
+    /// missing) and record the sandbox idle with it.
+    async fn start_container(
+        &self,
+        row: &SandboxRow,
+        limits: &Limits,
+    ) -> Result<String, SandboxError> {
+        let spec = self.spec(row, limits);
+        self.driver.ensure_volume(&row.volume, &spec.labels).await?;
+        let container = self.driver.start(&spec).await?;
+        self.store
+            .set_sandbox_state(&row.id, SandboxState::Idle, None, Some(&container))
+            .await?;
+        Ok(container)
     }
 
     /// Start `spec` in the sandbox's container: starting one when it has none,
