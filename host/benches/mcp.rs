@@ -20,62 +20,24 @@
 mod common;
 
 use common::{
-    BoxError, Client, Latency, Running, Throughput, closed_loop, connect_many, env_number,
-    floor_filter, install_echo, login, round1, serve_api, target_dir,
+    BoxError, Client, Latency, MCP_PATH, Running, Throughput, closed_loop, connect_many,
+    env_number, floor_filter, initialize, install_echo, login, mcp_connect, mcp_session, round1,
+    serve_api, target_dir,
 };
-use hyper::header::{ACCEPT, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Instant;
 use switchyard::server::Services;
 
-const MCP_PATH: &str = "/mcp";
 const MCP_CALL: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"hi"}}}"#;
 const MCP_LIST: &str = r#"{"jsonrpc":"2.0","id":8,"method":"tools/list"}"#;
-const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
-const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 const REST_PATH: &str = "/api/v1/tools/echo/echo:call";
 const REST_CALL: &str = r#"{"arguments":{"text":"hi"}}"#;
 const FLOOR_PATH: &str = "/echo";
 const WARMUP_CALLS: usize = 500;
 const PLUGIN_COUNT: usize = 20;
 const SESSION_RUNS: usize = 300;
-
-/// A connection that accepts MCP answers; `initialize` makes it a session.
-async fn mcp_connect(addr: SocketAddr, token: &str) -> Result<Client, BoxError> {
-    let mut c = Client::connect(addr, Some(token)).await?;
-    c.extra.push((
-        ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    ));
-    Ok(c)
-}
-
-/// Open a session on `c`; returns its id (sent with every later request).
-async fn initialize(c: &mut Client) -> Result<HeaderValue, BoxError> {
-    c.extra.retain(|(n, _)| n != "mcp-session-id");
-    let (status, headers, body) = c.exchange(Method::POST, MCP_PATH, INITIALIZE).await?;
-    let session = headers.get("mcp-session-id").cloned().ok_or_else(|| {
-        format!(
-            "initialize answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        )
-    })?;
-    c.extra
-        .push((HeaderName::from_static("mcp-session-id"), session.clone()));
-    let (status, _) = c.post(MCP_PATH, INITIALIZED).await?;
-    if status != StatusCode::ACCEPTED {
-        return Err(format!("initialized answered {status}").into());
-    }
-    Ok(session)
-}
-
-async fn mcp_session(addr: SocketAddr, token: &str) -> Result<Client, BoxError> {
-    let mut c = mcp_connect(addr, token).await?;
-    initialize(&mut c).await?;
-    Ok(c)
-}
 
 struct Sequential {
     mcp: Latency,

@@ -49,6 +49,9 @@ pub struct Services {
     pub started: Instant,
 }
 
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(1);
+
 /// The process-wide metrics recorder (installed once; every server in the
 /// process shares it).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -76,6 +79,21 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed");
+            }
+            // Histogram samples are held until upkeep folds them into their
+            // buckets: without it every recorded duration stays in memory
+            // until the next scrape, so an unscraped server grows per request.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(METRICS_UPKEEP);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
             }
             handle
         })

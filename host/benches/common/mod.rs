@@ -6,7 +6,7 @@
 
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -413,3 +413,47 @@ pub fn serve_api(
     };
     Ok((Running::start(rt, routes)?, services))
 }
+
+// ---------------------------------------------------------------------------
+// MCP sessions.
+
+/// The MCP endpoint.
+pub const MCP_PATH: &str = "/mcp";
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+/// A connection that accepts MCP answers; `initialize` makes it a session.
+pub async fn mcp_connect(addr: SocketAddr, token: &str) -> Result<Client, BoxError> {
+    let mut c = Client::connect(addr, Some(token)).await?;
+    c.extra.push((
+        ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    ));
+    Ok(c)
+}
+
+/// Open a session on `c`; returns its id (sent with every later request).
+pub async fn initialize(c: &mut Client) -> Result<HeaderValue, BoxError> {
+    c.extra.retain(|(n, _)| n != "mcp-session-id");
+    let (status, headers, body) = c.exchange(Method::POST, MCP_PATH, INITIALIZE).await?;
+    let session = headers.get("mcp-session-id").cloned().ok_or_else(|| {
+        format!(
+            "initialize answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        )
+    })?;
+    c.extra
+        .push((HeaderName::from_static("mcp-session-id"), session.clone()));
+    let (status, _) = c.post(MCP_PATH, INITIALIZED).await?;
+    if status != StatusCode::ACCEPTED {
+        return Err(format!("initialized answered {status}").into());
+    }
+    Ok(session)
+}
+
+pub async fn mcp_session(addr: SocketAddr, token: &str) -> Result<Client, BoxError> {
+    let mut c = mcp_connect(addr, token).await?;
+    initialize(&mut c).await?;
+    Ok(c)
+}
+

@@ -109,6 +109,15 @@ struct Incoming {
     body: Vec<u8>,
 }
 
+/// Whether the request says its body is JSON (rmcp answers 415 otherwise).
+fn json_content(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
 fn plain(status: StatusCode, text: &str) -> warp::reply::Response {
     warp::reply::with_status(text.to_string(), status).into_response()
 }
@@ -225,12 +234,18 @@ impl Endpoint {
         {
             return too_many_sessions();
         }
-        if method == Method::POST
-            && let Some(id) = &session
-            && let Some(response) =
-                super::fast::answer(&self.s, &self.hub, id, &who, &headers, &body).await
-        {
-            return response;
+        if method == Method::POST {
+            if let Some(id) = &session
+                && let Some(response) =
+                    super::fast::answer(&self.s, &self.hub, id, &who, &headers, &body).await
+            {
+                return response;
+            }
+            if json_content(&headers)
+                && let Some(response) = super::malformed::reject(&body)
+            {
+                return response;
+            }
         }
         let uri = if query.is_empty() {
             "/mcp".to_string()

@@ -15,6 +15,7 @@ mod call;
 pub mod catalog;
 mod convert;
 mod fast;
+mod malformed;
 pub mod handler;
 pub mod http;
 pub mod hub;

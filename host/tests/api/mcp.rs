@@ -222,31 +222,37 @@ async fn bad_and_hostile_input_leaves_the_session_healthy() {
     let server = server_with(&["echo", "hostile"]).await;
     let admin = &server.admin;
     let m = Mcp::open(admin).await;
-    for body in [
-        "{not json",
-        "[]",
-        "42",
-        r#"{"jsonrpc":"2.0","id":1}"#,
-        r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#,
+    // Malformed JSON-RPC gets JSON-RPC errors (never a bare HTTP status).
+    for (body, status, code) in [
+        ("{not json", 400, -32700),
+        ("[]", 400, -32600),
+        ("42", 400, -32600),
+        (r#"{"jsonrpc":"2.0","id":1}"#, 400, -32600),
+        (r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#, 400, -32600),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#, 200, -32602),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            200,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{}}"#,
+            200,
+            -32602,
+        ),
     ] {
         let r = Mcp::post(admin, Some(&m.session), body).await;
-        assert!(
-            (400..500).contains(&r.status) || r.text.contains("\"error\""),
-            "{body}: {} {}",
-            r.status,
-            r.text
-        );
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+        let answer: Value = serde_json::from_str(&r.text).unwrap_or_default();
+        assert_eq!(answer["jsonrpc"], "2.0", "{body}: {}", r.text);
+        assert_eq!(answer["error"]["code"], code, "{body}: {}", r.text);
     }
     let batch: Vec<Value> = (0..500)
         .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"tools/list"}))
         .collect();
     let r = Mcp::post(admin, Some(&m.session), &Value::from(batch).to_string()).await;
-    assert!(
-        (400..500).contains(&r.status),
-        "batch: {} {}",
-        r.status,
-        &r.text[..r.text.len().min(300)]
-    );
+    assert_eq!(r.status, 400, "batch: {}", &r.text[..r.text.len().min(300)]);
+    assert!(r.text.contains("-32600"), "batch: {}", &r.text[..r.text.len().min(300)]);
     // Declared too large: answered 413 before the body is read (raw socket).
     let huge = crate::bad_input::raw_http(
         &server.base,
