@@ -55,7 +55,8 @@ fn is_public_v6(v6: Ipv6Addr) -> bool {
 /// (`::a.b.c.d`), 6to4 (`2002:AABB:CCDD::/48`) or NAT64 (`64:ff9b::/96`) address.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
-    let low = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let low =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(v4);
     }
@@ -83,10 +84,7 @@ pub fn parse_ip_literal(host: &str) -> Option<IpAddr> {
         return Some(IpAddr::V6(v6));
     }
     let host = host.strip_suffix('.').unwrap_or(host);
-    let parts: Vec<u32> = host
-        .split('.')
-        .map(number)
-        .collect::<Option<Vec<_>>>()?;
+    let parts: Vec<u32> = host.split('.').map(number).collect::<Option<Vec<_>>>()?;
     let (last, head) = parts.split_last()?;
     if head.len() > 3 || head.iter().any(|&p| p > 255) {
         return None;
@@ -145,11 +143,15 @@ impl IpNet {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -234,7 +236,12 @@ mod tests {
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "2002:5db8:d822::1"] {
+        for ip in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "2002:5db8:d822::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -255,7 +262,16 @@ mod tests {
         ] {
             assert_eq!(parse_ip_literal(text), Some(ip.parse().unwrap()), "{text}");
         }
-        for name in ["example.com", "1.2.3.4.5", "256.1.1.1", "1.2.3.256", "0x", "a.1", "", "1..2"] {
+        for name in [
+            "example.com",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.256",
+            "0x",
+            "a.1",
+            "",
+            "1..2",
+        ] {
             assert_eq!(parse_ip_literal(name), None, "{name}");
         }
     }
@@ -269,8 +285,16 @@ mod tests {
         let one = IpNet::parse("127.0.0.1").unwrap();
         assert!(one.contains("127.0.0.1".parse().unwrap()));
         assert!(!one.contains("127.0.0.2".parse().unwrap()));
-        assert!(IpNet::parse("[::1]").unwrap().contains("::1".parse().unwrap()));
-        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            IpNet::parse("[::1]")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         for bad in ["10.0.0.0/33", "x/8", "::/129", "10.0.0.0/"] {
             assert!(IpNet::parse(bad).is_none(), "{bad}");
         }

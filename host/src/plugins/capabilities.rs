@@ -187,9 +187,17 @@ mod tests {
             kv: KvAccess::User,
             ..Default::default()
         };
-        assert_eq!(shared.beyond(&user).kv, KvAccess::Shared, "user kv is not shared kv");
+        assert_eq!(
+            shared.beyond(&user).kv,
+            KvAccess::Shared,
+            "user kv is not shared kv"
+        );
         assert_eq!(user.beyond(&shared).kv, KvAccess::None);
-        assert_eq!(shared.within(&user).kv, KvAccess::User, "a downgrade keeps per-user kv");
+        assert_eq!(
+            shared.within(&user).kv,
+            KvAccess::User,
+            "a downgrade keeps per-user kv"
+        );
         assert_eq!(user.within(&shared).kv, KvAccess::User);
         for (text, kv) in [
             ("kv = true", KvAccess::User),
@@ -199,7 +207,8 @@ mod tests {
         ] {
             let c: Capabilities = toml::from_str(text).unwrap();
             assert_eq!(c.kv, kv, "{text}");
-            let back: Capabilities = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+            let back: Capabilities =
+                serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
             assert_eq!(back, c);
         }
         assert!(toml::from_str::<Capabilities>("kv = \"everyone\"").is_err());

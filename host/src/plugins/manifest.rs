@@ -244,16 +244,38 @@ impl Manifest {
             problems.push(format!("description: must be 1-{MAX_LONG_TEXT} characters"));
         }
         if self.version.to_string().len() > MAX_SHORT_TEXT / 4 {
-            problems.push(format!("version: must be at most {} characters", MAX_SHORT_TEXT / 4));
+            problems.push(format!(
+                "version: must be at most {} characters",
+                MAX_SHORT_TEXT / 4
+            ));
         }
-        if self.license.as_ref().is_some_and(|l| l.len() > MAX_SHORT_TEXT) {
-            problems.push(format!("license: must be at most {MAX_SHORT_TEXT} characters"));
+        if self
+            .license
+            .as_ref()
+            .is_some_and(|l| l.len() > MAX_SHORT_TEXT)
+        {
+            problems.push(format!(
+                "license: must be at most {MAX_SHORT_TEXT} characters"
+            ));
         }
         check_list(&mut problems, "authors", &self.authors, MAX_SHORT_TEXT);
-        check_list(&mut problems, "capabilities.http", &self.capabilities.http, MAX_SHORT_TEXT);
-        check_list(&mut problems, "capabilities.secrets", &self.capabilities.secrets, 64);
+        check_list(
+            &mut problems,
+            "capabilities.http",
+            &self.capabilities.http,
+            MAX_SHORT_TEXT,
+        );
+        check_list(
+            &mut problems,
+            "capabilities.secrets",
+            &self.capabilities.secrets,
+            64,
+        );
         if self.config.len() > MAX_LIST_ITEMS {
-            problems.push(format!("config: at most {MAX_LIST_ITEMS} keys, got {}", self.config.len()));
+            problems.push(format!(
+                "config: at most {MAX_LIST_ITEMS} keys, got {}",
+                self.config.len()
+            ));
         }
         if self.kinds.is_empty() {
             problems.push(
@@ -309,7 +331,9 @@ impl Manifest {
             if let Some(toml::Value::String(d)) = &spec.default
                 && d.len() > MAX_LONG_TEXT
             {
-                problems.push(format!("config.{key}.default: must be at most {MAX_LONG_TEXT} characters"));
+                problems.push(format!(
+                    "config.{key}.default: must be at most {MAX_LONG_TEXT} characters"
+                ));
             }
             if !is_identifier(key) {
                 problems.push(format!(
@@ -349,10 +373,15 @@ pub fn too_large(len: u64) -> ManifestError {
 /// Report a list with more than [`MAX_LIST_ITEMS`] entries or an entry over `max_len` bytes.
 fn check_list(problems: &mut Vec<String>, field: &str, items: &[String], max_len: usize) {
     if items.len() > MAX_LIST_ITEMS {
-        problems.push(format!("{field}: at most {MAX_LIST_ITEMS} entries, got {}", items.len()));
+        problems.push(format!(
+            "{field}: at most {MAX_LIST_ITEMS} entries, got {}",
+            items.len()
+        ));
     }
     if items.iter().any(|i| i.len() > max_len) {
-        problems.push(format!("{field}: entries must be at most {max_len} characters"));
+        problems.push(format!(
+            "{field}: entries must be at most {max_len} characters"
+        ));
     }
 }
 

@@ -81,12 +81,12 @@ impl Package {
             unpack(file, tmp.path())?;
             (package_root(tmp.path())?, Some(tmp))
         };
-        let manifest = Manifest::parse(&read_manifest(&dir.join("plugin.toml")).map_err(|e| {
-            match e.kind() {
+        let manifest = Manifest::parse(&read_manifest(&dir.join("plugin.toml")).map_err(
+            |e| match e.kind() {
                 std::io::ErrorKind::NotFound => PackageError::NoManifest,
                 _ => io(e),
-            }
-        })??)?;
+            },
+        )??)?;
         let component = read_inside(&dir, &manifest.component, MAX_COMPONENT_BYTES)
             .map_err(PackageError::Component)?;
         Ok(Self {
@@ -107,7 +107,8 @@ fn read_manifest(path: &Path) -> std::io::Result<Result<String, PackageError>> {
         return Ok(Err(super::manifest::too_large(len).into()));
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    file.take(MAX_MANIFEST_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    file.take(MAX_MANIFEST_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Ok(Err(super::manifest::too_large(bytes.len() as u64).into()));
     }

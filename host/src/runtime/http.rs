@@ -59,7 +59,9 @@ impl HostPattern {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if host.contains('/') || net::parse_ip_literal(&host).is_some() {
             let Some(range) = IpNet::parse(bare) else {
-                return Err(format!("`{host}` is not an address or CIDR range such as `10.0.0.0/24`"));
+                return Err(format!(
+                    "`{host}` is not an address or CIDR range such as `10.0.0.0/24`"
+                ));
             };
             return Ok(Self {
                 host: HostMatch::Net(range),
@@ -99,7 +101,9 @@ impl HostPattern {
             HostMatch::Any => true,
             HostMatch::Exact(h) => *h == host,
             HostMatch::Subdomain(d) => host.len() > d.len() + 1 && host.ends_with(&format!(".{d}")),
-            HostMatch::Net(range) => net::parse_ip_literal(&host).is_some_and(|ip| range.contains(ip)),
+            HostMatch::Net(range) => {
+                net::parse_ip_literal(&host).is_some_and(|ip| range.contains(ip))
+            }
         };
         host_ok && self.port_ok(port, default_port)
     }
@@ -193,9 +197,14 @@ async fn checked_addresses(
     };
     let (ok, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = found.into_iter().partition(admitted);
     if ok.is_empty() {
-        let shown = refused.first().map_or("nothing".to_string(), |a| a.ip().to_string());
+        let shown = refused
+            .first()
+            .map_or("nothing".to_string(), |a| a.ip().to_string());
         let what = format!("http {host}:{port} (non-public address {shown})");
-        return Err((wasmtime_wasi_http::Error::DestinationIpProhibited, Some(what)));
+        return Err((
+            wasmtime_wasi_http::Error::DestinationIpProhibited,
+            Some(what),
+        ));
     }
     Ok(ok)
 }
@@ -227,15 +236,16 @@ impl WasiHttpHooks for HttpPolicy {
             self.denied.clone(),
         );
         Box::new(async move {
-            let addrs = match checked_addresses(&allowed, &resolver, &host, port, default_port).await {
-                Ok(addrs) => addrs,
-                Err((error, what)) => {
-                    if let Some(what) = what {
-                        record(&denied, what);
+            let addrs =
+                match checked_addresses(&allowed, &resolver, &host, port, default_port).await {
+                    Ok(addrs) => addrs,
+                    Err((error, what)) => {
+                        if let Some(what) = what {
+                            record(&denied, what);
+                        }
+                        return Err(error);
                     }
-                    return Err(error);
-                }
-            };
+                };
             outbound::send(request, options, addrs, host).await
         })
     }
@@ -275,11 +285,24 @@ mod tests {
         assert!(!range.admits_address("10.0.1.9".parse().unwrap(), 8080, 80));
         assert!(!range.admits_address("10.0.0.9".parse().unwrap(), 80, 80));
         let one = HostPattern::parse("127.0.0.1:*").unwrap();
-        assert!(one.allows("127.1", 1, 80), "numeric forms are the address they read as");
-        assert!(!one.allows("localhost", 1, 80), "an address grant is not a name grant");
-        assert!(HostPattern::parse("[fd00::/8]").unwrap().admits_address("fd00::5".parse().unwrap(), 80, 80));
+        assert!(
+            one.allows("127.1", 1, 80),
+            "numeric forms are the address they read as"
+        );
+        assert!(
+            !one.allows("localhost", 1, 80),
+            "an address grant is not a name grant"
+        );
+        assert!(HostPattern::parse("[fd00::/8]").unwrap().admits_address(
+            "fd00::5".parse().unwrap(),
+            80,
+            80
+        ));
         let any = HostPattern::parse("*").unwrap();
-        assert!(!any.admits_address("127.0.0.1".parse().unwrap(), 80, 80), "`*` admits no private address");
+        assert!(
+            !any.admits_address("127.0.0.1".parse().unwrap(), 80, 80),
+            "`*` admits no private address"
+        );
         for bad in [
             "",
             "exa mple.com",

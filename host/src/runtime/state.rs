@@ -246,9 +246,7 @@ impl host::Host for HostState {
     async fn kv_delete(&mut self, key: String) -> Result<bool, types::Error> {
         check_key(&key)?;
         let (kv, ns) = self.kv()?;
-        kv.delete(&self.env.name, &ns, &key)
-            .await
-            .map_err(kv_error)
+        kv.delete(&self.env.name, &ns, &key).await.map_err(kv_error)
     }
 
     async fn kv_list(&mut self, prefix: String) -> Result<Vec<String>, types::Error> {

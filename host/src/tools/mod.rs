@@ -129,10 +129,16 @@ pub fn check_specs(plugin: &str, specs: Vec<tool::ToolSpec>) -> Result<Vec<ToolE
             ("description", spec.description.len(), MAX_TOOL_DESCRIPTION),
             ("title", spec.title.as_ref().map_or(0, String::len), 256),
             ("input schema", spec.input_schema.len(), MAX_TOOL_SCHEMA),
-            ("output schema", spec.output_schema.as_ref().map_or(0, String::len), MAX_TOOL_SCHEMA),
+            (
+                "output schema",
+                spec.output_schema.as_ref().map_or(0, String::len),
+                MAX_TOOL_SCHEMA,
+            ),
         ];
         if let Some((what, len, max)) = too_long.iter().find(|(_, len, max)| len > max) {
-            return Err(format!("tool `{name}`: the {what} is {len} bytes; at most {max} are allowed"));
+            return Err(format!(
+                "tool `{name}`: the {what} is {len} bytes; at most {max} are allowed"
+            ));
         }
         if entries.iter().any(|e| e.name == name) {
             return Err(format!("tool `{name}` is declared twice"));
@@ -378,7 +384,13 @@ pub async fn call(
     };
     let (result, _) = manager
         .runtime()
-        .call_tool_traced(&loaded.component, tool, &arguments.to_string(), context, hooks)
+        .call_tool_traced(
+            &loaded.component,
+            tool,
+            &arguments.to_string(),
+            context,
+            hooks,
+        )
         .await;
     Ok(result?)
 }

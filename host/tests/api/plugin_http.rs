@@ -78,7 +78,12 @@ async fn plugin_http_reaches_only_public_or_granted_addresses() {
         .upload("?grant=true", package_bytes("fetch"))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["plugin"]["granted"]["http"], json!(["*"]), "{}", r.body);
+    assert_eq!(
+        r.body["plugin"]["granted"]["http"],
+        json!(["*"]),
+        "{}",
+        r.body
+    );
     let (alice, _) = server.user("alice", "user").await;
 
     let direct = format!("http://127.0.0.1:{secret}/metrics");
@@ -102,7 +107,9 @@ async fn plugin_http_reaches_only_public_or_granted_addresses() {
     }
     let audit = server.admin.get("/api/v1/audit?outcome=denied").await;
     assert!(
-        audit.text.contains(&format!("http 127.0.0.1:{secret} (non-public address 127.0.0.1)")),
+        audit.text.contains(&format!(
+            "http 127.0.0.1:{secret} (non-public address 127.0.0.1)"
+        )),
         "{}",
         audit.text
     );
@@ -117,7 +124,10 @@ async fn plugin_http_reaches_only_public_or_granted_addresses() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    for url in [direct.clone(), format!("http://public.example:{secret}/metrics")] {
+    for url in [
+        direct.clone(),
+        format!("http://public.example:{secret}/metrics"),
+    ] {
         let r = page(&alice, &url).await;
         assert_eq!(r.status, 200, "{url}: {}", r.text);
         assert!(r.text.contains(body), "{}", r.text);
@@ -125,10 +135,7 @@ async fn plugin_http_reaches_only_public_or_granted_addresses() {
 
     // A redirect is a new request, checked again: the redirector is granted, the
     // target address is only granted on another port.
-    let r = server
-        .admin
-        .delete("/api/v1/plugins/fetch/grants")
-        .await;
+    let r = server.admin.delete("/api/v1/plugins/fetch/grants").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = server
         .admin

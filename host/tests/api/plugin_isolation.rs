@@ -35,35 +35,72 @@ async fn two_users_never_see_each_others_notes(backend: Backend) {
         .call("notes", "remember", json!({ "text": "ALICE-PIN-1234" }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let id = structured(&r)["id"].as_str().unwrap_or_else(|| panic!("{}", r.text)).to_string();
+    let id = structured(&r)["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", r.text))
+        .to_string();
 
     let listed = bob.call("notes", "list", json!({})).await;
-    assert_eq!(count(&listed), 0, "bob sees nothing of alice's: {}", listed.body);
+    assert_eq!(
+        count(&listed),
+        0,
+        "bob sees nothing of alice's: {}",
+        listed.body
+    );
     assert!(!listed.text.contains("ALICE-PIN"));
-    let recalled = bob.call("notes", "recall", json!({ "query": "ALICE" })).await;
+    let recalled = bob
+        .call("notes", "recall", json!({ "query": "ALICE" }))
+        .await;
     assert_eq!(count(&recalled), 0);
     let forget = bob.call("notes", "forget", json!({ "id": id })).await;
     assert_eq!(forget.status, 404, "bob cannot delete it: {}", forget.body);
-    assert_eq!(count(&server.admin.call("notes", "list", json!({})).await), 0);
+    assert_eq!(
+        count(&server.admin.call("notes", "list", json!({})).await),
+        0
+    );
 
-    let r = bob.call("notes", "remember", json!({ "text": "bob's own" })).await;
-    assert_eq!(structured(&r)["id"], json!(id), "bob's notebook starts afresh");
+    let r = bob
+        .call("notes", "remember", json!({ "text": "bob's own" }))
+        .await;
+    assert_eq!(
+        structured(&r)["id"],
+        json!(id),
+        "bob's notebook starts afresh"
+    );
     let mine = alice.call("notes", "list", json!({})).await;
     assert_eq!(count(&mine), 1);
-    assert!(mine.text.contains("ALICE-PIN-1234"), "alice keeps hers: {}", mine.text);
+    assert!(
+        mine.text.contains("ALICE-PIN-1234"),
+        "alice keeps hers: {}",
+        mine.text
+    );
 
     // MCP reaches the same namespaces.
     let bob_mcp = Mcp::open(&bob).await;
     let listed = bob_mcp.call("notes__list", json!({})).await;
     let text = listed["result"]["content"][0]["text"].as_str().unwrap();
-    assert!(text.contains("bob's own") && !text.contains("ALICE"), "{text}");
+    assert!(
+        text.contains("bob's own") && !text.contains("ALICE"),
+        "{text}"
+    );
     let alice_mcp = Mcp::open(&alice).await;
     let r = alice_mcp.call("notes__forget", json!({ "id": id })).await;
     assert_ne!(r["result"]["isError"], json!(true), "{r}");
-    assert_eq!(count(&bob.call("notes", "list", json!({})).await), 1, "alice forgot only hers");
+    assert_eq!(
+        count(&bob.call("notes", "list", json!({})).await),
+        1,
+        "alice forgot only hers"
+    );
 
     // A deleted user's data goes with them.
-    assert_eq!(server.admin.delete(&format!("/api/v1/users/{bob_id}")).await.status, 204);
+    assert_eq!(
+        server
+            .admin
+            .delete(&format!("/api/v1/users/{bob_id}"))
+            .await
+            .status,
+        204
+    );
     let (bob_again, _) = server.user("bob", "user").await;
     assert_eq!(count(&bob_again.call("notes", "list", json!({})).await), 0);
     server.stop().await;
@@ -98,17 +135,26 @@ async fn shared_kv_needs_the_manifest_and_a_grant(backend: Backend) {
     assert_eq!(r.code(), "not_requested");
 
     // Asked for and not granted: no KV at all.
-    assert_eq!(admin.upload("", board_package("\"shared\"")).await.status, 201);
+    assert_eq!(
+        admin.upload("", board_package("\"shared\"")).await.status,
+        201
+    );
     let detail = admin.get("/api/v1/plugins/board").await;
     assert_eq!(detail.body["pending"]["kv"], "shared", "{}", detail.body);
-    let r = alice.call("board", "remember", json!({ "text": "hello all" })).await;
+    let r = alice
+        .call("board", "remember", json!({ "text": "hello all" }))
+        .await;
     assert_eq!(r.status, 403, "{}", r.body);
 
     // Granted per-user only: still one space per user.
-    let r = admin.post("/api/v1/plugins/board/grants", json!({ "kv": true })).await;
+    let r = admin
+        .post("/api/v1/plugins/board/grants", json!({ "kv": true }))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["pending"]["kv"], "shared", "shared stays pending");
-    let r = alice.call("board", "remember", json!({ "text": "alice only" })).await;
+    let r = alice
+        .call("board", "remember", json!({ "text": "alice only" }))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(count(&bob.call("board", "list", json!({})).await), 0);
 
@@ -118,18 +164,28 @@ async fn shared_kv_needs_the_manifest_and_a_grant(backend: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["granted"]["kv"], "shared");
-    let r = alice.call("board", "remember", json!({ "text": "hello all" })).await;
+    let r = alice
+        .call("board", "remember", json!({ "text": "hello all" }))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let seen = bob.call("board", "list", json!({})).await;
     assert_eq!(count(&seen), 1, "{}", seen.body);
     assert!(seen.text.contains("hello all"));
 
     // An upgrade back to per-user KV narrows the grant to per-user.
-    assert_eq!(admin.upload("", board_package("true")).await.status, 200, "an upgrade");
+    assert_eq!(
+        admin.upload("", board_package("true")).await.status,
+        200,
+        "an upgrade"
+    );
     let detail = admin.get("/api/v1/plugins/board").await;
     assert_eq!(detail.body["granted"]["kv"], true, "{}", detail.body);
     let mine = alice.call("board", "list", json!({})).await;
-    assert!(mine.text.contains("alice only") && !mine.text.contains("hello all"), "{}", mine.text);
+    assert!(
+        mine.text.contains("alice only") && !mine.text.contains("hello all"),
+        "{}",
+        mine.text
+    );
     server.stop().await;
 }
 
@@ -139,7 +195,10 @@ async fn taken_names_and_install_errors_reveal_nothing() {
     let (alice, _) = server.user("alice", "user").await;
     let (bob, _) = server.user("bob", "user").await;
     assert_eq!(alice.upload("", package_bytes("echo")).await.status, 201);
-    assert_eq!(server.admin.upload("", package_bytes("data")).await.status, 201);
+    assert_eq!(
+        server.admin.upload("", package_bytes("data")).await.status,
+        201
+    );
     let private = bob.upload("", package_bytes("echo")).await;
     let shared = bob.upload("", package_bytes("data")).await;
     for r in [&private, &shared] {
@@ -148,8 +207,14 @@ async fn taken_names_and_install_errors_reveal_nothing() {
         assert!(!r.text.contains("another user"), "{}", r.text);
     }
     assert_eq!(
-        private.body["error"]["message"].as_str().unwrap().replace("echo", "X"),
-        shared.body["error"]["message"].as_str().unwrap().replace("data", "X"),
+        private.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("echo", "X"),
+        shared.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("data", "X"),
         "a private plugin's name answers like any other taken name"
     );
 
@@ -184,11 +249,19 @@ async fn hostile_manifests_are_refused_before_parsing() {
         ("echo.wasm", tar::EntryType::Regular, &component),
     ]);
     drop(huge);
-    assert!(archive.len() < 2 << 20, "the archive is small: {}", archive.len());
+    assert!(
+        archive.len() < 2 << 20,
+        "the archive is small: {}",
+        archive.len()
+    );
     let r = alice.upload("", archive).await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("65536"), "{}", r.text);
-    assert!(r.text.len() < 4096, "a short answer: {} bytes", r.text.len());
+    assert!(
+        r.text.len() < 4096,
+        "a short answer: {} bytes",
+        r.text.len()
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 
     // Under the file cap, but fields and lists over theirs.

@@ -50,7 +50,9 @@ async fn migrations_rerun_cleanly_and_kv_keeps_its_contract(backend: Backend) {
     let kv = SqlKv::new(store.clone());
     let ns = KvNamespace::User("u1".into());
     for key in ["a%1", "a_2", "ab", "A3", "b"] {
-        kv.set("p", &ns, key, key.as_bytes().to_vec()).await.unwrap();
+        kv.set("p", &ns, key, key.as_bytes().to_vec())
+            .await
+            .unwrap();
     }
     kv.set("q", &ns, "a%1", b"other".to_vec()).await.unwrap();
     assert_eq!(
@@ -80,8 +82,15 @@ async fn migrations_rerun_cleanly_and_kv_keeps_its_contract(backend: Backend) {
     assert!(kv.delete("p", &ns, "b").await.unwrap());
     assert!(!kv.delete("p", &ns, "b").await.unwrap());
     // Other namespaces of the same plugin see none of it, and share no quota.
-    for other in [KvNamespace::User("u2".into()), KvNamespace::Shared, KvNamespace::Local] {
-        assert!(kv.get("p", &other, "a%1").await.unwrap().is_none(), "{other:?}");
+    for other in [
+        KvNamespace::User("u2".into()),
+        KvNamespace::Shared,
+        KvNamespace::Local,
+    ] {
+        assert!(
+            kv.get("p", &other, "a%1").await.unwrap().is_none(),
+            "{other:?}"
+        );
         assert!(kv.list("p", &other, "", 10).await.unwrap().is_empty());
         assert!(!kv.delete("p", &other, "ab").await.unwrap());
         kv.set("p", &other, "ab", b"theirs".to_vec()).await.unwrap();
@@ -208,7 +217,9 @@ async fn kv_rows_from_before_namespaces_go_to_the_owner_or_shared(backend: Backe
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(folder);
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(folder);
     let before = tempfile::TempDir::new().unwrap();
     for entry in std::fs::read_dir(&source).unwrap() {
         let name = entry.unwrap().file_name();
@@ -235,28 +246,53 @@ async fn kv_rows_from_before_namespaces_go_to_the_owner_or_shared(backend: Backe
         } else {
             sql.to_string()
         };
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
     }
     pool.close().await;
     let store = Store::open(&url).await.expect("migrates");
     let kv = SqlKv::new(store.clone());
     let alice = KvNamespace::User("u1".into());
-    assert_eq!(kv.get("mine", &alice, "k").await.unwrap().unwrap(), b"v1", "to the owner");
-    assert!(kv.get("mine", &KvNamespace::Shared, "k").await.unwrap().is_none());
     assert_eq!(
-        kv.get("everyone", &KvNamespace::Shared, "k").await.unwrap().unwrap(),
+        kv.get("mine", &alice, "k").await.unwrap().unwrap(),
+        b"v1",
+        "to the owner"
+    );
+    assert!(
+        kv.get("mine", &KvNamespace::Shared, "k")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        kv.get("everyone", &KvNamespace::Shared, "k")
+            .await
+            .unwrap()
+            .unwrap(),
         b"v2",
         "unowned plugins' rows become shared"
     );
     assert!(kv.get("everyone", &alice, "k").await.unwrap().is_none());
-    kv.set("mine", &KvNamespace::Shared, "k", b"s".to_vec()).await.unwrap();
+    kv.set("mine", &KvNamespace::Shared, "k", b"s".to_vec())
+        .await
+        .unwrap();
     assert_eq!(kv.get("mine", &alice, "k").await.unwrap().unwrap(), b"v1");
-    kv.set("everyone", &alice, "k", b"hers".to_vec()).await.unwrap();
+    kv.set("everyone", &alice, "k", b"hers".to_vec())
+        .await
+        .unwrap();
     store.delete_user("u1").await.unwrap();
     assert!(
         kv.get("everyone", &alice, "k").await.unwrap().is_none(),
         "a deleted user's data goes with them"
     );
-    assert_eq!(kv.get("everyone", &KvNamespace::Shared, "k").await.unwrap().unwrap(), b"v2");
+    assert_eq!(
+        kv.get("everyone", &KvNamespace::Shared, "k")
+            .await
+            .unwrap()
+            .unwrap(),
+        b"v2"
+    );
     store.close().await;
 }

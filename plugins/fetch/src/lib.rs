@@ -82,7 +82,9 @@ fn get_page(a: GetPage, _: &Context) -> Result<Output> {
             .header("accept", "text/html, text/plain;q=0.9, */*;q=0.5")
             .max_body(DEFAULT_MAX_BYTES)
             .send()?;
-        let location = response.header("location").filter(|_| (300..400).contains(&response.status));
+        let location = response
+            .header("location")
+            .filter(|_| (300..400).contains(&response.status));
         match location {
             Some(next) if hops < MAX_REDIRECTS => {
                 // Each hop is a new request, checked by the host like the first.

@@ -4,9 +4,9 @@
 //! server's own network.
 
 use super::super::error::ApiError;
+use crate::net::{is_public, parse_ip_literal};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
-use crate::net::{is_public, parse_ip_literal};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use warp::http::StatusCode;
