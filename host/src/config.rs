@@ -129,6 +129,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// Sandboxes.
     pub sandbox: SandboxConfig,
+    /// Resolves the names plugins send HTTP requests to (the system's; tests set a table).
+    pub resolver: crate::net::Resolver,
 }
 
 /// Values given on the command line or in the environment (they win over the file).
@@ -163,6 +165,7 @@ impl Config {
             logins_per_minute: 10,
             mcp: McpConfig::default(),
             sandbox: SandboxConfig::default(),
+            resolver: crate::net::Resolver::default(),
         }
     }
 
@@ -275,6 +278,7 @@ impl Config {
     pub fn runtime_options(&self) -> RuntimeOptions {
         RuntimeOptions {
             cache_dir: Some(self.cache_dir.clone()),
+            resolver: self.resolver.clone(),
             ..RuntimeOptions::default()
         }
     }

@@ -6,12 +6,14 @@
 //! packages, manifests and the installed-plugin registry; [`tools`], [`skills`],
 //! [`prompts`] and [`resources`] are the typed faces of what plugins export;
 //! [`api`] (REST) and [`mcp`] (Model Context Protocol) are thin faces over the
-//! same [`server::Services`]; [`config`] says where data lives.
+//! same [`server::Services`]; [`config`] says where data lives; [`net`] is the
+//! outbound address rule.
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod mcp;
+pub mod net;
 pub mod plugins;
 pub mod prompts;
 pub mod resources;

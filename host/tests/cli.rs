@@ -491,3 +491,44 @@ fn mcp_stdio_says_which_user_it_needs() {
         "stdout holds only JSON-RPC: {out}"
     );
 }
+
+#[test]
+fn tool_call_runs_as_a_user_or_the_local_operator() {
+    let data = TempDir::new().unwrap();
+    let d = data.path();
+    let notes = common::package("notes");
+    ok(switchyard(
+        d,
+        &["plugin", "install", "--grant", notes.to_str().unwrap()],
+    ));
+    ok(run(
+        d,
+        &["user", "create", "alice"],
+        Some("a-long-password\n"),
+        &[],
+    ));
+    let note = r#"{"text":"alice's note"}"#;
+    ok(switchyard(
+        d,
+        &["tool", "call", "notes/remember", note, "--user", "alice"],
+    ));
+    let count = |args: &[&str]| -> u64 {
+        let out = ok(switchyard(d, args));
+        let v: Value = serde_json::from_str(out.trim()).expect("json");
+        v["count"].as_u64().expect("count")
+    };
+    let as_alice = ["tool", "call", "notes/list", "{}", "--user", "alice"];
+    assert_eq!(count(&as_alice), 1, "alice's own space");
+    assert_eq!(
+        count(&["tool", "call", "notes/list"]),
+        0,
+        "the operator's space is separate"
+    );
+    let unknown = switchyard(d, &["tool", "call", "notes/list", "--user", "nobody"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no user `nobody`"),
+        "{}",
+        stderr(&unknown)
+    );
+}

@@ -209,6 +209,18 @@ async fn fetch_reaches_granted_hosts_only() {
         ..Default::default()
     };
     host.manager.grant("fetch", Some(&only)).await.unwrap();
+    let err = host.error("fetch/get_page", json!({"url": url})).await;
+    assert_eq!(
+        err.kind,
+        ErrorKind::Denied,
+        "`*` reaches no loopback address: {err}"
+    );
+    assert!(err.message.contains("non-public"), "{err}");
+    let loopback = switchyard::plugins::manifest::Capabilities {
+        http: vec![format!("127.0.0.1:{}", addr.port())],
+        ..Default::default()
+    };
+    host.manager.grant("fetch", Some(&loopback)).await.unwrap();
     let text = host.ok("fetch/get_page", json!({"url": url})).await;
     assert!(text.contains("Hello") && text.contains("World"), "{text}");
     assert!(!text.contains("evil()"), "scripts are dropped: {text}");

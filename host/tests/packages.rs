@@ -61,7 +61,7 @@ async fn installs_from_directory_and_archive_and_lists() {
     assert_eq!(names, ["data", "notes"]);
     let notes = host.manager.get("notes").await.unwrap();
     assert!(
-        notes.pending().kv,
+        notes.pending().kv.any(),
         "kv requested but not granted without --grant"
     );
     host.manager.remove("notes").await.unwrap();
@@ -93,7 +93,10 @@ async fn upgrade_keeps_grants_and_leaves_new_capabilities_pending() {
         .unwrap();
     assert_eq!(report.replaced.unwrap().to_string(), "0.1.0");
     assert_eq!(report.pending.http, ["api.example.com"]);
-    assert!(report.installed.state.granted.kv, "earlier grants stay");
+    assert!(
+        report.installed.state.granted.kv.any(),
+        "earlier grants stay"
+    );
     assert_eq!(
         report.installed.state.config["greeting"], "hi",
         "config survives upgrades"

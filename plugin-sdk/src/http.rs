@@ -209,6 +209,10 @@ fn map_error_code(code: ErrorCode, authority: &str) -> Error {
             "outbound HTTP to `{authority}` is not granted to this plugin: list it under \
              capabilities.http in plugin.toml and have an administrator grant it"
         )),
+        ErrorCode::DestinationIpProhibited => Error::denied(format!(
+            "`{authority}` is a loopback, private or otherwise non-public address: \
+             only an administrator's grant of that address (or its range) allows it"
+        )),
         ErrorCode::DnsError(_)
         | ErrorCode::DnsTimeout
         | ErrorCode::DestinationNotFound

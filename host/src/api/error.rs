@@ -160,7 +160,9 @@ impl From<PluginsError> for ApiError {
             PluginsError::Disabled(_) => {
                 Self::new(StatusCode::CONFLICT, "plugin_disabled", message)
             }
-            PluginsError::Owned(_) => Self::conflict(message),
+            // The same answer whoever holds the name: it must not reveal another
+            // user's private plugin.
+            PluginsError::Owned(_) => Self::new(StatusCode::CONFLICT, "name_taken", message),
             PluginsError::NotReady(_) => {
                 Self::new(StatusCode::CONFLICT, "plugin_not_ready", message)
             }

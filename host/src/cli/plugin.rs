@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use switchyard::config::Config;
 use switchyard::plugins::build::{BuildEvent, BuildOptions};
-use switchyard::plugins::manifest::{Capabilities, Kind};
+use switchyard::plugins::manifest::{Capabilities, Kind, KvAccess};
 use switchyard::plugins::package::Package;
 use switchyard::plugins::{Contents, PluginManager, build, scaffold};
 
@@ -123,9 +123,12 @@ pub struct GrantArgs {
     /// Grant only this HTTP host pattern (repeatable).
     #[arg(long = "http")]
     http: Vec<String>,
-    /// Grant only key-value storage.
+    /// Grant only key-value storage (a space per user).
     #[arg(long)]
     kv: bool,
+    /// Grant only the shared key-value space (for `kv = "shared"` in the manifest).
+    #[arg(long)]
+    kv_shared: bool,
     /// Grant only this secret (repeatable).
     #[arg(long = "secret")]
     secrets: Vec<String>,
@@ -168,7 +171,13 @@ pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode
         PluginCommand::Grant(args) => {
             let only = Capabilities {
                 http: args.http,
-                kv: args.kv,
+                kv: if args.kv_shared {
+                    KvAccess::Shared
+                } else if args.kv {
+                    KvAccess::User
+                } else {
+                    KvAccess::None
+                },
                 secrets: args.secrets,
             };
             let what = (!only.is_empty()).then_some(&only);

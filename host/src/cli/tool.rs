@@ -26,6 +26,10 @@ pub enum ToolCommand {
         /// Print the whole result as JSON.
         #[arg(long)]
         json: bool,
+        /// Call as this user: their name in the call context, their key-value data.
+        /// Without it the call runs as the local operator, with its own data.
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 
@@ -72,6 +76,7 @@ pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> 
             tool,
             arguments,
             json,
+            user,
         } => {
             let Some((plugin, name)) = tool.split_once('/') else {
                 bail!(
@@ -87,8 +92,19 @@ pub async fn run(cmd: ToolCommand, config: &Config) -> anyhow::Result<ExitCode> 
             } else {
                 arguments
             };
-            let caller = std::env::var("USER").ok().map(|u| format!("local:{u}"));
-            match tools::call(&manager, plugin, name, &arguments, caller).await {
+            let caller = match user {
+                Some(name) => {
+                    let (user, _) = (manager.store().user_for_login(&name).await)
+                        .with_context(|| format!("no user `{name}`"))?;
+                    Some(tools::Caller {
+                        admin: user.role == switchyard::store::Role::Admin,
+                        user_id: user.id,
+                        username: user.username,
+                    })
+                }
+                None => None,
+            };
+            match tools::call(&manager, plugin, name, &arguments, caller.as_ref()).await {
                 Ok(output) => {
                     print_output(&output, json)?;
                     Ok(ExitCode::SUCCESS)

@@ -75,6 +75,7 @@ impl ToolCall<'_> {
         let hooks = crate::runtime::CallHooks {
             observer: Some(forwarder.observer()),
             cancel: Some(self.cancel),
+            ..Default::default()
         };
         let request_id = tools::new_request_id();
         let (result, denied) = tools::call_live(

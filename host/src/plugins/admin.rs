@@ -46,7 +46,7 @@ impl PluginManager {
                 .cloned()
                 .collect::<Vec<_>>(),
         );
-        g.kv |= add.kv;
+        g.kv = g.kv.max(add.kv);
         self.save_state(installed).await
     }
 

@@ -8,10 +8,20 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use super::capabilities::{Capabilities, KvAccess};
+
 /// The largest memory cap a manifest may ask for (MiB).
 pub const MAX_MEMORY_MB: u64 = 4096;
 /// The longest wall-clock deadline a manifest may ask for (ms).
 pub const MAX_TIMEOUT_MS: u64 = 300_000;
+/// The largest `plugin.toml` read at all (bytes): bigger files are refused unparsed.
+pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
+/// Most entries of any list in a manifest (authors, hosts, secrets, config keys).
+pub const MAX_LIST_ITEMS: usize = 64;
+/// Longest short text in a manifest (a license, an author, a host pattern).
+pub const MAX_SHORT_TEXT: usize = 256;
+/// Longest long text in a manifest (descriptions, config defaults).
+pub const MAX_LONG_TEXT: usize = 1024;
 
 /// A parsed and validated `plugin.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,81 +121,6 @@ impl fmt::Display for Kind {
             Kind::Prompt => "prompt",
             Kind::Resource => "resource",
         })
-    }
-}
-
-/// Capabilities a plugin requests (in the manifest) or holds (once granted).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Capabilities {
-    /// Hosts the plugin may reach over HTTP: `host` (ports 80/443), `host:port`,
-    /// `host:*`, `*.domain` (any subdomain) or `*` (anywhere).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub http: Vec<String>,
-    /// Whether the plugin has its own key-value space.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub kv: bool,
-    /// Names of secrets the plugin may read.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<String>,
-}
-
-impl Capabilities {
-    /// True when nothing is requested.
-    pub fn is_empty(&self) -> bool {
-        self.http.is_empty() && !self.kv && self.secrets.is_empty()
-    }
-
-    /// What `self` asks for beyond `granted`.
-    pub fn beyond(&self, granted: &Capabilities) -> Capabilities {
-        Capabilities {
-            http: (self.http.iter())
-                .filter(|h| !granted.http.contains(h))
-                .cloned()
-                .collect(),
-            kv: self.kv && !granted.kv,
-            secrets: (self.secrets.iter())
-                .filter(|s| !granted.secrets.contains(s))
-                .cloned()
-                .collect(),
-        }
-    }
-
-    /// The part of `self` that `requested` still asks for (drops stale grants);
-    /// any host pattern stays when `requested` asks for `*`.
-    pub fn within(&self, requested: &Capabilities) -> Capabilities {
-        let any_host = requested.http.iter().any(|h| h == "*");
-        Capabilities {
-            http: (self.http.iter())
-                .filter(|h| any_host || requested.http.contains(h))
-                .cloned()
-                .collect(),
-            kv: self.kv && requested.kv,
-            secrets: (self.secrets.iter())
-                .filter(|s| requested.secrets.contains(s))
-                .cloned()
-                .collect(),
-        }
-    }
-}
-
-impl fmt::Display for Capabilities {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
-        if !self.http.is_empty() {
-            parts.push(format!("http: {}", self.http.join(", ")));
-        }
-        if self.kv {
-            parts.push("kv".to_string());
-        }
-        if !self.secrets.is_empty() {
-            parts.push(format!("secrets: {}", self.secrets.join(", ")));
-        }
-        if parts.is_empty() {
-            f.write_str("none")
-        } else {
-            f.write_str(&parts.join("; "))
-        }
     }
 }
 
@@ -290,6 +225,9 @@ pub enum ManifestError {
 impl Manifest {
     /// Parse and validate the text of a `plugin.toml`.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        if text.len() > MAX_MANIFEST_BYTES {
+            return Err(too_large(text.len() as u64));
+        }
         let manifest: Manifest = toml::from_str(text)
             .map_err(|e| ManifestError::Parse(e.to_string().trim_end().replace('\n', " ")))?;
         manifest.validate()?;
@@ -302,8 +240,42 @@ impl Manifest {
         if let Err(e) = check_plugin_name(&self.name) {
             problems.push(format!("name: {e}"));
         }
-        if self.description.trim().is_empty() || self.description.len() > 1024 {
-            problems.push("description: must be 1-1024 characters".to_string());
+        if self.description.trim().is_empty() || self.description.len() > MAX_LONG_TEXT {
+            problems.push(format!("description: must be 1-{MAX_LONG_TEXT} characters"));
+        }
+        if self.version.to_string().len() > MAX_SHORT_TEXT / 4 {
+            problems.push(format!(
+                "version: must be at most {} characters",
+                MAX_SHORT_TEXT / 4
+            ));
+        }
+        if self
+            .license
+            .as_ref()
+            .is_some_and(|l| l.len() > MAX_SHORT_TEXT)
+        {
+            problems.push(format!(
+                "license: must be at most {MAX_SHORT_TEXT} characters"
+            ));
+        }
+        check_list(&mut problems, "authors", &self.authors, MAX_SHORT_TEXT);
+        check_list(
+            &mut problems,
+            "capabilities.http",
+            &self.capabilities.http,
+            MAX_SHORT_TEXT,
+        );
+        check_list(
+            &mut problems,
+            "capabilities.secrets",
+            &self.capabilities.secrets,
+            64,
+        );
+        if self.config.len() > MAX_LIST_ITEMS {
+            problems.push(format!(
+                "config: at most {MAX_LIST_ITEMS} keys, got {}",
+                self.config.len()
+            ));
         }
         if self.kinds.is_empty() {
             problems.push(
@@ -322,12 +294,12 @@ impl Manifest {
         } else if !self.component.ends_with(".wasm") {
             problems.push("component: must name a `.wasm` file".to_string());
         }
-        for host in &self.capabilities.http {
+        for host in self.capabilities.http.iter().take(MAX_LIST_ITEMS) {
             if let Err(e) = crate::runtime::HostPattern::parse(host) {
                 problems.push(format!("capabilities.http: `{host}`: {e}"));
             }
         }
-        for secret in &self.capabilities.secrets {
+        for secret in self.capabilities.secrets.iter().take(MAX_LIST_ITEMS) {
             if !is_identifier(secret) {
                 problems.push(format!(
                     "capabilities.secrets: `{secret}` must be 1-64 chars of a-z, 0-9, _ starting with a letter"
@@ -350,7 +322,19 @@ impl Manifest {
         if limits.fuel == Some(0) {
             problems.push("limits.fuel: must be at least 1 (omit it for no fuel limit)".into());
         }
-        for (key, spec) in &self.config {
+        for (key, spec) in self.config.iter().take(MAX_LIST_ITEMS) {
+            if spec.description.len() > MAX_LONG_TEXT {
+                problems.push(format!(
+                    "config.{key}.description: must be at most {MAX_LONG_TEXT} characters"
+                ));
+            }
+            if let Some(toml::Value::String(d)) = &spec.default
+                && d.len() > MAX_LONG_TEXT
+            {
+                problems.push(format!(
+                    "config.{key}.default: must be at most {MAX_LONG_TEXT} characters"
+                ));
+            }
             if !is_identifier(key) {
                 problems.push(format!(
                     "config.{key}: key must be 1-64 chars of a-z, 0-9, _ starting with a letter"
@@ -376,6 +360,28 @@ impl Manifest {
     /// Whether the manifest declares `kind`.
     pub fn has(&self, kind: Kind) -> bool {
         self.kinds.contains(&kind)
+    }
+}
+
+/// The error for a `plugin.toml` of `len` bytes, over [`MAX_MANIFEST_BYTES`].
+pub fn too_large(len: u64) -> ManifestError {
+    ManifestError::Invalid(vec![format!(
+        "the file is {len} bytes; at most {MAX_MANIFEST_BYTES} are allowed"
+    )])
+}
+
+/// Report a list with more than [`MAX_LIST_ITEMS`] entries or an entry over `max_len` bytes.
+fn check_list(problems: &mut Vec<String>, field: &str, items: &[String], max_len: usize) {
+    if items.len() > MAX_LIST_ITEMS {
+        problems.push(format!(
+            "{field}: at most {MAX_LIST_ITEMS} entries, got {}",
+            items.len()
+        ));
+    }
+    if items.iter().any(|i| i.len() > max_len) {
+        problems.push(format!(
+            "{field}: entries must be at most {max_len} characters"
+        ));
     }
 }
 
@@ -428,7 +434,7 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Capabilities, ConfigType, check_relative_path};
+    use super::{ConfigType, check_relative_path};
 
     #[test]
     fn config_values_are_type_checked() {
@@ -446,38 +452,6 @@ mod tests {
             ConfigType::String.check(" keep spaces ").unwrap(),
             " keep spaces "
         );
-    }
-
-    #[test]
-    fn grants_compare_with_requests() {
-        let requested = Capabilities {
-            http: vec!["a.com".into(), "b.com".into()],
-            kv: true,
-            secrets: vec!["t".into()],
-        };
-        let granted = Capabilities {
-            http: vec!["a.com".into(), "old.com".into()],
-            kv: false,
-            secrets: vec![],
-        };
-        let pending = requested.beyond(&granted);
-        assert_eq!(pending.http, ["b.com"]);
-        assert!(pending.kv);
-        assert_eq!(
-            granted.within(&requested).http,
-            ["a.com"],
-            "stale grants drop out"
-        );
-        let any = Capabilities {
-            http: vec!["*".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            granted.within(&any).http,
-            ["a.com", "old.com"],
-            "`*` covers any granted host"
-        );
-        assert_eq!(requested.to_string(), "http: a.com, b.com; kv; secrets: t");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod build;
+mod capabilities;
 pub mod live;
 pub mod manifest;
 pub mod package;
@@ -18,7 +19,7 @@ use crate::runtime::{
 use crate::skills::{self, Skill};
 use crate::store::{PluginRow, SecretCipher, SqlKv, SqlSecrets, Store, StoreError};
 use crate::tools::{self, ToolEntry};
-use manifest::{Capabilities, Kind, Manifest};
+use manifest::{Capabilities, Kind, KvAccess, Manifest};
 use package::{Package, PackageError};
 use registry::{Registry, RegistryError};
 use std::collections::BTreeMap;
@@ -50,7 +51,7 @@ pub enum PluginsError {
     #[error("no plugin named `{0}` is installed")]
     NotInstalled(String),
     /// The plugin's owner differs from the installing user.
-    #[error("plugin `{0}` belongs to another user")]
+    #[error("the plugin name `{0}` is not available; choose another name")]
     Owned(String),
     /// The store failed.
     #[error("plugin state: {0}")]
@@ -476,9 +477,8 @@ impl PluginManager {
             secrets: granted.secrets.clone(),
             secret_source: Some(self.secrets.clone() as Arc<dyn crate::runtime::SecretSource>),
             config,
-            kv: granted
-                .kv
-                .then(|| self.kv.clone() as Arc<dyn crate::runtime::KvStore>),
+            kv: (granted.kv.any()).then(|| self.kv.clone() as Arc<dyn crate::runtime::KvStore>),
+            kv_shared: granted.kv == KvAccess::Shared,
             clock: system_clock,
         })
     }

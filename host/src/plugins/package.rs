@@ -4,7 +4,7 @@
 //! Archives are unpacked defensively: only regular files and directories, no
 //! absolute or `..` paths, no links, and caps on entry count and unpacked bytes.
 
-use super::manifest::{Manifest, ManifestError};
+use super::manifest::{MAX_MANIFEST_BYTES, Manifest, ManifestError};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,8 +20,9 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Why a package could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
-    /// The path does not exist or cannot be read.
-    #[error("cannot read `{path}`: {reason}")]
+    /// The path does not exist or cannot be read (the message leaves the path
+    /// out: it may be a server's scratch file; the path is logged).
+    #[error("cannot read the package: {reason}")]
     Io {
         /// The path.
         path: PathBuf,
@@ -30,9 +31,9 @@ pub enum PackageError {
     },
     /// No `plugin.toml` where one was expected.
     #[error(
-        "`{0}` holds no plugin.toml: a package is a directory (or .tar.gz) with plugin.toml at its top"
+        "the package holds no plugin.toml: a package is a directory (or .tar.gz) with plugin.toml at its top"
     )]
-    NoManifest(PathBuf),
+    NoManifest,
     /// The manifest is invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -60,9 +61,12 @@ impl Package {
     /// Open a package directory or `.tar.gz` file. Archives are unpacked into a
     /// temporary directory under `scratch`, removed when the package is dropped.
     pub fn open(path: &Path, scratch: &Path) -> Result<Self, PackageError> {
-        let io = |e: std::io::Error| PackageError::Io {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
+        let io = |e: std::io::Error| {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read a package");
+            PackageError::Io {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
         };
         let meta = fs::metadata(path).map_err(io)?;
         let (dir, unpacked) = if meta.is_dir() {
@@ -77,15 +81,12 @@ impl Package {
             unpack(file, tmp.path())?;
             (package_root(tmp.path())?, Some(tmp))
         };
-        let manifest_path = dir.join("plugin.toml");
-        let text = match fs::read_to_string(&manifest_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(PackageError::NoManifest(path.to_path_buf()));
-            }
-            Err(e) => return Err(io(e)),
-        };
-        let manifest = Manifest::parse(&text)?;
+        let manifest = Manifest::parse(&read_manifest(&dir.join("plugin.toml")).map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::NotFound => PackageError::NoManifest,
+                _ => io(e),
+            },
+        )??)?;
         let component = read_inside(&dir, &manifest.component, MAX_COMPONENT_BYTES)
             .map_err(PackageError::Component)?;
         Ok(Self {
@@ -97,12 +98,31 @@ impl Package {
     }
 }
 
+/// The text of `plugin.toml` at `path`, refused unread when it is larger than
+/// [`MAX_MANIFEST_BYTES`] (never more than that is read into memory).
+fn read_manifest(path: &Path) -> std::io::Result<Result<String, PackageError>> {
+    let file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > MAX_MANIFEST_BYTES as u64 {
+        return Ok(Err(super::manifest::too_large(len).into()));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(MAX_MANIFEST_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Ok(Err(super::manifest::too_large(bytes.len() as u64).into()));
+    }
+    Ok(String::from_utf8(bytes).map_err(|_| {
+        PackageError::Manifest(ManifestError::Parse("the file is not UTF-8 text".into()))
+    }))
+}
+
 /// Read `relative` inside `base`, refusing paths (or symlinks) that lead outside it.
 pub fn read_inside(base: &Path, relative: &str, max: u64) -> Result<Vec<u8>, String> {
     super::manifest::check_relative_path(relative)?;
     let base = base
         .canonicalize()
-        .map_err(|e| format!("{}: {e}", base.display()))?;
+        .map_err(|e| format!("the package directory cannot be read: {e}"))?;
     let full = base
         .join(relative)
         .canonicalize()
@@ -140,7 +160,7 @@ fn package_root(dir: &Path) -> Result<PathBuf, PackageError> {
         .collect();
     match entries.as_slice() {
         [one] if one.path().join("plugin.toml").is_file() => Ok(one.path()),
-        _ => Err(PackageError::NoManifest(dir.to_path_buf())),
+        _ => Err(PackageError::NoManifest),
     }
 }
 
@@ -163,6 +183,10 @@ fn unpack(file: fs::File, dest: &Path) -> Result<(), PackageError> {
             continue;
         }
         super::manifest::check_relative_path(name).map_err(|e| bad(format!("entry {e}")))?;
+        let size = entry.header().size().unwrap_or(u64::MAX);
+        if name.rsplit('/').next() == Some("plugin.toml") && size > MAX_MANIFEST_BYTES as u64 {
+            return Err(super::manifest::too_large(size).into());
+        }
         let target = dest.join(name);
         match entry.header().entry_type() {
             tar::EntryType::Directory => {

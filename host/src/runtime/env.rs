@@ -1,5 +1,6 @@
 //! What one plugin may reach, handed to the runtime by its owner: granted hosts,
-//! granted secrets, configuration, its key-value space, and the clock.
+//! granted secrets, configuration, its key-value space, and the clock; and the
+//! key-value namespace each call works in.
 //!
 //! The runtime knows nothing of registries, users or databases: storage and
 //! secrets come in through the small [`KvStore`] and [`SecretSource`] traits.
@@ -30,28 +31,62 @@ pub enum KvError {
     Unavailable(String),
 }
 
-/// Per-plugin key-value storage. `plugin` is the namespace: a plugin only ever
-/// sees its own.
+/// Whose key-value data a call reads and writes, inside one plugin's space.
+///
+/// The host picks it for every call: a call made for a user gets that user's
+/// namespace; a plugin granted shared KV gets the plugin-wide one. Calls made for
+/// other parties (channel instances, schedule owners) add their own variants.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KvNamespace {
+    /// The data of the user (by id) the call is made for.
+    User(String),
+    /// The plugin-wide space every caller shares (manifest `kv = "shared"`, granted).
+    Shared,
+    /// The local operator's space: CLI calls made without `--user`.
+    Local,
+}
+
+impl KvNamespace {
+    /// The stored form: `user:ID`, `shared` or `local`.
+    pub fn key(&self) -> String {
+        match self {
+            KvNamespace::User(id) => format!("user:{id}"),
+            KvNamespace::Shared => "shared".to_string(),
+            KvNamespace::Local => "local".to_string(),
+        }
+    }
+}
+
+/// Key-value storage, one space per (plugin, namespace): a call only ever sees
+/// the namespace the host chose for it.
 pub trait KvStore: Send + Sync {
     /// Read a key.
     fn get<'a>(
         &'a self,
         plugin: &'a str,
+        ns: &'a KvNamespace,
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, KvError>>;
     /// Write a key.
     fn set<'a>(
         &'a self,
         plugin: &'a str,
+        ns: &'a KvNamespace,
         key: &'a str,
         value: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), KvError>>;
     /// Delete a key; `true` when it existed.
-    fn delete<'a>(&'a self, plugin: &'a str, key: &'a str) -> BoxFuture<'a, Result<bool, KvError>>;
+    fn delete<'a>(
+        &'a self,
+        plugin: &'a str,
+        ns: &'a KvNamespace,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<bool, KvError>>;
     /// Keys with `prefix`, sorted, at most `limit`.
     fn list<'a>(
         &'a self,
         plugin: &'a str,
+        ns: &'a KvNamespace,
         prefix: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<String>, KvError>>;
@@ -78,6 +113,8 @@ pub struct PluginEnv {
     pub config: BTreeMap<String, String>,
     /// The KV backend, present only when `kv` was granted.
     pub kv: Option<Arc<dyn KvStore>>,
+    /// Shared KV was granted: every call uses [`KvNamespace::Shared`], whoever makes it.
+    pub kv_shared: bool,
     /// The clock behind `host.now` (ms since the Unix epoch).
     pub clock: fn() -> u64,
 }
@@ -92,6 +129,7 @@ impl PluginEnv {
             secret_source: None,
             config: BTreeMap::new(),
             kv: None,
+            kv_shared: false,
             clock: system_clock,
         }
     }

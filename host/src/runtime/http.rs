@@ -1,5 +1,16 @@
-//! Outbound HTTP policy: `wasi:http` requests go out only to granted hosts.
+//! Outbound HTTP policy: `wasi:http` requests go out only to granted hosts, and
+//! only to public addresses unless an administrator granted the address itself.
+//!
+//! Each request is checked twice: its URL host against the granted patterns, then
+//! every address the host resolves to (numeric forms such as `127.1` read as the
+//! address they are) against [`crate::net::is_public`] or an address grant
+//! (`10.0.0.5`, `10.0.0.0/24`, `127.0.0.1:8080`). The connection goes to an address
+//! that passed, with no second lookup. Redirects come back to the guest, and the
+//! request that follows one is checked like any other.
 
+use super::outbound;
+use crate::net::{self, IpNet, Resolver};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
 
@@ -15,6 +26,7 @@ enum HostMatch {
     Any,
     Exact(String),
     Subdomain(String),
+    Net(IpNet),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +37,8 @@ enum PortMatch {
 }
 
 impl HostPattern {
-    /// Parse `host`, `host:port`, `host:*`, `*.domain[:port]` or `*`.
+    /// Parse `host`, `host:port`, `host:*`, `*.domain[:port]`, `*`, or an address
+    /// or range: `10.0.0.5`, `10.0.0.0/24[:port]`, `[::1]:8080`, `[fd00::/8]`.
     pub fn parse(pattern: &str) -> Result<Self, String> {
         if pattern == "*" {
             return Ok(Self {
@@ -43,6 +56,18 @@ impl HostPattern {
             },
         };
         let host = host.to_ascii_lowercase();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if host.contains('/') || net::parse_ip_literal(&host).is_some() {
+            let Some(range) = IpNet::parse(bare) else {
+                return Err(format!(
+                    "`{host}` is not an address or CIDR range such as `10.0.0.0/24`"
+                ));
+            };
+            return Ok(Self {
+                host: HostMatch::Net(range),
+                port,
+            });
+        }
         let (wild, name) = match host.strip_prefix("*.") {
             Some(rest) => (true, rest.to_string()),
             None => (false, host),
@@ -68,20 +93,34 @@ impl HostPattern {
         })
     }
 
-    /// Whether a request to `host` on `port` (with the scheme's default `default_port`) matches.
+    /// Whether a request to URL host `host` on `port` (with the scheme's default
+    /// `default_port`) matches. An address pattern matches numeric hosts inside it.
     pub fn allows(&self, host: &str, port: u16, default_port: u16) -> bool {
         let host = host.to_ascii_lowercase();
         let host_ok = match &self.host {
             HostMatch::Any => true,
             HostMatch::Exact(h) => *h == host,
             HostMatch::Subdomain(d) => host.len() > d.len() + 1 && host.ends_with(&format!(".{d}")),
+            HostMatch::Net(range) => {
+                net::parse_ip_literal(&host).is_some_and(|ip| range.contains(ip))
+            }
         };
-        let port_ok = match self.port {
+        host_ok && self.port_ok(port, default_port)
+    }
+
+    /// Whether this is an address grant covering `ip` on `port`: the only way a
+    /// non-public address is reached.
+    pub fn admits_address(&self, ip: IpAddr, port: u16, default_port: u16) -> bool {
+        matches!(&self.host, HostMatch::Net(range) if range.contains(ip))
+            && self.port_ok(port, default_port)
+    }
+
+    fn port_ok(&self, port: u16, default_port: u16) -> bool {
+        match self.port {
             PortMatch::Any => true,
             PortMatch::Exact(p) => p == port,
             PortMatch::Default => port == default_port,
-        };
-        host_ok && port_ok
+        }
     }
 }
 
@@ -99,27 +138,76 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
 }
 
 /// The `wasi:http` hooks of one call: checks each request against the grants and
-/// records what was refused.
+/// the address rule, and records what was refused.
 pub struct HttpPolicy {
     allowed: Arc<[HostPattern]>,
+    resolver: Resolver,
     denied: Arc<Mutex<Vec<String>>>,
 }
 
 impl HttpPolicy {
-    /// A policy allowing `allowed`, recording refusals into `denied`.
-    pub fn new(allowed: Arc<[HostPattern]>, denied: Arc<Mutex<Vec<String>>>) -> Self {
-        Self { allowed, denied }
+    /// A policy allowing `allowed`, resolving names with `resolver`, recording
+    /// refusals into `denied`.
+    pub fn new(
+        allowed: Arc<[HostPattern]>,
+        resolver: Resolver,
+        denied: Arc<Mutex<Vec<String>>>,
+    ) -> Self {
+        Self {
+            allowed,
+            resolver,
+            denied,
+        }
     }
 }
 
-type SendResult = Box<
-    dyn Future<
-            Output = wasmtime_wasi_http::Result<(
-                http::Response<WasiBody>,
-                Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-            )>,
-        > + Send,
->;
+type SendResult = Box<dyn Future<Output = wasmtime_wasi_http::Result<outbound::Sent>> + Send>;
+
+fn record(denied: &Mutex<Vec<String>>, what: String) {
+    tracing::warn!(capability = %what, "denied capability");
+    if let Ok(mut denied) = denied.lock() {
+        denied.push(what);
+    }
+}
+
+/// The addresses of `host` the grants let a request reach: the public ones and
+/// those inside an address grant.
+async fn checked_addresses(
+    allowed: &[HostPattern],
+    resolver: &Resolver,
+    host: &str,
+    port: u16,
+    default_port: u16,
+) -> Result<Vec<SocketAddr>, (wasmtime_wasi_http::Error, Option<String>)> {
+    let found = match net::parse_ip_literal(host) {
+        Some(ip) => vec![SocketAddr::new(ip, port)],
+        None => resolver.lookup(host, port).await.map_err(|e| {
+            let error = wasmtime_wasi_http::Error::DnsError {
+                rcode: Some(e.to_string()),
+                info_code: None,
+            };
+            (error, None)
+        })?,
+    };
+    let admitted = |a: &SocketAddr| {
+        net::is_public(a.ip())
+            || allowed
+                .iter()
+                .any(|p| p.admits_address(a.ip(), port, default_port))
+    };
+    let (ok, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = found.into_iter().partition(admitted);
+    if ok.is_empty() {
+        let shown = refused
+            .first()
+            .map_or("nothing".to_string(), |a| a.ip().to_string());
+        let what = format!("http {host}:{port} (non-public address {shown})");
+        return Err((
+            wasmtime_wasi_http::Error::DestinationIpProhibited,
+            Some(what),
+        ));
+    }
+    Ok(ok)
+}
 
 impl WasiHttpHooks for HttpPolicy {
     fn send_request(
@@ -128,6 +216,7 @@ impl WasiHttpHooks for HttpPolicy {
         options: Option<wasmtime_wasi_http::RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> SendResult {
+        drop(fut);
         let uri = request.uri();
         let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
         let default_port = if https { 443 } else { 80 };
@@ -138,14 +227,27 @@ impl WasiHttpHooks for HttpPolicy {
             .iter()
             .any(|p| p.allows(&host, port, default_port))
         {
-            let target = format!("{host}:{port}");
-            if let Ok(mut denied) = self.denied.lock() {
-                denied.push(format!("http {target}"));
-            }
+            record(&self.denied, format!("http {host}:{port}"));
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
-        let default = wasmtime_wasi_http::default_hooks();
-        default.send_request(request, options, fut)
+        let (allowed, resolver, denied) = (
+            self.allowed.clone(),
+            self.resolver.clone(),
+            self.denied.clone(),
+        );
+        Box::new(async move {
+            let addrs =
+                match checked_addresses(&allowed, &resolver, &host, port, default_port).await {
+                    Ok(addrs) => addrs,
+                    Err((error, what)) => {
+                        if let Some(what) = what {
+                            record(&denied, what);
+                        }
+                        return Err(error);
+                    }
+                };
+            outbound::send(request, options, addrs, host).await
+        })
     }
 }
 
@@ -177,6 +279,30 @@ mod tests {
                 .unwrap()
                 .allows("[::1]", 80, 80)
         );
+        let range = HostPattern::parse("10.0.0.0/24:8080").unwrap();
+        assert!(range.allows("10.0.0.9", 8080, 80));
+        assert!(range.admits_address("10.0.0.9".parse().unwrap(), 8080, 80));
+        assert!(!range.admits_address("10.0.1.9".parse().unwrap(), 8080, 80));
+        assert!(!range.admits_address("10.0.0.9".parse().unwrap(), 80, 80));
+        let one = HostPattern::parse("127.0.0.1:*").unwrap();
+        assert!(
+            one.allows("127.1", 1, 80),
+            "numeric forms are the address they read as"
+        );
+        assert!(
+            !one.allows("localhost", 1, 80),
+            "an address grant is not a name grant"
+        );
+        assert!(HostPattern::parse("[fd00::/8]").unwrap().admits_address(
+            "fd00::5".parse().unwrap(),
+            80,
+            80
+        ));
+        let any = HostPattern::parse("*").unwrap();
+        assert!(
+            !any.admits_address("127.0.0.1".parse().unwrap(), 80, 80),
+            "`*` admits no private address"
+        );
         for bad in [
             "",
             "exa mple.com",
@@ -186,6 +312,8 @@ mod tests {
             "http://x",
             "a/b",
             "*.[::1]",
+            "10.0.0.0/33",
+            "x/8",
         ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
         }

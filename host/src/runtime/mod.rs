@@ -13,12 +13,13 @@ mod env;
 mod error;
 mod http;
 mod ops;
+mod outbound;
 mod state;
 
 pub use bindings::{channel, prompt, resource, skill, tool, types};
 pub use env::{
-    BoxFuture, CallLimits, KvError, KvStore, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv, SecretSource,
-    system_clock,
+    BoxFuture, CallLimits, KvError, KvNamespace, KvStore, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv,
+    SecretSource, system_clock,
 };
 pub use error::{ErrorKind, LoadError, PluginError};
 pub use http::HostPattern;
@@ -50,6 +51,8 @@ pub struct RuntimeOptions {
     pub max_memory_bytes: usize,
     /// How often the epoch advances (the granularity of deadlines and yields).
     pub epoch_tick: Duration,
+    /// Resolves the names plugins send HTTP requests to.
+    pub resolver: crate::net::Resolver,
 }
 
 impl Default for RuntimeOptions {
@@ -59,6 +62,7 @@ impl Default for RuntimeOptions {
             max_instances: 200,
             max_memory_bytes: 4 << 30,
             epoch_tick: Duration::from_millis(2),
+            resolver: crate::net::Resolver::default(),
         }
     }
 }
@@ -68,6 +72,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Option<ArtifactCache>,
+    resolver: crate::net::Resolver,
     _ticker: EpochTicker,
 }
 
@@ -93,9 +98,12 @@ pub trait CallObserver: Send + Sync {
     fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>);
 }
 
-/// Extras for one call: who observes it and what cancels it.
+/// Extras for one call: who observes it, what cancels it, whose data it uses.
 #[derive(Clone, Default)]
 pub struct CallHooks {
+    /// The key-value namespace of whom the call is made for; `None`: no KV
+    /// (unless the plugin holds shared KV).
+    pub kv: Option<KvNamespace>,
     /// Receives the call's log lines and progress reports.
     pub observer: Option<Arc<dyn CallObserver>>,
     /// Stops the call (the instance is dropped) when cancelled.
@@ -162,6 +170,7 @@ impl Runtime {
             engine,
             linker,
             cache,
+            resolver: options.resolver,
             _ticker: ticker,
         })
     }
@@ -400,8 +409,9 @@ impl Runtime {
             return (Err(e), Vec::new());
         }
         let limits = c.limits;
-        let mut state = HostState::new(c.env.clone(), limits.memory_bytes);
+        let mut state = HostState::new(c.env.clone(), limits.memory_bytes, self.resolver.clone());
         state.observer = hooks.observer;
+        state.kv_namespace = hooks.kv;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         if let Err(e) = store.set_fuel(limits.fuel.unwrap_or(u64::MAX)) {

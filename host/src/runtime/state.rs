@@ -2,7 +2,7 @@
 
 use super::CallObserver;
 use super::bindings::{host, types};
-use super::env::{KvError, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv};
+use super::env::{KvError, KvNamespace, MAX_KV_KEY, MAX_KV_VALUE, PluginEnv};
 use super::http::HttpPolicy;
 use std::sync::{Arc, Mutex};
 use wasmtime::ResourceLimiter;
@@ -33,12 +33,14 @@ pub struct HostState {
     pub(super) timed_out: bool,
     pub(super) denied: Arc<Mutex<Vec<String>>>,
     pub(super) observer: Option<Arc<dyn CallObserver>>,
+    pub(super) kv_namespace: Option<KvNamespace>,
     progress_reports: u32,
 }
 
 impl HostState {
-    /// Fresh state for one call of the plugin described by `env`.
-    pub fn new(env: Arc<PluginEnv>, memory_bytes: usize) -> Self {
+    /// Fresh state for one call of the plugin described by `env`; `resolver`
+    /// turns the names it sends HTTP requests to into addresses.
+    pub fn new(env: Arc<PluginEnv>, memory_bytes: usize, resolver: crate::net::Resolver) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let denied = Arc::new(Mutex::new(Vec::new()));
@@ -46,7 +48,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            policy: HttpPolicy::new(env.http.clone(), denied.clone()),
+            policy: HttpPolicy::new(env.http.clone(), resolver, denied.clone()),
             env,
             stderr,
             limiter: MemoryLimiter {
@@ -57,6 +59,7 @@ impl HostState {
             timed_out: false,
             denied,
             observer: None,
+            kv_namespace: None,
             progress_reports: 0,
         }
     }
@@ -95,11 +98,20 @@ impl HostState {
         ))
     }
 
-    fn kv(&self) -> Result<&Arc<dyn super::env::KvStore>, types::Error> {
-        self.env
-            .kv
-            .as_ref()
-            .ok_or_else(|| self.deny("key-value storage".to_string()))
+    /// The backend and the namespace of this call: the shared one when shared KV
+    /// is granted, else the caller's; no caller (e.g. a load-time listing) means no KV.
+    fn kv(&self) -> Result<(Arc<dyn super::env::KvStore>, KvNamespace), types::Error> {
+        let store = (self.env.kv.clone()).ok_or_else(|| self.deny("key-value storage".into()))?;
+        let ns = if self.env.kv_shared {
+            KvNamespace::Shared
+        } else {
+            self.kv_namespace.clone().ok_or_else(|| {
+                types::Error::Unavailable(
+                    "key-value storage needs a caller: this call is made for nobody".into(),
+                )
+            })?
+        };
+        Ok((store, ns))
     }
 }
 
@@ -213,7 +225,8 @@ impl host::Host for HostState {
 
     async fn kv_get(&mut self, key: String) -> Result<Option<Vec<u8>>, types::Error> {
         check_key(&key)?;
-        self.kv()?.get(&self.env.name, &key).await.map_err(kv_error)
+        let (kv, ns) = self.kv()?;
+        kv.get(&self.env.name, &ns, &key).await.map_err(kv_error)
     }
 
     async fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), types::Error> {
@@ -224,18 +237,16 @@ impl host::Host for HostState {
                 value.len()
             )));
         }
-        self.kv()?
-            .set(&self.env.name, &key, value)
+        let (kv, ns) = self.kv()?;
+        kv.set(&self.env.name, &ns, &key, value)
             .await
             .map_err(kv_error)
     }
 
     async fn kv_delete(&mut self, key: String) -> Result<bool, types::Error> {
         check_key(&key)?;
-        self.kv()?
-            .delete(&self.env.name, &key)
-            .await
-            .map_err(kv_error)
+        let (kv, ns) = self.kv()?;
+        kv.delete(&self.env.name, &ns, &key).await.map_err(kv_error)
     }
 
     async fn kv_list(&mut self, prefix: String) -> Result<Vec<String>, types::Error> {
@@ -244,8 +255,8 @@ impl host::Host for HostState {
                 "prefixes must be at most {MAX_KV_KEY} bytes"
             )));
         }
-        self.kv()?
-            .list(&self.env.name, &prefix, KV_LIST_LIMIT)
+        let (kv, ns) = self.kv()?;
+        kv.list(&self.env.name, &ns, &prefix, KV_LIST_LIMIT)
             .await
             .map_err(kv_error)
     }

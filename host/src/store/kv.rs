@@ -1,10 +1,11 @@
 //! Plugin key-value spaces in the `plugin_kv` table, behind the runtime's
-//! [`KvStore`] trait. Each plugin's keys and values together stay under a quota.
+//! [`KvStore`] trait. Rows are keyed by (plugin, namespace, key); each namespace
+//! of a plugin (a user's, the shared one) stays under its own quota.
 
 use super::{Store, now_ms};
-use crate::runtime::{BoxFuture, KvError, KvStore};
+use crate::runtime::{BoxFuture, KvError, KvNamespace, KvStore};
 
-/// Most bytes (keys + values) one plugin may keep.
+/// Most bytes (keys + values) one namespace of one plugin may keep.
 pub const KV_QUOTA_BYTES: i64 = 16 << 20;
 
 /// Key-value storage on the store.
@@ -28,31 +29,38 @@ impl KvStore for SqlKv {
     fn get<'a>(
         &'a self,
         plugin: &'a str,
+        ns: &'a KvNamespace,
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, KvError>> {
         Box::pin(async move {
-            sqlx::query_scalar("SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2")
-                .bind(plugin)
-                .bind(key)
-                .fetch_optional(self.store.pool())
-                .await
-                .map_err(unavailable)
+            sqlx::query_scalar(
+                "SELECT value FROM plugin_kv WHERE plugin = $1 AND namespace = $2 AND key = $3",
+            )
+            .bind(plugin)
+            .bind(ns.key())
+            .bind(key)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(unavailable)
         })
     }
 
     fn set<'a>(
         &'a self,
         plugin: &'a str,
+        ns: &'a KvNamespace,
         key: &'a str,
         value: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), KvError>> {
         Box::pin(async move {
+            let namespace = ns.key();
             let mut tx = self.store.pool().begin().await.map_err(unavailable)?;
             let used: Option<i64> = sqlx::query_scalar(
                 "SELECT CAST(SUM(LENGTH(key) + LENGTH(value)) AS BIGINT) FROM plugin_kv \
-                 WHERE plugin = $1 AND key <> $2",
+                 WHERE plugin = $1 AND namespace = $2 AND key <> $3",
             )
             .bind(plugin)
+            .bind(&namespace)
             .bind(key)
             .fetch_one(&mut *tx)
             .await
@@ -60,14 +68,16 @@ impl KvStore for SqlKv {
             let size = (key.len() + value.len()) as i64;
             if used.unwrap_or(0) + size > KV_QUOTA_BYTES {
                 return Err(KvError::Invalid(format!(
-                    "the plugin's key-value space is full ({KV_QUOTA_BYTES} bytes); delete keys first"
+                    "this key-value space is full ({KV_QUOTA_BYTES} bytes); delete keys first"
                 )));
             }
             sqlx::query(
-                "INSERT INTO plugin_kv (plugin, key, value, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                "INSERT INTO plugin_kv (plugin, namespace, key, value, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (plugin, namespace, key) \
+                 DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             )
             .bind(plugin)
+            .bind(&namespace)
             .bind(key)
             .bind(value)
             .bind(now_ms())
@@ -78,14 +88,22 @@ impl KvStore for SqlKv {
         })
     }
 
-    fn delete<'a>(&'a self, plugin: &'a str, key: &'a str) -> BoxFuture<'a, Result<bool, KvError>> {
+    fn delete<'a>(
+        &'a self,
+        plugin: &'a str,
+        ns: &'a KvNamespace,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<bool, KvError>> {
         Box::pin(async move {
-            let result = sqlx::query("DELETE FROM plugin_kv WHERE plugin = $1 AND key = $2")
-                .bind(plugin)
-                .bind(key)
-                .execute(self.store.pool())
-                .await
-                .map_err(unavailable)?;
+            let result = sqlx::query(
+                "DELETE FROM plugin_kv WHERE plugin = $1 AND namespace = $2 AND key = $3",
+            )
+            .bind(plugin)
+            .bind(ns.key())
+            .bind(key)
+            .execute(self.store.pool())
+            .await
+            .map_err(unavailable)?;
             Ok(result.rows_affected() > 0)
         })
     }
@@ -93,15 +111,17 @@ impl KvStore for SqlKv {
     fn list<'a>(
         &'a self,
         plugin: &'a str,
+        ns: &'a KvNamespace,
         prefix: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<String>, KvError>> {
         Box::pin(async move {
             sqlx::query_scalar(
-                "SELECT key FROM plugin_kv WHERE plugin = $1 AND substr(key, 1, CAST($2 AS INTEGER)) = $3 \
-                 ORDER BY key LIMIT $4",
+                "SELECT key FROM plugin_kv WHERE plugin = $1 AND namespace = $2 \
+                 AND substr(key, 1, CAST($3 AS INTEGER)) = $4 ORDER BY key LIMIT $5",
             )
             .bind(plugin)
+            .bind(ns.key())
             .bind(prefix.chars().count() as i64)
             .bind(prefix)
             .bind(limit as i64)

@@ -163,15 +163,21 @@ impl Store {
         self.user(id).await
     }
 
-    /// Delete a user with their tokens.
+    /// Delete a user with their tokens and their plugin key-value data.
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1")
+            .bind(crate::runtime::KvNamespace::User(id.to_string()).key())
+            .execute(&mut *tx)
+            .await?;
         let result = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        tx.commit().await?;
         Ok(())
     }
 }

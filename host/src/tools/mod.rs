@@ -4,7 +4,7 @@
 
 use crate::plugins::live::PluginHost;
 use crate::plugins::{PluginManager, PluginsError};
-use crate::runtime::{CallHooks, ErrorKind, PluginError, tool};
+use crate::runtime::{CallHooks, ErrorKind, KvNamespace, PluginError, tool};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -113,12 +113,31 @@ pub fn valid_name(name: &str) -> bool {
 /// Check the specs a plugin declares: unique valid names, object input schemas
 /// that compile, valid output schemas.
 pub fn check_specs(plugin: &str, specs: Vec<tool::ToolSpec>) -> Result<Vec<ToolEntry>, String> {
+    if specs.len() > MAX_TOOLS {
+        return Err(format!("at most {MAX_TOOLS} tools, got {}", specs.len()));
+    }
     let mut entries: Vec<ToolEntry> = Vec::with_capacity(specs.len());
     for spec in specs {
         let name = spec.name;
         if !valid_name(&name) {
+            let shown: String = name.chars().take(64).collect();
             return Err(format!(
-                "tool name `{name}` must be 1-64 chars of a-z, 0-9, _ and -"
+                "tool name `{shown}` must be 1-64 chars of a-z, 0-9, _ and -"
+            ));
+        }
+        let too_long = [
+            ("description", spec.description.len(), MAX_TOOL_DESCRIPTION),
+            ("title", spec.title.as_ref().map_or(0, String::len), 256),
+            ("input schema", spec.input_schema.len(), MAX_TOOL_SCHEMA),
+            (
+                "output schema",
+                spec.output_schema.as_ref().map_or(0, String::len),
+                MAX_TOOL_SCHEMA,
+            ),
+        ];
+        if let Some((what, len, max)) = too_long.iter().find(|(_, len, max)| len > max) {
+            return Err(format!(
+                "tool `{name}`: the {what} is {len} bytes; at most {max} are allowed"
             ));
         }
         if entries.iter().any(|e| e.name == name) {
@@ -185,6 +204,13 @@ pub struct Caller {
     /// Whether the user is an administrator.
     pub admin: bool,
 }
+
+/// Most tools one plugin may offer.
+pub const MAX_TOOLS: usize = 256;
+/// Longest tool description (bytes).
+pub const MAX_TOOL_DESCRIPTION: usize = 4096;
+/// Longest input or output schema (bytes of JSON).
+pub const MAX_TOOL_SCHEMA: usize = 64 * 1024;
 
 /// Every tool of the live plugins `caller` may see, by plugin then name.
 pub fn visible(host: &PluginHost, caller: &Caller) -> Vec<ToolEntry> {
@@ -299,6 +325,11 @@ async fn call_live_inner(
         request_id: request_id.to_string(),
         caller: Some(caller.username.clone()),
     };
+    // The caller's own key-value namespace, whatever the face passed in.
+    let hooks = CallHooks {
+        kv: Some(KvNamespace::User(caller.user_id.clone())),
+        ..hooks
+    };
     let (result, denied) = host
         .manager()
         .runtime()
@@ -328,14 +359,16 @@ fn find<'a>(
     })
 }
 
-/// Call `plugin/tool` of an installed plugin with JSON `arguments` on behalf of
-/// `caller`, loading it for this one call (the CLI path).
+/// Call `plugin/tool` of an installed plugin with JSON `arguments`, loading it for
+/// this one call (the CLI path). With a `caller` the call uses that user's name and
+/// key-value namespace; without one it runs as the local operator
+/// ([`KvNamespace::Local`]).
 pub async fn call(
     manager: &PluginManager,
     plugin: &str,
     tool: &str,
     arguments: &str,
-    caller: Option<String>,
+    caller: Option<&Caller>,
 ) -> Result<tool::ToolOutput, CallError> {
     let loaded = manager.load(plugin).await?;
     let tools = manager.tools_of(&loaded).await?;
@@ -343,12 +376,23 @@ pub async fn call(
     let arguments = entry.check_arguments(arguments)?;
     let context = tool::CallContext {
         request_id: new_request_id(),
-        caller,
+        caller: caller.map(|c| c.username.clone()),
     };
-    Ok(manager
+    let hooks = CallHooks {
+        kv: Some(caller.map_or(KvNamespace::Local, |c| KvNamespace::User(c.user_id.clone()))),
+        ..CallHooks::default()
+    };
+    let (result, _) = manager
         .runtime()
-        .call_tool(&loaded.component, tool, &arguments.to_string(), context)
-        .await?)
+        .call_tool_traced(
+            &loaded.component,
+            tool,
+            &arguments.to_string(),
+            context,
+            hooks,
+        )
+        .await;
+    Ok(result?)
 }
 
 /// A fresh request id: the process's start time and id (hex), then a

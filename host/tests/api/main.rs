@@ -10,6 +10,8 @@ mod bad_input;
 mod contract;
 mod flow;
 mod mcp;
+mod plugin_http;
+mod plugin_isolation;
 mod reload;
 mod sandbox_files;
 mod sandboxes;

@@ -176,7 +176,8 @@ pub fn tar_gz(entries: &[Entry]) -> Vec<u8> {
     builder.into_inner().unwrap().finish().unwrap()
 }
 
-/// A `.tar.gz` under 2 MiB whose `plugin.toml` unpacks to 300 MiB.
+/// A `.tar.gz` under 2 MiB with one file that unpacks to 300 MiB (not
+/// `plugin.toml`, which is refused at 64 KiB before anything is unpacked).
 pub fn tar_bomb() -> Vec<u8> {
     use std::io::Read;
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -188,7 +189,7 @@ pub fn tar_bomb() -> Vec<u8> {
     builder
         .append_data(
             &mut header,
-            "plugin.toml",
+            "padding.bin",
             std::io::repeat(b' ').take(300 << 20),
         )
         .unwrap();

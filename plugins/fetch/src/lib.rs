@@ -6,6 +6,8 @@ use switchyard_plugin_sdk::prelude::*;
 
 /// Largest body read by default (bytes).
 const DEFAULT_MAX_BYTES: usize = 2 << 20;
+/// Redirects `get_page` follows at most.
+const MAX_REDIRECTS: usize = 5;
 
 #[derive(Deserialize, JsonSchema)]
 struct GetPage {
@@ -72,11 +74,26 @@ fn user_agent() -> String {
 }
 
 fn get_page(a: GetPage, _: &Context) -> Result<Output> {
-    let response = http::Request::get(&a.url)
-        .header("user-agent", &user_agent())
-        .header("accept", "text/html, text/plain;q=0.9, */*;q=0.5")
-        .max_body(DEFAULT_MAX_BYTES)
-        .send()?;
+    let mut url = a.url.clone();
+    let mut hops = 0;
+    let response = loop {
+        let response = http::Request::get(&url)
+            .header("user-agent", &user_agent())
+            .header("accept", "text/html, text/plain;q=0.9, */*;q=0.5")
+            .max_body(DEFAULT_MAX_BYTES)
+            .send()?;
+        let location = response
+            .header("location")
+            .filter(|_| (300..400).contains(&response.status));
+        match location {
+            Some(next) if hops < MAX_REDIRECTS => {
+                // Each hop is a new request, checked by the host like the first.
+                url = resolve(&url, next);
+                hops += 1;
+            }
+            _ => break response,
+        }
+    };
     if !response.is_success() {
         return Err(Error::failed(format!(
             "{} answered HTTP {}",
@@ -106,6 +123,24 @@ fn http_request(a: HttpRequest, _: &Context) -> Result<Output> {
         "content_type": response.header("content-type"),
         "body": text,
     }))
+}
+
+/// A redirect target: absolute, or a path on the current URL's origin.
+fn resolve(current: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let origin_end = current
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| current[start..].find('/').map(|j| start + j))
+        .unwrap_or(current.len());
+    let path = if location.starts_with('/') {
+        location.to_string()
+    } else {
+        format!("/{location}")
+    };
+    format!("{}{path}", &current[..origin_end])
 }
 
 /// The body as text; HTML becomes readable text when `readable`.

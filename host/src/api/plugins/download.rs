@@ -1,11 +1,13 @@
 //! Downloading a plugin package for `POST /plugins/from-url`: size-capped,
 //! checked against its SHA-256, and (for non-administrators) only from public
-//! addresses, so a URL install cannot probe the server's own network.
+//! addresses (the rule of [`crate::net`]), so a URL install cannot probe the
+//! server's own network.
 
 use super::super::error::ApiError;
+use crate::net::{is_public, parse_ip_literal};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use warp::http::StatusCode;
 
@@ -116,42 +118,9 @@ fn literal_is_private(url: &reqwest::Url) -> bool {
     let Some(host) = url.host_str() else {
         return true;
     };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => !is_public(ip),
-        Err(_) => bare.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-/// Whether `ip` is a public unicast address.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_unspecified()
-                || v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || a == 0
-                || a >= 240
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (b == 18 || b == 19)))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_unspecified()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
-        }
+    match parse_ip_literal(host) {
+        Some(ip) => !is_public(ip),
+        None => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -171,34 +140,5 @@ impl reqwest::dns::Resolve for PublicOnly {
             }
             Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_public;
-
-    #[test]
-    fn private_and_special_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

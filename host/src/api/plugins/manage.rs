@@ -5,7 +5,7 @@
 use super::super::error::ApiError;
 use super::super::{Ctx, Segment, ctx, json_body, max_chars, reply, respond};
 use super::{detail, no_content, visible};
-use crate::plugins::manifest::Capabilities;
+use crate::plugins::manifest::{Capabilities, KvAccess};
 use crate::server::Services;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -31,9 +31,12 @@ pub struct GrantRequest {
     /// Host patterns to allow: `host`, `host:port`, `*.domain`, `host:*`.
     #[serde(default)]
     pub http: Vec<String>,
-    /// The key-value space.
+    /// Key-value storage with a space per user.
     #[serde(default)]
     pub kv: bool,
+    /// One key-value space shared by every caller (only when the manifest asks for `kv = "shared"`).
+    #[serde(default)]
+    pub kv_shared: bool,
     /// Secret names.
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -226,7 +229,13 @@ pub async fn grant(
     may_change(&c, &name, "plugin.grant", true).await?;
     let what = Capabilities {
         http: body.http,
-        kv: body.kv,
+        kv: if body.kv_shared {
+            KvAccess::Shared
+        } else if body.kv {
+            KvAccess::User
+        } else {
+            KvAccess::None
+        },
         secrets: body.secrets,
     };
     if !body.all && what.is_empty() {
