@@ -215,11 +215,12 @@ impl Disks {
         Ok(dev)
     }
 
-    /// Detach `volume`'s image and delete it (absent is fine).
+    /// Detach `volume`'s image and delete it, half-made or not (absent is fine).
     pub async fn remove(&self, volume: &str) -> Result<(), DiskError> {
         let image = self.image(volume);
         self.detach(&image).await?;
-        for path in [image, self.kept_marker(volume)] {
+        let part = image.with_extension("img.part");
+        for path in [image, part, self.kept_marker(volume)] {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path, e)),
                 _ => {}
@@ -279,8 +280,7 @@ impl Disks {
         out
     }
 
-    /// Detach loop devices whose image in this directory was deleted, and
-    /// delete half-made images (a crash while making one).
+    /// Detach loop devices whose image in this directory was deleted.
     pub async fn reap_stale(&self) -> Result<(), DiskError> {
         for (dev, backing) in loops() {
             let Some(path) = backing.strip_suffix(" (deleted)") else {
@@ -289,12 +289,6 @@ impl Disks {
             if Path::new(path).parent() == Some(self.dir.as_path()) {
                 run("losetup", &["-d", &dev]).await?;
                 tracing::info!(device = %dev, image = path, "sandboxes: stale workspace loop detached");
-            }
-        }
-        for volume in self.volumes() {
-            let part = self.dir.join(format!("{volume}.img.part"));
-            if part.exists() {
-                std::fs::remove_file(&part).map_err(|e| io(&part, e))?;
             }
         }
         Ok(())

@@ -59,7 +59,11 @@ impl Pool {
 
     /// The volumes of the pool's containers, ready or being warmed.
     fn volumes(&self) -> HashSet<String> {
-        let mut out = self.warming.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out = self
+            .warming
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
         out.extend(ready.iter().map(|p| p.volume.clone()));
         out
@@ -247,7 +251,13 @@ impl Sandboxes {
         let images = self.disks.as_ref().map(|d| d.volumes()).unwrap_or_default();
         // Names are read after the listings: anything made since is named.
         let mut named = self.pool.volumes();
-        named.extend(self.store.all_sandboxes().await?.into_iter().map(|r| r.volume));
+        named.extend(
+            self.store
+                .all_sandboxes()
+                .await?
+                .into_iter()
+                .map(|r| r.volume),
+        );
         let kept = |v: &str| self.disks.as_ref().is_some_and(|d| d.is_kept(v));
         for (volume, labels) in volumes {
             if named.contains(&volume) || kept(&volume) {
@@ -255,7 +265,10 @@ impl Sandboxes {
             }
             // A plain volume kept with its sandbox's label before disks existed.
             let legacy = labels.contains_key(LABEL_SANDBOX)
-                && self.disks.as_ref().is_none_or(|d| !d.image(&volume).exists());
+                && self
+                    .disks
+                    .as_ref()
+                    .is_none_or(|d| !d.image(&volume).exists());
             if legacy {
                 continue;
             }

@@ -66,7 +66,6 @@ impl Sandboxes {
     }
 }
 
-
 /// An open terminal; dropping it ends the shell and everything it started.
 pub struct Terminal {
     /// Engine exec id (for [`Sandboxes::resize`]).
@@ -97,4 +96,3 @@ impl Drop for Terminal {
         }
     }
 }
-

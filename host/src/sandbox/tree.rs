@@ -21,10 +21,14 @@ use std::time::Duration;
 /// The environment variable marking a detached command's processes.
 pub const DETACH_VAR: &str = "SY_DETACH";
 
-/// Kills every process whose environment carries `SY_EXEC=$1` except the
-/// process `$2`, round after round until none is left (bounded). Runs with
-/// another tag so its own processes are not matched.
-const SWEEP: &str = r#"t=$1; me=$2; i=0; while [ $i -lt 50 ]; do i=$((i+1)); n=0; for f in $(grep -lzx "SY_EXEC=$t" /proc/[0-9]*/environ 2>/dev/null); do p=${f#/proc/}; p=${p%/environ}; [ "$p" = "$me" ] && continue; kill -KILL "$p" 2>/dev/null; n=1; done; [ $n = 0 ] && break; done; true"#;
+/// Kills every process whose environment carries `SY_EXEC=$t` except the
+/// process `$me`, round after round until a round kills none (bounded). Its
+/// `grep` runs with another tag; its subshell, matched, has exited by the
+/// time its list is read, so killing it fails and does not count.
+const SWEEP_LOOP: &str = r#"i=0; while [ $i -lt 50 ]; do i=$((i+1)); n=0; for f in $(SY_EXEC=- grep -lzx "SY_EXEC=$t" /proc/[0-9]*/environ 2>/dev/null); do p=${f#/proc/}; p=${p%/environ}; [ "$p" = "$me" ] && continue; kill -KILL "$p" 2>/dev/null && n=1; done; [ $n = 0 ] && break; done"#;
+
+/// [`SWEEP_LOOP`] as a script of its own: `sh -c SWEEP sy TAG`.
+static SWEEP: LazyLock<String> = LazyLock::new(|| format!("t=$1; me=0; {SWEEP_LOOP}; true"));
 
 /// Kills, round after round, every tagged process whose tag does not start
 /// with `$1` (this boot) and that is not detached: commands a previous host
@@ -35,16 +39,16 @@ const SWEEP_LOST: &str = r#"b=$1; i=0; while [ $i -lt 50 ]; do i=$((i+1)); n=0; 
 /// command the kernel's first choice when memory runs out (raising one's own
 /// `oom_score_adj` needs no privilege, so PID 1 survives a hog), run it under
 /// `timeout` in its own process group with the original standard input, and
-/// when it ends kill the group and sweep the tag (unless DETACH is 1).
+/// when it ends kill the group and sweep its own tag (unless DETACH is 1).
 static WRAP: LazyLock<String> = LazyLock::new(|| {
     format!(
         concat!(
             r#"echo 1000 > /proc/self/oom_score_adj; t=$1; d=$2; shift 2; "#,
             r#"exec 3<&0; timeout -k 2 "$t" "$@" 0<&3 3<&- & p=$!; exec 3<&- 0</dev/null; "#,
             r#"wait $p; r=$?; if [ "$d" != 1 ]; then kill -KILL -$p 2>/dev/null; "#,
-            r#"SY_EXEC=- sh -c '{}' sy "$SY_EXEC" $$ 2>/dev/null; fi; exit $r"#
+            r#"t=$SY_EXEC; me=$$; {}; fi; exit $r"#
         ),
-        SWEEP
+        SWEEP_LOOP
     )
 });
 
@@ -71,7 +75,7 @@ impl Sandboxes {
     /// Kill every process of the command tagged `tag` (retried while the
     /// container cannot start the killer, e.g. at its process limit).
     pub(super) async fn kill(&self, container: &str, tag: &str) {
-        self.sweep(container, SWEEP, &[tag, "0"]).await;
+        self.sweep(container, &SWEEP, &[tag]).await;
     }
 
     /// Kill the commands of `container` that an earlier host process lost.
@@ -98,7 +102,9 @@ impl Sandboxes {
                     tracing::warn!(error = %e, container, "sandboxes: cannot kill a command's processes");
                 }
                 Err(super::DriverError::NotFound(_) | super::DriverError::NotRunning(_)) => return,
-                Err(_) => tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1))).await,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt + 1))).await
+                }
             }
         }
     }
@@ -150,7 +156,10 @@ mod tests {
         }
         let (_, out) = sh(&cmd(true), &tag);
         for pid in out.split_whitespace() {
-            assert!(alive(pid), "a detached command keeps its background ({pid})");
+            assert!(
+                alive(pid),
+                "a detached command keeps its background ({pid})"
+            );
             let _ = Command::new("kill").args(["-KILL", pid]).status();
         }
     }

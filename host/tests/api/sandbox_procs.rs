@@ -46,7 +46,11 @@ async fn a_fork_bomb_dies_with_its_command() {
     .await;
     assert_eq!(bomb.status, 200, "{}", bomb.text);
     let r = exec(&admin, &id, json!({ "command": "echo ok" })).await;
-    assert_eq!(r.body["stdout"], "ok\n", "the next command runs: {}", r.text);
+    assert_eq!(
+        r.body["stdout"], "ok\n",
+        "the next command runs: {}",
+        r.text
+    );
     // Calm: a handful of processes (init, the keeper, a standby shell), no CPU burnt.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -60,7 +64,11 @@ async fn a_fork_bomb_dies_with_its_command() {
     let (_, cpu0) = stats(&admin, &id).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (_, cpu1) = stats(&admin, &id).await;
-    assert!(cpu1 - cpu0 < 300_000_000, "{} ns of CPU in a second", cpu1 - cpu0);
+    assert!(
+        cpu1 - cpu0 < 300_000_000,
+        "{} ns of CPU in a second",
+        cpu1 - cpu0
+    );
     cleanup(&server).await;
     server.stop().await;
 }
@@ -77,8 +85,16 @@ async fn background_processes_end_with_the_command_unless_detached() {
     )
     .await;
     assert_eq!(r.body["stdout"], "started\n", "{}", r.text);
-    assert_eq!(count(&admin, &id, "sleep 101").await, 0, "a background child is gone");
-    assert_eq!(count(&admin, &id, "sleep 102").await, 0, "one that left the group too");
+    assert_eq!(
+        count(&admin, &id, "sleep 101").await,
+        0,
+        "a background child is gone"
+    );
+    assert_eq!(
+        count(&admin, &id, "sleep 102").await,
+        0,
+        "one that left the group too"
+    );
 
     let started = Instant::now();
     let r = exec(
@@ -88,8 +104,16 @@ async fn background_processes_end_with_the_command_unless_detached() {
     )
     .await;
     assert_eq!(r.body["exit_code"], 0, "{}", r.text);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    assert_eq!(count(&admin, &id, "sleep 103").await, 1, "a detached command lives on");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        count(&admin, &id, "sleep 103").await,
+        1,
+        "a detached command lives on"
+    );
     let refused = exec(
         &admin,
         &id,
@@ -130,7 +154,10 @@ async fn re_attaching_kills_the_commands_the_old_host_lost() {
     let mut sessions = Vec::new();
     for (line, env) in [
         ("sleep 106", vec!["SY_EXEC=0ldb00t1".to_string()]),
-        ("sleep 107", vec!["SY_EXEC=0ldb00t2".to_string(), "SY_DETACH=1".to_string()]),
+        (
+            "sleep 107",
+            vec!["SY_EXEC=0ldb00t2".to_string(), "SY_DETACH=1".to_string()],
+        ),
     ] {
         let spec = ExecSpec {
             argv: line.split(' ').map(str::to_string).collect(),
@@ -147,8 +174,16 @@ async fn re_attaching_kills_the_commands_the_old_host_lost() {
     drop(sessions);
     let again = Server::resume(data, config).await;
     again.services.sandboxes.reattach().await.unwrap();
-    assert_eq!(count(&again.admin, &id, "sleep 106").await, 0, "the lost command was killed");
-    assert_eq!(count(&again.admin, &id, "sleep 107").await, 1, "the detached one lives on");
+    assert_eq!(
+        count(&again.admin, &id, "sleep 106").await,
+        0,
+        "the lost command was killed"
+    );
+    assert_eq!(
+        count(&again.admin, &id, "sleep 107").await,
+        1,
+        "the detached one lives on"
+    );
     cleanup(&again).await;
     again.stop().await;
 }
