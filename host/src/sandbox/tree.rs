@@ -144,7 +144,8 @@ mod tests {
                 vec![
                     "sh".into(),
                     "-c".into(),
-                    "sleep 100 & echo $!; setsid sleep 100 & echo $!; exit 3".into(),
+                    "sleep 100 >/dev/null 2>&1 & echo $!; setsid sleep 100 >/dev/null 2>&1 & echo $!; exit 3"
+                        .into(),
                 ],
             )
         };
