@@ -159,8 +159,10 @@ async fn re_attaching_kills_the_commands_the_old_host_lost() {
             vec!["SY_EXEC=0ldb00t2".to_string(), "SY_DETACH=1".to_string()],
         ),
     ] {
+        // The engine kills an exec's first process when its client goes: what
+        // outlives the host is what that process started.
         let spec = ExecSpec {
-            argv: line.split(' ').map(str::to_string).collect(),
+            argv: vec!["sh".into(), "-c".into(), format!("{line} & wait")],
             env,
             workdir: "/workspace".into(),
             ..ExecSpec::default()
