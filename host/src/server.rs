@@ -164,7 +164,11 @@ impl Services {
             )
             .await?;
         let driver = Arc::new(DockerDriver::new(config.sandbox.docker_socket.as_deref()));
-        let sandboxes = Sandboxes::new(driver, store.clone(), config.sandbox.clone(), instance);
+        let mut sandbox_config = config.sandbox.clone();
+        sandbox_config
+            .workspace_dir
+            .get_or_insert_with(|| config.data_dir.join("workspaces"));
+        let sandboxes = Sandboxes::new(driver, store.clone(), sandbox_config, instance);
         Ok(Arc::new(Self {
             auth: Auth::new(store.clone(), &secret, config.logins_per_minute),
             sandboxes,

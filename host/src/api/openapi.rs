@@ -28,6 +28,7 @@ use warp::{Filter, Rejection};
         super::sandboxes::stop, super::sandboxes::exec, super::sandboxes::stats,
         super::sandboxes::list_files, super::sandboxes::download, super::sandboxes::upload,
         super::sandboxes::get_limits, super::sandboxes::put_limits,
+        super::sandboxes::storage, super::sandboxes::resize,
     ),
     modifiers(&Security),
     tags(

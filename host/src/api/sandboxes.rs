@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::{Ctx, ListOf, Paging, Segment, ctx, json_body, query, reply, respond};
 use crate::sandbox::exec::{ExecRequest, ExecResult};
 use crate::sandbox::files::FileEntry;
+use crate::sandbox::storage::{Resize, UserStorage};
 use crate::sandbox::{Caller, CreateSandbox, Sandbox, SandboxError, UserLimits};
 use crate::server::Services;
 use futures_util::{StreamExt, TryStreamExt};
@@ -115,7 +116,16 @@ pub(super) fn routes(
         .and(ctx(s.clone()))
         .and(json_body())
         .and_then(|c, b| async move { respond(create(c, b).await) });
+    let storage = warp::path!("sandboxes" / "storage")
+        .and(warp::get())
+        .and(ctx(s.clone()))
+        .and_then(|c| async move { respond(storage(c).await) });
     let one = warp::path!("sandboxes" / Segment);
+    let resize = one
+        .and(warp::patch())
+        .and(ctx(s.clone()))
+        .and(json_body())
+        .and_then(|id: Segment, c, b| async move { respond(resize(c, id.0, b).await) });
     let get = one
         .and(warp::get())
         .and(ctx(s.clone()))
@@ -170,7 +180,11 @@ pub(super) fn routes(
         .and_then(|id: Segment, c, b| async move { respond(put_limits(c, id.0, b).await) });
     list.or(create)
         .unify()
+        .or(storage)
+        .unify()
         .or(get)
+        .unify()
+        .or(resize)
         .unify()
         .or(delete)
         .unify()
@@ -238,6 +252,45 @@ pub async fn get(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> 
     c.require_scope("read")?;
     let s = c.s.sandboxes.get(&c.sandbox_caller(), &id).await?;
     Ok(reply(StatusCode::OK, &s))
+}
+
+/// Grow a sandbox's workspace (never shrink); the new size applies when its container next starts.
+#[utoipa::path(patch, path = "/api/v1/sandboxes/{id}", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id")), request_body = Resize, security(("bearer" = [])),
+    responses((status = 200, body = Sandbox), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
+              (status = 403, description = "Above your disk_mb maximum", body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "Smaller than now, or beyond your storage quota", body = super::error::ErrorBody)))]
+pub async fn resize(c: Ctx, id: String, body: Resize) -> Result<warp::reply::Response, ApiError> {
+    c.require_scope("sandboxes")?;
+    let disk_mb = body.disk_mb;
+    let s =
+        c.s.sandboxes
+            .resize_workspace(&c.sandbox_caller(), &id, body)
+            .await?;
+    c.audit(
+        "sandbox.resize",
+        &format!("sandbox:{id}"),
+        "ok",
+        serde_json::json!({ "disk_mb": disk_mb }),
+    )
+    .await;
+    Ok(reply(StatusCode::OK, &s))
+}
+
+/// Workspace storage per user: sandboxes, the sum of their workspace sizes, the quota, and the host disk they take (administrators).
+#[utoipa::path(get, path = "/api/v1/sandboxes/storage", tag = "sandboxes", security(("bearer" = [])),
+    responses((status = 200, body = StorageReport), (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+pub async fn storage(c: Ctx) -> Result<warp::reply::Response, ApiError> {
+    admin_only(&c)?;
+    c.require_scope("read")?;
+    let items = c.s.sandboxes.storage().await?;
+    Ok(reply(StatusCode::OK, &StorageReport { items }))
+}
+
+/// Workspace storage of every user with sandboxes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StorageReport {
+    /// One entry per user, by user id.
+    pub items: Vec<UserStorage>,
 }
 
 /// Delete a sandbox: its container and (unless `keep_volume`) its workspace.

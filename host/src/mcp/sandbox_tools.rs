@@ -70,7 +70,8 @@ pub fn tools() -> Vec<Tool> {
                 "id": id_schema(),
                 "command": { "type": "string", "description": "The shell command line", "maxLength": 65536 },
                 "timeout_secs": { "type": "integer", "minimum": 1, "description": "Deadline (default: the sandbox's)" },
-                "stdin": { "type": "string", "description": "Text given on standard input", "maxLength": 1048576 }
+                "stdin": { "type": "string", "description": "Text given on standard input", "maxLength": 1048576 },
+                "detach": { "type": "boolean", "description": "Keep what the command leaves running in the background (default: killed when it ends)" }
             }}),
             (false, true),
         ),
@@ -223,6 +224,7 @@ async fn run(
                 command: Some(required(args, "command")?.to_string()),
                 timeout_secs: number_arg(args, "timeout_secs")?,
                 stdin: text_arg(args, "stdin")?.map(str::to_string),
+                detach: args.get("detach").and_then(Value::as_bool).unwrap_or(false),
                 ..ExecRequest::default()
             };
             let result = sandboxes.exec_collect(caller, id, req).await.map_err(err)?;

@@ -177,16 +177,60 @@ impl Driver for DockerDriver {
         &self,
         name: &str,
         labels: &HashMap<String, String>,
+        device: Option<&str>,
     ) -> Result<(), DriverError> {
+        use super::disk::{FS_TYPE, MOUNT_OPTIONS};
         let d = self.docker().await?;
+        let options = device.map(|dev| {
+            HashMap::from([
+                ("type".to_string(), FS_TYPE.to_string()),
+                ("device".to_string(), dev.to_string()),
+                ("o".to_string(), MOUNT_OPTIONS.to_string()),
+            ])
+        });
+        if let Some(wanted) = &options {
+            match d.inspect_volume(name).await {
+                Ok(v) if v.options.get("device") == wanted.get("device") => return Ok(()),
+                Ok(v) => {
+                    // The loop device changed (a reboot): the old definition
+                    // would mount whatever that device is now.
+                    tracing::info!(volume = name, was = ?v.options.get("device"), device, "sandboxes: re-pointing a workspace volume");
+                    self.remove_volume(name).await?;
+                }
+                Err(e) => match self.fail("volume", e).await {
+                    DriverError::NotFound(_) => {}
+                    other => return Err(other),
+                },
+            }
+        }
         let req = VolumeCreateRequest {
             name: Some(name.into()),
             labels: Some(labels.clone()),
+            driver_opts: options,
             ..Default::default()
         };
         match d.create_volume(req).await {
             Ok(_) => Ok(()),
             Err(e) => Err(self.fail("volume", e).await),
+        }
+    }
+
+    async fn list_volumes(
+        &self,
+        label: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, DriverError> {
+        let d = self.docker().await?;
+        let options = bollard::query_parameters::ListVolumesOptions {
+            filters: Some(HashMap::from([("label".into(), vec![label.into()])])),
+        };
+        match d.list_volumes(Some(options)).await {
+            Ok(list) => Ok(list
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| (v.name, v.labels))
+                .collect()),
+            Err(e) => Err(self.fail("volumes", e).await),
         }
     }
 

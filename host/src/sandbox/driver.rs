@@ -118,12 +118,20 @@ pub trait Driver: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), DriverError>;
     /// Whether `image` is present.
     async fn image_present(&self, image: &str) -> Result<bool, DriverError>;
-    /// Create the workspace volume if it does not exist.
+    /// Create the workspace volume if it does not exist; with `device`, a
+    /// volume mounting that block device ([`super::disk::FS_TYPE`], with
+    /// [`super::disk::MOUNT_OPTIONS`]), re-pointed when it names another.
     async fn ensure_volume(
         &self,
         name: &str,
         labels: &HashMap<String, String>,
+        device: Option<&str>,
     ) -> Result<(), DriverError>;
+    /// Every volume carrying `label` (`name=value`): its name and labels.
+    async fn list_volumes(
+        &self,
+        label: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, DriverError>;
     /// Remove a volume (absent is fine).
     async fn remove_volume(&self, name: &str) -> Result<(), DriverError>;
     /// Create and start a container; its id.

@@ -1,31 +1,20 @@
 //! Commands in a sandbox: streamed output with a cap, a deadline enforced both
 //! inside the container (`timeout`) and by the host, out-of-memory kills told
-//! apart from other deaths, and interactive terminals.
-//!
-//! Every command runs with `SY_EXEC=<tag>` in its environment so the host can
-//! kill it and everything it started (the engine has no "kill exec" call).
+//! apart from other deaths, and the whole process tree ending with the
+//! command unless it detaches ([`super::tree`]).
 
 use super::driver::{Chunk, ExecSession, ExecSpec};
 use super::metrics::{self, Start};
 use super::{Caller, Limits, SandboxError, Sandboxes};
 use crate::store::SandboxRow;
-use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-/// Runs `timeout` (own process group, killed with it) around the command, first
-/// making the command the kernel's first choice when memory runs out (raising
-/// one's own `oom_score_adj` needs no privilege), so PID 1 survives a hog.
-const WRAP: &str =
-    r#"echo 1000 > /proc/self/oom_score_adj; t=$1; shift; exec timeout -k 2 "$t" "$@""#;
-/// Kills every process whose environment carries `SY_EXEC=$1`.
-const KILL: &str = r#"for f in /proc/[0-9]*/environ; do if grep -qzx "SY_EXEC=$1" "$f" 2>/dev/null; then p=${f#/proc/}; kill -KILL "${p%/environ}" 2>/dev/null; fi; done; true"#;
 /// Largest inline standard input.
 pub const MAX_STDIN: usize = 1 << 20;
 
@@ -50,6 +39,12 @@ pub struct ExecRequest {
     /// Text given on standard input (at most 1 MiB).
     #[schema(max_length = 1048576)]
     pub stdin: Option<String>,
+    /// Keep what the command leaves running in the background after it exits
+    /// (by default every process it started is killed when it ends). Detached
+    /// processes count against the sandbox's `pids` limit, and a command that
+    /// is killed (deadline, output cap, client gone) still takes them along.
+    #[serde(default)]
+    pub detach: bool,
 }
 
 /// How a command ended.
@@ -140,7 +135,8 @@ fn check_env(env: &BTreeMap<String, String>) -> Result<Vec<String>, SandboxError
                 && v.len() <= 65536
                 && !k.contains(['=', '\0'])
                 && !v.contains('\0')
-                && k != "SY_EXEC";
+                && k != "SY_EXEC"
+                && k != super::tree::DETACH_VAR;
             if ok {
                 Ok(format!("{k}={v}"))
             } else {
@@ -181,17 +177,13 @@ impl Sandboxes {
             Some(w) => super::files::workspace_path(w)?,
             None => super::files::WORKSPACE.to_string(),
         };
-        let tag = uuid::Uuid::now_v7().simple().to_string();
-        let mut full = vec![
-            "sh".into(),
-            "-c".into(),
-            WRAP.into(),
-            "sy".into(),
-            timeout.to_string(),
-        ];
-        full.extend(argv);
+        let tag = self.new_tag();
+        let full = super::tree::wrap(timeout, req.detach, argv);
         let mut env = env;
         env.push(format!("SY_EXEC={tag}"));
+        if req.detach {
+            env.push(format!("{}=1", super::tree::DETACH_VAR));
+        }
         let spec = ExecSpec {
             argv: full,
             env,
@@ -373,80 +365,6 @@ impl Sandboxes {
         }
         None
     }
-
-    /// Kill every process of the command tagged `tag`.
-    pub(super) async fn kill(&self, container: &str, tag: &str) {
-        let spec = ExecSpec {
-            argv: vec![
-                "sh".into(),
-                "-c".into(),
-                KILL.into(),
-                "sy".into(),
-                tag.into(),
-            ],
-            workdir: "/".into(),
-            ..ExecSpec::default()
-        };
-        match self.driver.exec(container, &spec).await {
-            Ok(mut s) => while s.output.next().await.is_some() {},
-            Err(e) => tracing::warn!(error = %e, "cannot kill a sandbox command"),
-        }
-    }
-
-    /// Open an interactive terminal (a login shell on a TTY).
-    pub async fn terminal(
-        self: &Arc<Self>,
-        caller: &Caller,
-        id: &str,
-        rows: u16,
-        cols: u16,
-    ) -> Result<Terminal, SandboxError> {
-        let row = self.row(caller, id).await?;
-        let tag = uuid::Uuid::now_v7().simple().to_string();
-        let spec = ExecSpec {
-            argv: vec![
-                "sh".into(),
-                "-c".into(),
-                "echo 1000 > /proc/self/oom_score_adj; exec bash -l".into(),
-            ],
-            env: vec![format!("SY_EXEC={tag}"), "TERM=xterm-256color".into()],
-            workdir: super::files::WORKSPACE.into(),
-            tty: true,
-            stdin: true,
-        };
-        let (container, mut session) = self.start_exec(&row, &spec).await?;
-        self.busy(&row.id);
-        let input = session
-            .input
-            .take()
-            .ok_or_else(|| SandboxError::Failed("the terminal has no input".into()))?;
-        let terminal = Terminal {
-            exec_id: session.id.clone(),
-            output: session
-                .output
-                .map(|c| match c {
-                    Ok(Chunk::Stdout(b) | Chunk::Stderr(b)) => Ok(b),
-                    Err(e) => Err(e.to_string()),
-                })
-                .boxed(),
-            input,
-            closer: Some(Closer {
-                service: self.clone(),
-                sandbox: row.id,
-                container,
-                tag,
-            }),
-        };
-        if rows > 0 && cols > 0 {
-            let _ = self.driver.resize(&terminal.exec_id, rows, cols).await;
-        }
-        Ok(terminal)
-    }
-
-    /// Resize a terminal.
-    pub async fn resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), SandboxError> {
-        Ok(self.driver.resize(exec_id, rows, cols).await?)
-    }
 }
 
 struct Run {
@@ -457,37 +375,6 @@ struct Run {
     cap: u64,
     started: Instant,
     started_ms: i64,
-}
-
-/// An open terminal; dropping it ends the shell and everything it started.
-pub struct Terminal {
-    /// Engine exec id (for [`Sandboxes::resize`]).
-    pub exec_id: String,
-    /// What the terminal shows.
-    pub output: futures_util::stream::BoxStream<'static, Result<Bytes, String>>,
-    /// What is typed.
-    pub input: Pin<Box<dyn AsyncWrite + Send>>,
-    closer: Option<Closer>,
-}
-
-struct Closer {
-    service: Arc<Sandboxes>,
-    sandbox: String,
-    container: String,
-    tag: String,
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        if let Some(c) = self.closer.take()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            handle.spawn(async move {
-                c.service.kill(&c.container, &c.tag).await;
-                c.service.done(&c.sandbox).await;
-            });
-        }
-    }
 }
 
 fn encode(outcome: ExecOutcome, out: Vec<u8>, err: Vec<u8>) -> ExecResult {

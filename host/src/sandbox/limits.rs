@@ -22,6 +22,14 @@ pub struct Limits {
     pub exec_timeout_secs: u64,
     /// Outbound network (off unless an administrator allows it).
     pub network: bool,
+    /// Size of the workspace filesystem (MiB), enforced by the kernel.
+    #[serde(default = "default_disk_mb")]
+    pub disk_mb: u64,
+}
+
+/// The workspace size of sandboxes stored before sizes existed.
+fn default_disk_mb() -> u64 {
+    Limits::system_defaults().disk_mb
 }
 
 impl Limits {
@@ -32,6 +40,7 @@ impl Limits {
             pids: 256,
             exec_timeout_secs: 300,
             network: false,
+            disk_mb: 2048,
         }
     }
 
@@ -42,6 +51,7 @@ impl Limits {
             pids: 4096,
             exec_timeout_secs: 3600,
             network: true,
+            disk_mb: 10240,
         }
     }
 
@@ -53,6 +63,7 @@ impl Limits {
             pids: self.pids.min(max.pids),
             exec_timeout_secs: self.exec_timeout_secs.min(max.exec_timeout_secs),
             network: self.network && max.network,
+            disk_mb: self.disk_mb.min(max.disk_mb),
         }
     }
 }
@@ -78,6 +89,10 @@ pub struct LimitsRequest {
     pub exec_timeout_secs: Option<u64>,
     /// Outbound network.
     pub network: Option<bool>,
+    /// Size of the workspace filesystem (MiB), 64 or more.
+    #[schema(minimum = 64, maximum = 4194304)]
+    #[serde(default, deserialize_with = "whole")]
+    pub disk_mb: Option<u64>,
 }
 
 /// What an administrator set for one user: their maxima and quota.
@@ -88,6 +103,11 @@ pub struct UserLimits {
     #[schema(maximum = 1000)]
     #[serde(default, deserialize_with = "whole")]
     pub quota: Option<u32>,
+    /// Total workspace size (MiB) of all the user's sandboxes, stopped ones
+    /// included (the system's `storage_quota_mb` when unset).
+    #[schema(maximum = 4194304)]
+    #[serde(default, deserialize_with = "whole")]
+    pub storage_mb: Option<u64>,
     /// The user's maxima (each unset value is the system's maximum; `network`
     /// unset means no network).
     #[serde(default)]
@@ -125,6 +145,13 @@ pub struct SandboxConfig {
     pub max_output_bytes: u64,
     /// Largest file upload (bytes).
     pub max_file_bytes: u64,
+    /// Give every workspace a filesystem of its own size (a loop-mounted ext4
+    /// image; needs root). Off: workspaces share the engine's disk, unlimited.
+    pub disk_limits: bool,
+    /// Where workspace images live (default: `workspaces` in the data dir).
+    pub workspace_dir: Option<std::path::PathBuf>,
+    /// Total workspace size (MiB) per user unless an administrator set another.
+    pub storage_quota_mb: u64,
     /// Limits of a sandbox that asks for none (unset keys keep the built-in defaults).
     #[serde(deserialize_with = "partial_defaults")]
     pub defaults: Limits,
@@ -140,6 +167,7 @@ fn fill(req: LimitsRequest, base: Limits) -> Limits {
         pids: req.pids.unwrap_or(base.pids),
         exec_timeout_secs: req.exec_timeout_secs.unwrap_or(base.exec_timeout_secs),
         network: req.network.unwrap_or(base.network),
+        disk_mb: req.disk_mb.unwrap_or(base.disk_mb),
     }
 }
 
@@ -168,6 +196,9 @@ impl Default for SandboxConfig {
             standby: true,
             max_output_bytes: 1 << 20,
             max_file_bytes: 256 << 20,
+            disk_limits: true,
+            workspace_dir: None,
+            storage_quota_mb: 10240,
             defaults: Limits::system_defaults(),
             maxima: Limits::system_maxima(),
         }
@@ -187,6 +218,11 @@ impl SandboxConfig {
     /// The live-sandbox quota of a user.
     pub fn quota(&self, user: &UserLimits) -> u32 {
         user.quota.unwrap_or(self.quota)
+    }
+
+    /// The storage quota (MiB) of a user.
+    pub fn storage_quota_mb(&self, user: &UserLimits) -> u64 {
+        user.storage_mb.unwrap_or(self.storage_quota_mb)
     }
 
     /// The limits of a new sandbox: the request, or the defaults, within `maxima`.
@@ -216,6 +252,13 @@ impl SandboxConfig {
                 "exec_timeout_secs",
                 limits.exec_timeout_secs.to_string(),
                 maxima.exec_timeout_secs.to_string(),
+            );
+        }
+        if limits.disk_mb > maxima.disk_mb {
+            return above(
+                "disk_mb",
+                limits.disk_mb.to_string(),
+                maxima.disk_mb.to_string(),
             );
         }
         if limits.network && !maxima.network {
@@ -272,6 +315,9 @@ pub fn check_floors(req: &LimitsRequest) -> Result<(), LimitsError> {
     {
         return bad("exec_timeout_secs must be between 1 and 86400".into());
     }
+    if req.disk_mb.is_some_and(|d| !(64..=1 << 22).contains(&d)) {
+        return bad("disk_mb must be between 64 and 4194304".into());
+    }
     Ok(())
 }
 
@@ -289,6 +335,7 @@ mod tests {
                 network: Some(true),
                 ..LimitsRequest::default()
             },
+            ..UserLimits::default()
         };
         let max = config.user_maxima(&user, false);
         assert_eq!(max.memory_mb, 1024);

@@ -7,6 +7,7 @@
 //! reaper and re-attaching after a host restart ([`pool`]). Containers come from
 //! a [`Driver`]; [`docker::DockerDriver`] is the one on the Docker engine.
 
+pub mod disk;
 pub mod docker;
 pub mod driver;
 pub mod exec;
@@ -16,6 +17,9 @@ pub mod limits;
 mod metrics;
 pub mod pool;
 mod standby;
+pub mod storage;
+pub mod terminal;
+mod tree;
 
 pub use driver::{Driver, DriverError};
 pub use limits::{Limits, LimitsError, LimitsRequest, SandboxConfig, UserLimits};
@@ -141,6 +145,10 @@ pub struct Sandboxes {
     pool: pool::Pool,
     ooms: pool::OomLog,
     standbys: standby::Standbys,
+    /// Size-limited workspace disks (`None` when `disk_limits` is off).
+    disks: Option<disk::Disks>,
+    /// This host process's id, the start of every kill tag it makes.
+    boot: String,
 }
 
 fn check_name(name: &str) -> Result<(), SandboxError> {
@@ -167,6 +175,14 @@ impl Sandboxes {
         config: SandboxConfig,
         instance: String,
     ) -> Arc<Self> {
+        let disks = config.disk_limits.then(|| {
+            disk::Disks::new(
+                config
+                    .workspace_dir
+                    .clone()
+                    .unwrap_or_else(|| "workspaces".into()),
+            )
+        });
         Arc::new(Self {
             driver,
             store,
@@ -177,6 +193,8 @@ impl Sandboxes {
             pool: pool::Pool::default(),
             ooms: pool::OomLog::default(),
             standbys: standby::Standbys::default(),
+            disks,
+            boot: uuid::Uuid::now_v7().simple().to_string()[24..].to_string(),
         })
     }
 
@@ -188,6 +206,16 @@ impl Sandboxes {
     /// The driver.
     pub fn driver(&self) -> &Arc<dyn Driver> {
         &self.driver
+    }
+
+    /// The workspace disks (`None` when `disk_limits` is off).
+    pub fn disks(&self) -> Option<&disk::Disks> {
+        self.disks.as_ref()
+    }
+
+    /// The instance id labelling this host's containers and volumes.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     fn lock(&self, key: &str) -> Arc<Mutex<()>> {
@@ -294,6 +322,8 @@ impl Sandboxes {
         let guard = self.lock(&caller.user_id);
         let _held = guard.lock().await;
         self.check_quota(&caller.user_id, &user).await?;
+        self.check_storage(&caller.user_id, &user, limits.disk_mb)
+            .await?;
         let now = now_ms();
         // A pooled container (default limits only) makes the sandbox idle at once:
         // one row written, no engine call.
@@ -320,7 +350,11 @@ impl Sandboxes {
             row.container_id = Some(p.container.clone());
             row.volume = p.volume.clone();
         }
-        if let Err(e) = self.store.insert_sandbox(&row).await {
+        let inserted = self.store.insert_sandbox(&row).await;
+        if let Some(p) = &pooled {
+            self.pool.settled(&p.volume);
+        }
+        if let Err(e) = inserted {
             if let Some(p) = pooled {
                 self.pool.give_back(p);
             }
@@ -334,6 +368,7 @@ impl Sandboxes {
                     row.container_id = Some(container);
                 }
                 Err(e) => {
+                    let _ = self.remove_workspace(&row.volume).await;
                     let _ = self.store.delete_sandbox(&row.id).await;
                     return Err(e);
                 }
@@ -408,7 +443,8 @@ impl Sandboxes {
         limits: &Limits,
     ) -> Result<String, SandboxError> {
         let spec = self.spec(row, limits);
-        self.driver.ensure_volume(&row.volume, &spec.labels).await?;
+        self.prepare_workspace(&row.volume, &spec.labels, limits.disk_mb)
+            .await?;
         let container = self.driver.start(&spec).await?;
         self.store
             .set_sandbox_state(&row.id, SandboxState::Idle, None, Some(&container))
@@ -486,7 +522,9 @@ impl Sandboxes {
             self.driver.remove(&c.id).await?;
         }
         if volume {
-            self.driver.remove_volume(&row.volume).await?;
+            self.remove_workspace(&row.volume).await?;
+        } else {
+            self.keep_workspace(&row.volume, &row.id).await?;
         }
         self.store.delete_sandbox(&row.id).await?;
         Ok(())

@@ -2,7 +2,7 @@
 //! containers, re-attaching to labelled containers after a host restart and
 //! reaping orphans, the idle reaper, and the out-of-memory event log.
 
-use super::driver::{ContainerSpec, LABEL_INSTANCE, LABEL_MANAGED, LABEL_POOL};
+use super::driver::{ContainerSpec, LABEL_INSTANCE, LABEL_MANAGED, LABEL_POOL, LABEL_SANDBOX};
 use super::{SandboxError, Sandboxes};
 use crate::store::{SandboxState, now_ms};
 use futures_util::StreamExt;
@@ -26,23 +26,56 @@ pub struct Pooled {
 pub struct Pool {
     ready: Mutex<VecDeque<Pooled>>,
     filling: AtomicBool,
+    /// Volumes of containers being warmed (reaping spares them).
+    warming: Mutex<HashSet<String>>,
+    /// Re-attaching (and reaping) finished once: the pool may fill.
+    attached: AtomicBool,
 }
 
 impl Pool {
-    /// Take a warm container, if any.
+    /// Take a warm container, if any; its volume stays spared by reaping
+    /// until [`Self::settled`] (its sandbox row is stored).
     pub fn take(&self) -> Option<Pooled> {
-        self.ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let p = ready.pop_front()?;
+        self.warming(&p.volume, true);
+        Some(p)
+    }
+
+    /// A taken container's sandbox was stored (or the container given back).
+    pub fn settled(&self, volume: &str) {
+        self.warming(volume, false);
     }
 
     /// Return a container taken for a sandbox that could not be stored.
     pub fn give_back(&self, p: Pooled) {
+        let volume = p.volume.clone();
         self.ready
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push_front(p);
+        self.settled(&volume);
+    }
+
+    /// The volumes of the pool's containers, ready or being warmed.
+    fn volumes(&self) -> HashSet<String> {
+        let mut out = self
+            .warming
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        out.extend(ready.iter().map(|p| p.volume.clone()));
+        out
+    }
+
+    fn warming(&self, volume: &str, on: bool) {
+        let mut warming = self.warming.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            warming.insert(volume.to_string());
+        } else {
+            warming.remove(volume);
+        }
     }
 
     fn len(&self) -> usize {
@@ -122,7 +155,10 @@ impl Sandboxes {
             let mut wait = Duration::from_secs(1);
             loop {
                 match this.reattach().await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        this.pool.attached.store(true, Ordering::Release);
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "sandboxes: the container engine is not ready; retrying");
                         tokio::time::sleep(wait).await;
@@ -147,7 +183,8 @@ impl Sandboxes {
 
     /// Match labelled containers with stored sandboxes after a restart: live
     /// sandboxes whose container is gone become `stopped`; containers no
-    /// sandbox claims (and old pool containers) are removed.
+    /// sandbox claims (and old pool containers) are removed, then workspaces
+    /// no sandbox names; commands lost with the old host are killed.
     pub async fn reattach(&self) -> Result<(), SandboxError> {
         self.driver.ping().await?;
         let label = format!("{LABEL_INSTANCE}={}", self.instance);
@@ -175,6 +212,8 @@ impl Sandboxes {
                         .set_sandbox_state(&row.id, SandboxState::Idle, None, Some(&container))
                         .await?;
                 }
+                // Commands of the old host process have no one to report to and no deadline.
+                self.kill_lost(&container).await;
                 claimed.insert(container);
             } else if row.state.is_live() {
                 self.store
@@ -196,7 +235,53 @@ impl Sandboxes {
             if c.labels.contains_key(LABEL_POOL)
                 && let Some(volume) = c.labels.get("io.switchyard.volume")
             {
-                self.driver.remove_volume(volume).await?;
+                self.remove_workspace(volume).await?;
+            }
+        }
+        self.reap_workspaces().await
+    }
+
+    /// Remove this host's labelled workspace volumes and images that no
+    /// sandbox and no pool container names (a warm-pool volume of a host
+    /// killed before its container started, a failed create), sparing
+    /// workspaces kept on purpose (`keep_volume`).
+    async fn reap_workspaces(&self) -> Result<(), SandboxError> {
+        let label = format!("{LABEL_INSTANCE}={}", self.instance);
+        let volumes = self.driver.list_volumes(&label).await?;
+        let images = self.disks.as_ref().map(|d| d.volumes()).unwrap_or_default();
+        // Names are read after the listings: anything made since is named.
+        let mut named = self.pool.volumes();
+        named.extend(
+            self.store
+                .all_sandboxes()
+                .await?
+                .into_iter()
+                .map(|r| r.volume),
+        );
+        let kept = |v: &str| self.disks.as_ref().is_some_and(|d| d.is_kept(v));
+        for (volume, labels) in volumes {
+            if named.contains(&volume) || kept(&volume) {
+                continue;
+            }
+            // A plain volume kept with its sandbox's label before disks existed.
+            let legacy = labels.contains_key(LABEL_SANDBOX)
+                && self
+                    .disks
+                    .as_ref()
+                    .is_none_or(|d| !d.image(&volume).exists());
+            if legacy {
+                continue;
+            }
+            tracing::info!(volume, "sandboxes: removing an orphaned workspace volume");
+            self.remove_workspace(&volume).await?;
+        }
+        if let Some(disks) = &self.disks {
+            disks.reap_stale().await?;
+            for volume in images {
+                if !named.contains(&volume) && !kept(&volume) {
+                    tracing::info!(volume, "sandboxes: removing an orphaned workspace image");
+                    self.remove_workspace(&volume).await?;
+                }
             }
         }
         Ok(())
@@ -205,14 +290,22 @@ impl Sandboxes {
     /// Top the warm pool up to its size in the background.
     pub fn refill_pool(self: &Arc<Self>) {
         let want = self.config.warm_pool as usize;
-        if want == 0 || self.pool.len() >= want || self.pool.filling.swap(true, Ordering::AcqRel) {
+        if want == 0
+            || !self.pool.attached.load(Ordering::Acquire)
+            || self.pool.len() >= want
+            || self.pool.filling.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
             while this.pool.len() < want {
                 match this.warm_one().await {
-                    Ok(p) => this.pool.push(p),
+                    Ok(p) => {
+                        let volume = p.volume.clone();
+                        this.pool.push(p);
+                        this.pool.warming(&volume, false);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "sandboxes: cannot fill the warm pool");
                         break;
@@ -236,10 +329,24 @@ impl Sandboxes {
             volume: volume.clone(),
             limits: self.config.defaults,
         };
-        self.driver.ensure_volume(&volume, &spec.labels).await?;
-        let container = self.driver.start(&spec).await?;
+        self.pool.warming(&volume, true);
+        let warmed = self.warm(&spec).await;
+        if warmed.is_err() {
+            let _ = self.remove_workspace(&volume).await;
+            self.pool.warming(&volume, false);
+        }
+        Ok(Pooled {
+            container: warmed?,
+            volume,
+        })
+    }
+
+    async fn warm(&self, spec: &ContainerSpec) -> Result<String, SandboxError> {
+        self.prepare_workspace(&spec.volume, &spec.labels, spec.limits.disk_mb)
+            .await?;
+        let container = self.driver.start(spec).await?;
         self.prepare_standby(&container).await;
-        Ok(Pooled { container, volume })
+        Ok(container)
     }
 
     /// How many warm containers wait.
@@ -252,7 +359,8 @@ impl Sandboxes {
         while let Some(p) = self.pool.take() {
             self.standbys.forget(&p.container);
             let _ = self.driver.remove(&p.container).await;
-            let _ = self.driver.remove_volume(&p.volume).await;
+            let _ = self.remove_workspace(&p.volume).await;
+            self.pool.settled(&p.volume);
         }
     }
 

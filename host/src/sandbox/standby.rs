@@ -128,7 +128,7 @@ impl Sandboxes {
         if !self.config.standby || !self.standbys.claim(container) {
             return;
         }
-        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let tag = self.new_tag();
         let spec = ExecSpec {
             argv: vec!["sh".into(), "-c".into(), SHELL.into()],
             env: vec![format!("SY_EXEC={tag}")],

@@ -154,6 +154,30 @@ impl Store {
         Ok(Page::from_fetched(items, limit, |s| s.id.clone()))
     }
 
+    /// Every sandbox of one owner (for the storage quota).
+    pub async fn owner_sandboxes(&self, owner_id: &str) -> Result<Vec<SandboxRow>, StoreError> {
+        sqlx::query(sql!(
+            "SELECT {COLUMNS} FROM sandboxes WHERE owner_id = $1 ORDER BY id"
+        ))
+        .bind(owner_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(sandbox)
+        .collect()
+    }
+
+    /// Replace a sandbox's limits (JSON).
+    pub async fn set_sandbox_limits(&self, id: &str, limits: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sandboxes SET limits = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(limits)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Every sandbox (for re-attaching and reaping).
     pub async fn all_sandboxes(&self) -> Result<Vec<SandboxRow>, StoreError> {
         sqlx::query(sql!("SELECT {COLUMNS} FROM sandboxes ORDER BY id"))

@@ -6,9 +6,9 @@ use crate::sandboxes::{cleanup, create, exec};
 use serde_json::json;
 use std::time::Duration;
 
-/// Prints how long ago (seconds) the command's parent (`timeout`, which took
-/// over the process the engine started) began.
-const PARENT_AGE: &str = r#"read -r up _ < /proc/uptime; st=$(cut -d' ' -f22 /proc/$PPID/stat); echo "$up $st $(getconf CLK_TCK)" | awk '{ printf "%.2f", $1 - $2 / $3 }'"#;
+/// Prints how long ago (seconds) the command's grandparent (the wrapper,
+/// which took over the process the engine started; `timeout` is its child) began.
+const PARENT_AGE: &str = r#"read -r up _ < /proc/uptime; g=$(cut -d' ' -f4 /proc/$PPID/stat); st=$(cut -d' ' -f22 /proc/$g/stat); echo "$up $st $(getconf CLK_TCK)" | awk '{ printf "%.2f", $1 - $2 / $3 }'"#;
 
 async fn parent_age(client: &crate::harness::Client, id: &str) -> f64 {
     let r = exec(client, id, json!({ "command": PARENT_AGE })).await;
