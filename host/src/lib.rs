@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod datadir;
 pub mod mcp;
 pub mod plugins;
 pub mod prompts;
