@@ -360,6 +360,10 @@ mod tests {
         assert_eq!(open("127.0.0.1:7700", None), Ok(true));
         assert_eq!(open("127.0.0.1:7700", Some(false)), Ok(false));
         assert_eq!(open("0.0.0.0:7700", None), Ok(false));
-        assert!(open("0.0.0.0:7700", Some(true)).unwrap_err().contains("loopback"));
+        assert!(
+            open("0.0.0.0:7700", Some(true))
+                .unwrap_err()
+                .contains("loopback")
+        );
     }
 }

@@ -46,7 +46,8 @@ pub fn create(dir: &Path) -> Result<(), DataDirError> {
 }
 
 /// Create `dir` 0700 and tighten everything in it (directories 0700, files
-/// 0600; symbolic links are not followed); returns how many modes changed.
+/// 0600; symbolic links are not followed; what cannot be changed is logged);
+/// returns how many modes changed.
 pub fn secure(dir: &Path) -> Result<usize, DataDirError> {
     create(dir)?;
     let mut changed = Vec::new();
@@ -86,12 +87,17 @@ fn walk(dir: &Path, depth: usize, changed: &mut Vec<PathBuf>) -> Result<(), Data
             continue;
         };
         if meta.permissions().mode() & 0o777 != want {
-            std::fs::set_permissions(&path, Permissions::from_mode(want))
-                .map_err(failed(&path))?;
-            changed.push(path.clone());
+            match std::fs::set_permissions(&path, Permissions::from_mode(want)) {
+                Ok(()) => changed.push(path.clone()),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot tighten the mode of a file in the data directory");
+                }
+            }
         }
-        if meta.is_dir() {
-            walk(&path, depth + 1, changed)?;
+        if meta.is_dir()
+            && let Err(e) = walk(&path, depth + 1, changed)
+        {
+            tracing::warn!(error = %e, "cannot tighten modes below a directory in the data directory");
         }
     }
     Ok(())
@@ -106,8 +112,9 @@ pub fn create_private_file(path: &Path) -> Result<(), DataDirError> {
         .mode(FILE_MODE)
         .open(path)
     {
-        Ok(_) => std::fs::set_permissions(path, Permissions::from_mode(FILE_MODE))
-            .map_err(failed(path)),
+        Ok(_) => {
+            std::fs::set_permissions(path, Permissions::from_mode(FILE_MODE)).map_err(failed(path))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(failed(path)(e)),
     }
@@ -172,7 +179,11 @@ mod tests {
         assert_eq!(mode(&data.join("plugins")), 0o700);
         assert_eq!(mode(&data.join("switchyard.db")), 0o600);
         assert_eq!(mode(&data.join("plugins/echo/plugin.toml")), 0o600);
-        assert_ne!(mode(Path::new("/etc/passwd")), 0o600, "links are not followed");
+        assert_ne!(
+            mode(Path::new("/etc/passwd")),
+            0o600,
+            "links are not followed"
+        );
         assert_eq!(secure(&data).unwrap(), 0, "a second run changes nothing");
         let fresh = data.join("fresh.db");
         create_private_file(&fresh).unwrap();

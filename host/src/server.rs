@@ -118,10 +118,19 @@ pub async fn open_manager(config: &Config) -> Result<PluginManager, StartError> 
 impl Services {
     /// Open everything: store, plugins (loaded and watched), auth, metrics, and
     /// the first admin from `SWITCHYARD_ADMIN_PASSWORD` when there are no users.
+    /// Leftovers of installs cut short by a crash are removed first (see
+    /// [`crate::datadir`]); every mode in the data dir is tightened.
     pub async fn open(config: Config) -> Result<Arc<Self>, StartError> {
+        crate::datadir::remove_leftovers(config.data_dir());
+        Self::open_beside_server(config).await
+    }
+
+    /// [`Self::open`] for a process that may run beside a server on the same
+    /// data dir (`mcp-stdio`): it leaves install leftovers alone, since they
+    /// may be the server's installs in flight.
+    pub async fn open_beside_server(config: Config) -> Result<Arc<Self>, StartError> {
         crate::datadir::secure(config.data_dir())
             .map_err(|e| StartError::Io(format!("cannot secure the data directory {e}")))?;
-        crate::datadir::remove_leftovers(config.data_dir());
         let manager = open_manager(&config).await?;
         let store = manager.store().clone();
         bootstrap_admin(&store).await?;

@@ -78,9 +78,7 @@ pub(super) fn routes(
         .and(ctx(s.clone()))
         .and(warp::header::optional::<String>("content-type"))
         .and(super::limited_body(super::MAX_JSON_BODY))
-        .and_then(|c, ct: Option<String>, body| async move {
-            respond(logout(c, ct, body).await)
-        });
+        .and_then(|c, ct: Option<String>, body| async move { respond(logout(c, ct, body).await) });
     let me = warp::path!("auth" / "me")
         .and(warp::get())
         .and(ctx(s))

@@ -212,7 +212,9 @@ pub fn json_content_type() -> impl Filter<Extract = (), Error = Rejection> + Clo
         .and_then(|ct: Option<String>| async move {
             match ct {
                 Some(ct) if is_json(&ct) => Ok(()),
-                other => Err(warp::reject::custom(unsupported_media_type(other.as_deref()))),
+                other => Err(warp::reject::custom(unsupported_media_type(
+                    other.as_deref(),
+                ))),
             }
         })
         .untuple_one()
@@ -234,11 +236,13 @@ pub fn unsupported_media_type(content_type: Option<&str>) -> ApiError {
 /// with a clear 400 on bad input.
 pub fn json_body<T: DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    json_content_type().and(limited_body(MAX_JSON_BODY)).and_then(|bytes: Vec<u8>| async move {
-        serde_json::from_slice::<T>(&bytes).map_err(|e| {
-            warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
+    json_content_type()
+        .and(limited_body(MAX_JSON_BODY))
+        .and_then(|bytes: Vec<u8>| async move {
+            serde_json::from_slice::<T>(&bytes).map_err(|e| {
+                warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
+            })
         })
-    })
 }
 
 /// A query string parsed into `T`, with a clear 400 on bad input.

@@ -66,9 +66,7 @@ pub(super) fn routes(
         .and(ctx(s.clone()))
         .and(warp::ext::optional::<Peer>())
         .and(json_body())
-        .and_then(|id: Segment, c, peer, b| async move {
-            respond(update(c, id.0, peer, b).await)
-        });
+        .and_then(|id: Segment, c, peer, b| async move { respond(update(c, id.0, peer, b).await) });
     let delete = warp::path!("users" / Segment)
         .and(warp::delete())
         .and(ctx(s))

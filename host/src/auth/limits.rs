@@ -207,7 +207,10 @@ mod tests {
             l.failed(ip(1), &format!("user{n}"));
         }
         assert_eq!(l.check(ip(1), "user99"), Err(1));
-        assert!(l.check(ip(2), "user99").is_ok(), "other addresses are unaffected");
+        assert!(
+            l.check(ip(2), "user99").is_ok(),
+            "other addresses are unaffected"
+        );
         now.fetch_add(1000, Ordering::SeqCst);
         assert!(l.check(ip(1), "user99").is_ok());
         l.failed(ip(1), "user99");
@@ -223,8 +226,16 @@ mod tests {
         for n in 10..15 {
             l.failed(ip(n), "alice");
         }
-        assert_eq!(l.check(ip(3), "alice"), Err(32), "an attacking address waits long");
-        assert_eq!(l.check(ip(200), "alice"), Err(2), "a clean address waits briefly");
+        assert_eq!(
+            l.check(ip(3), "alice"),
+            Err(32),
+            "an attacking address waits long"
+        );
+        assert_eq!(
+            l.check(ip(200), "alice"),
+            Err(2),
+            "a clean address waits briefly"
+        );
         now.fetch_add(2000, Ordering::SeqCst);
         assert!(l.check(ip(200), "alice").is_ok());
         assert!(l.check(ip(3), "alice").is_err());

@@ -22,11 +22,11 @@ pub use tickets::{TICKET_PREFIX, TICKET_TTL};
 use crate::store::{
     ApiToken, NewApiToken, RefreshOutcome, Role, SecretCipher, Store, StoreError, User,
 };
+use cache::{CredentialCache, Kind};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use jwt::{Claims, Keys};
 use sha2::{Digest, Sha256};
-use cache::{CredentialCache, Kind};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -146,7 +146,7 @@ impl Auth {
     /// throttling failures by user name and by address as `limits` say.
     pub fn new(store: Store, secret: &[u8], logins_per_minute: u32, limits: LoginLimits) -> Self {
         let per_minute = NonZeroU32::new(logins_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let clock: limits::ClockFn = Arc::new(|| crate::runtime::system_clock());
+        let clock: limits::ClockFn = Arc::new(crate::runtime::system_clock);
         Self {
             store,
             keys: Keys::new(secret),
@@ -160,7 +160,10 @@ impl Auth {
     /// The JWT secret from the store, sealed with `cipher` (the key in the
     /// 0600 `secret.key`), generated on first use. A secret stored in plain
     /// text by an earlier version is sealed and the plain copy deleted.
-    pub async fn stored_secret(store: &Store, cipher: &SecretCipher) -> Result<Vec<u8>, StoreError> {
+    pub async fn stored_secret(
+        store: &Store,
+        cipher: &SecretCipher,
+    ) -> Result<Vec<u8>, StoreError> {
         let plain = store.setting(PLAIN_SECRET).await?;
         let secret = plain
             .clone()

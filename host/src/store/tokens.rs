@@ -222,10 +222,12 @@ impl Store {
         .bind(token_hash)
         .execute(self.pool())
         .await?;
-        let row = sqlx::query("SELECT user_id, family, used_at FROM refresh_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT user_id, family, used_at FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
         let Some(row) = row else {
             return Ok(RefreshOutcome::Invalid);
         };

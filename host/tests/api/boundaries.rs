@@ -42,7 +42,15 @@ async fn logins_are_limited_by_user_and_by_address(backend: Backend) {
     // Spraying: many user names from one address.
     let mut sprayed = Vec::new();
     for n in 0..7 {
-        sprayed.push(attempt(&server, [127, 0, 0, 2], &format!("nobody{n}"), "guess-guess").await);
+        sprayed.push(
+            attempt(
+                &server,
+                [127, 0, 0, 2],
+                &format!("nobody{n}"),
+                "guess-guess",
+            )
+            .await,
+        );
     }
     assert_eq!(sprayed, [401, 401, 401, 401, 401, 429, 429]);
     assert_eq!(
@@ -61,7 +69,10 @@ async fn logins_are_limited_by_user_and_by_address(backend: Backend) {
     let first = attempt(&server, [127, 0, 0, 40], "erin", "password-of-user").await;
     if first == 429 {
         tokio::time::sleep(Duration::from_millis(3100)).await;
-        assert_eq!(attempt(&server, [127, 0, 0, 40], "erin", "password-of-user").await, 200);
+        assert_eq!(
+            attempt(&server, [127, 0, 0, 40], "erin", "password-of-user").await,
+            200
+        );
     } else {
         assert_eq!(first, 200);
     }
@@ -85,7 +96,10 @@ async fn made_up_methods_do_not_add_metric_series() {
             .unwrap();
     }
     let text = server.admin.get("/metrics").await.text;
-    assert!(!text.contains("method=\"M1"), "made-up methods are not labels");
+    assert!(
+        !text.contains("method=\"M1"),
+        "made-up methods are not labels"
+    );
     assert!(text.contains("method=\"OTHER\""), "they count as OTHER");
     server.stop().await;
 }
@@ -93,7 +107,11 @@ async fn made_up_methods_do_not_add_metric_series() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_need_a_token_unless_the_server_is_loopback_only() {
     let open = Server::start(Backend::Sqlite).await;
-    assert_eq!(open.anon().get("/metrics").await.status, 200, "loopback only");
+    assert_eq!(
+        open.anon().get("/metrics").await.status,
+        200,
+        "loopback only"
+    );
     open.stop().await;
     let proxied = Server::start_with(Backend::Sqlite, |c| {
         c.public_url = Some("https://agents.example.com".into());
@@ -168,7 +186,12 @@ async fn request_ids_are_echoed_only_when_safe() {
         }
     };
     assert_eq!(id_of("abc-123_X".into()).await, "abc-123_X");
-    for bad in ["a b".to_string(), "<script>".into(), "x;y".into(), "a".repeat(65)] {
+    for bad in [
+        "a b".to_string(),
+        "<script>".into(),
+        "x;y".into(),
+        "a".repeat(65),
+    ] {
         let got = id_of(bad.clone()).await;
         assert_ne!(got, bad);
         assert!(!got.is_empty());
@@ -182,8 +205,7 @@ async fn ws(server: &Server, path: &str, headers: &[(&'static str, String)]) -> 
     let url = format!("{}{path}", server.base.replacen("http", "ws", 1));
     let mut req = url.into_client_request().unwrap();
     for (k, v) in headers {
-        req.headers_mut()
-            .insert(*k, v.parse().unwrap());
+        req.headers_mut().insert(*k, v.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(req).await {
         Ok(_) => Ok(()),
@@ -198,9 +220,15 @@ async fn websockets_check_origin_and_take_single_use_tickets(backend: Backend) {
     let path = "/api/v1/sandboxes/none/exec/ws";
     let jwt = server.admin.token.clone().unwrap();
     let bearer = ("authorization", format!("Bearer {jwt}"));
-    assert_eq!(ws(&server, path, &[bearer.clone()]).await, Err(404));
+    assert_eq!(
+        ws(&server, path, std::slice::from_ref(&bearer)).await,
+        Err(404)
+    );
     let evil = ("origin", "https://evil.example.com".to_string());
-    assert_eq!(ws(&server, path, &[bearer.clone(), evil.clone()]).await, Err(403));
+    assert_eq!(
+        ws(&server, path, &[bearer.clone(), evil.clone()]).await,
+        Err(403)
+    );
     let local = ("origin", "http://localhost:3000".to_string());
     assert_eq!(ws(&server, path, &[bearer, local]).await, Err(404));
 
@@ -209,12 +237,30 @@ async fn websockets_check_origin_and_take_single_use_tickets(backend: Backend) {
     assert_eq!(r.body["expires_in"], 30);
     let ticket = r.body["ticket"].as_str().unwrap().to_string();
     let with_ticket = format!("{path}?ticket={ticket}");
-    assert_eq!(ws(&server, &with_ticket, &[evil]).await, Err(403), "origin first");
-    assert_eq!(ws(&server, &with_ticket, &[]).await, Err(404), "the ticket works");
+    assert_eq!(
+        ws(&server, &with_ticket, &[evil]).await,
+        Err(403),
+        "origin first"
+    );
+    assert_eq!(
+        ws(&server, &with_ticket, &[]).await,
+        Err(404),
+        "the ticket works"
+    );
     assert_eq!(ws(&server, &with_ticket, &[]).await, Err(401), "once");
-    assert_eq!(server.anon().post("/api/v1/ws-tickets", json!({})).await.status, 401);
+    assert_eq!(
+        server
+            .anon()
+            .post("/api/v1/ws-tickets", json!({}))
+            .await
+            .status,
+        401
+    );
 
-    assert_eq!(ws(&server, &format!("{path}?access_token={jwt}"), &[]).await, Err(404));
+    assert_eq!(
+        ws(&server, &format!("{path}?access_token={jwt}"), &[]).await,
+        Err(404)
+    );
     let created = server
         .admin
         .post("/api/v1/tokens", json!({ "name": "ws" }))
@@ -253,12 +299,19 @@ async fn the_data_dir_is_private_and_crash_leftovers_are_removed() {
     std::fs::write(dir.join("tmp/.upload-2"), b"half").unwrap();
     let loose = std::fs::Permissions::from_mode(0o755);
     std::fs::set_permissions(&dir, loose.clone()).unwrap();
-    std::fs::set_permissions(dir.join("switchyard.db"), std::fs::Permissions::from_mode(0o644))
-        .unwrap();
+    std::fs::set_permissions(
+        dir.join("switchyard.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let server = Server::resume(data, config).await;
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join("switchyard.db")), 0o600);
-    for leftover in ["plugins/.staging-echo-abc", "tmp/.unpack-1", "tmp/.upload-2"] {
+    for leftover in [
+        "plugins/.staging-echo-abc",
+        "tmp/.unpack-1",
+        "tmp/.upload-2",
+    ] {
         assert!(!dir.join(leftover).exists(), "{leftover} was removed");
     }
     server.stop().await;
@@ -267,33 +320,56 @@ async fn the_data_dir_is_private_and_crash_leftovers_are_removed() {
 async fn the_jwt_secret_is_sealed_and_a_plain_one_migrated(backend: Backend) {
     let server = Server::start(backend).await;
     let store = server.services.store.clone();
-    assert_eq!(store.setting("jwt_secret").await.unwrap(), None, "never in plain text");
+    assert_eq!(
+        store.setting("jwt_secret").await.unwrap(),
+        None,
+        "never in plain text"
+    );
     let sealed = store.setting("jwt_secret_sealed").await.unwrap().unwrap();
     let access = server.admin.clone();
     // An earlier version's plain secret: sealed at the next start, tokens it
     // signed keep working.
     let plain = "0123456789abcdef0123456789abcdef-plain";
     sqlx::query("DELETE FROM settings WHERE key = 'jwt_secret_sealed'")
-        .execute(&sqlx::AnyPool::connect(&server.services.config.database_url()).await.unwrap())
+        .execute(
+            &sqlx::AnyPool::connect(&server.services.config.database_url())
+                .await
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_ne!(sealed, plain);
     sqlx::query("INSERT INTO settings (key, value) VALUES ('jwt_secret', $1)")
         .bind(plain)
-        .execute(&sqlx::AnyPool::connect(&server.services.config.database_url()).await.unwrap())
+        .execute(
+            &sqlx::AnyPool::connect(&server.services.config.database_url())
+                .await
+                .unwrap(),
+        )
         .await
         .unwrap();
     let (data, config) = server.into_data().await;
     let server = Server::resume(data, config.clone()).await;
     let store = server.services.store.clone();
-    assert_eq!(store.setting("jwt_secret").await.unwrap(), None, "the plain copy is gone");
+    assert_eq!(
+        store.setting("jwt_secret").await.unwrap(),
+        None,
+        "the plain copy is gone"
+    );
     let resealed = store.setting("jwt_secret_sealed").await.unwrap().unwrap();
     assert!(!resealed.contains(plain));
     let cipher = switchyard::server::secret_cipher(&config).unwrap();
-    let opened = switchyard::auth::Auth::stored_secret(&store, &cipher).await.unwrap();
+    let opened = switchyard::auth::Auth::stored_secret(&store, &cipher)
+        .await
+        .unwrap();
     assert_eq!(opened, plain.as_bytes());
     assert_eq!(
-        server.anon().with_token(access.token.as_deref().unwrap()).get("/api/v1/auth/me").await.status,
+        server
+            .anon()
+            .with_token(access.token.as_deref().unwrap())
+            .get("/api/v1/auth/me")
+            .await
+            .status,
         401,
         "the old token was signed with the replaced secret"
     );

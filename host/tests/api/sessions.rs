@@ -47,15 +47,27 @@ async fn concurrent_refreshes_rotate_once_and_revoke_the_family(backend: Backend
                 other => panic!("trial {trial}: unexpected {other}: {}", r.body),
             }
         }
-        assert!(winners.len() <= 1, "trial {trial}: {} rotations won", winners.len());
+        assert!(
+            winners.len() <= 1,
+            "trial {trial}: {} rotations won",
+            winners.len()
+        );
         assert!(reused >= 7, "trial {trial}: the losers are refused");
         // Some refreshes were reuses: the family is dead, including whatever a
         // winner minted concurrently.
         let first_access = anon.with_token(first["access_token"].as_str().unwrap());
-        assert_eq!(first_access.get("/api/v1/auth/me").await.status, 401, "trial {trial}");
+        assert_eq!(
+            first_access.get("/api/v1/auth/me").await.status,
+            401,
+            "trial {trial}"
+        );
         for winner in &winners {
             let access = anon.with_token(winner["access_token"].as_str().unwrap());
-            assert_eq!(access.get("/api/v1/auth/me").await.status, 401, "trial {trial}");
+            assert_eq!(
+                access.get("/api/v1/auth/me").await.status,
+                401,
+                "trial {trial}"
+            );
             let again = anon
                 .post(
                     "/api/v1/auth/refresh",
@@ -85,16 +97,22 @@ async fn password_changes_need_the_current_password_and_end_other_sessions(backe
     let (_, carol_id) = server.user("carol", "user").await;
     let first = login(&server, "bob", "password-of-user").await;
     let other = login(&server, "bob", "password-of-user").await;
-    let bob = server.anon().with_token(first["access_token"].as_str().unwrap());
-    let bob_elsewhere = server.anon().with_token(other["access_token"].as_str().unwrap());
-    let created = bob
-        .post("/api/v1/tokens", json!({ "name": "ci" }))
-        .await;
+    let bob = server
+        .anon()
+        .with_token(first["access_token"].as_str().unwrap());
+    let bob_elsewhere = server
+        .anon()
+        .with_token(other["access_token"].as_str().unwrap());
+    let created = bob.post("/api/v1/tokens", json!({ "name": "ci" })).await;
     assert_eq!(created.status, 201);
-    let api_token = server.anon().with_token(created.body["value"].as_str().unwrap());
+    let api_token = server
+        .anon()
+        .with_token(created.body["value"].as_str().unwrap());
     let path = format!("/api/v1/users/{bob_id}");
 
-    let missing = bob.patch(&path, json!({ "password": "new-password-1" })).await;
+    let missing = bob
+        .patch(&path, json!({ "password": "new-password-1" }))
+        .await;
     assert_eq!(missing.status, 400, "{}", missing.body);
     assert!(missing.text.contains("current_password"));
     let wrong = bob
@@ -114,7 +132,10 @@ async fn password_changes_need_the_current_password_and_end_other_sessions(backe
             json!({ "password": "new-password-1", "current_password": "password-of-user" }),
         )
         .await;
-    assert_eq!(other_user.status, 404, "another user's account is invisible");
+    assert_eq!(
+        other_user.status, 404,
+        "another user's account is invisible"
+    );
 
     let ok = bob
         .patch(
@@ -123,8 +144,16 @@ async fn password_changes_need_the_current_password_and_end_other_sessions(backe
         )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    assert_eq!(bob.get("/api/v1/auth/me").await.status, 200, "the caller's session stays");
-    assert_eq!(bob_elsewhere.get("/api/v1/auth/me").await.status, 401, "other sessions end");
+    assert_eq!(
+        bob.get("/api/v1/auth/me").await.status,
+        200,
+        "the caller's session stays"
+    );
+    assert_eq!(
+        bob_elsewhere.get("/api/v1/auth/me").await.status,
+        401,
+        "other sessions end"
+    );
     let refresh_other = server
         .anon()
         .post(
@@ -140,7 +169,10 @@ async fn password_changes_need_the_current_password_and_end_other_sessions(backe
     );
     let listed = bob.get("/api/v1/tokens").await;
     let id = listed.body["items"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(bob.delete(&format!("/api/v1/tokens/{id}")).await.status, 204);
+    assert_eq!(
+        bob.delete(&format!("/api/v1/tokens/{id}")).await.status,
+        204
+    );
     assert_eq!(api_token.get("/api/v1/auth/me").await.status, 401);
     login(&server, "bob", "new-password-1").await;
 
@@ -167,7 +199,10 @@ async fn password_changes_need_the_current_password_and_end_other_sessions(backe
 /// Create an API token of `owner` with `scopes`.
 async fn token(owner: &Client, scopes: &[&str]) -> Client {
     let r = owner
-        .post("/api/v1/tokens", json!({ "name": "scoped", "scopes": scopes }))
+        .post(
+            "/api/v1/tokens",
+            json!({ "name": "scoped", "scopes": scopes }),
+        )
         .await;
     assert_eq!(r.status, 201, "{scopes:?}: {}", r.body);
     assert_eq!(r.body["token"]["scopes"], json!(scopes));
@@ -182,7 +217,10 @@ async fn every_scope_allows_what_it_names_and_nothing_else(backend: Backend) {
     let (dave, dave_id) = server.user("dave", "user").await;
     let me = format!("/api/v1/users/{dave_id}");
     let unknown = dave
-        .post("/api/v1/tokens", json!({ "name": "x", "scopes": ["admin"] }))
+        .post(
+            "/api/v1/tokens",
+            json!({ "name": "x", "scopes": ["admin"] }),
+        )
         .await;
     assert_eq!(unknown.status, 400);
     let openapi = server.anon().get("/api/v1/openapi.json").await.body;
@@ -208,31 +246,62 @@ async fn every_scope_allows_what_it_names_and_nothing_else(backend: Backend) {
             .post("/api/v1/tools/none/none:call", json!({ "arguments": {} }))
             .await
             .status;
-        assert_eq!(call == 403, scope != "tools:call", "{scope}: tools → {call}");
+        assert_eq!(
+            call == 403,
+            scope != "tools:call",
+            "{scope}: tools → {call}"
+        );
         let sandboxes = t.delete("/api/v1/sandboxes/none").await.status;
-        assert_eq!(sandboxes == 403, scope != "sandboxes", "{scope}: sandboxes → {sandboxes}");
+        assert_eq!(
+            sandboxes == 403,
+            scope != "sandboxes",
+            "{scope}: sandboxes → {sandboxes}"
+        );
         let plugins = t.upload("", b"not a package".to_vec()).await.status;
-        assert_eq!(plugins == 403, scope != "plugins:write", "{scope}: plugins → {plugins}");
+        assert_eq!(
+            plugins == 403,
+            scope != "plugins:write",
+            "{scope}: plugins → {plugins}"
+        );
         let mint = t
-            .post("/api/v1/tokens", json!({ "name": "child", "scopes": [scope] }))
+            .post(
+                "/api/v1/tokens",
+                json!({ "name": "child", "scopes": [scope] }),
+            )
             .await
             .status;
-        assert_eq!(mint == 201, scope == "tokens:write", "{scope}: tokens → {mint}");
+        assert_eq!(
+            mint == 201,
+            scope == "tokens:write",
+            "{scope}: tokens → {mint}"
+        );
         let wider = t
-            .post("/api/v1/tokens", json!({ "name": "child", "scopes": ["read", "tools:call"] }))
+            .post(
+                "/api/v1/tokens",
+                json!({ "name": "child", "scopes": ["read", "tools:call"] }),
+            )
             .await
             .status;
         assert_eq!(wider, 403, "{scope}: never a wider token");
         let next = format!("{scope}-password-1");
         let pw = t
-            .patch(&me, json!({ "password": next, "current_password": current }))
+            .patch(
+                &me,
+                json!({ "password": next, "current_password": current }),
+            )
             .await
             .status;
         if scope == "users:write" {
-            assert_eq!(pw, 200, "{scope}: may change the password with the current one");
+            assert_eq!(
+                pw, 200,
+                "{scope}: may change the password with the current one"
+            );
             current = next;
         } else {
-            assert_eq!(pw, 403, "{scope}: a scoped token cannot change the password");
+            assert_eq!(
+                pw, 403,
+                "{scope}: a scoped token cannot change the password"
+            );
         }
         let metrics = t.get("/metrics").await.status;
         assert_eq!(metrics, 403, "{scope}: metrics need an administrator");
