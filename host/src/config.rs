@@ -45,7 +45,8 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     /// Largest plugin upload, in MiB.
     pub max_upload_mb: Option<u64>,
-    /// Login attempts allowed per minute per client address and user name.
+    /// Login attempts allowed per minute per client address and user name
+    /// (see also `login`: failures by user name and by address).
     pub logins_per_minute: Option<u32>,
     /// Directory of plain SKILL.md folders served next to plugin skills.
     pub skills_dir: Option<PathBuf>,
@@ -137,7 +138,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Largest plugin upload (bytes).
     pub max_upload_bytes: u64,
-    /// Login attempts allowed per minute per client address and user name.
+    /// Login attempts allowed per minute per client address and user name
+    /// (see also `login`: failures by user name and by address).
     pub logins_per_minute: u32,
     /// Directory of plain SKILL.md folders.
     pub skills_dir: PathBuf,

@@ -39,7 +39,7 @@ pub struct UserUpdate {
     #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
     /// The current password: required to change your own password
-    /// (not when an administrator changes someone else's).
+    /// (not when an administrator changes someone else's); ignored otherwise.
     #[schema(max_length = 1024)]
     pub current_password: Option<String>,
 }
@@ -209,6 +209,15 @@ pub async fn update(
         ));
     }
     let own = user.id == c.who.user.id;
+    if body
+        .current_password
+        .as_deref()
+        .is_some_and(|p| !super::max_chars(p, password::MAX_PASSWORD_LEN))
+    {
+        return Err(ApiError::bad_request(
+            "current_password must be at most 1024 characters",
+        ));
+    }
     if body.password.is_some() && own {
         let current = body.current_password.as_deref().ok_or_else(|| {
             ApiError::bad_request("changing your own password needs `current_password`")
@@ -218,10 +227,6 @@ pub async fn update(
             let e = ApiError::from(e);
             return Err(c.deny("user.password", &target, e).await);
         }
-    } else if body.current_password.is_some() && body.password.is_none() {
-        return Err(ApiError::bad_request(
-            "`current_password` goes with `password`",
-        ));
     }
     let hash = match body.password {
         Some(pass) => {

@@ -1,10 +1,13 @@
 //! Authentication: password logins with JWT access tokens and rotating refresh
-//! tokens, API tokens for machines, login rate limiting, and who a bearer
-//! credential belongs to.
+//! tokens, API tokens for machines (limited by [`Scope`]s), login throttling
+//! (by address and user name, and by each alone), single-use WebSocket
+//! tickets, and who a bearer credential belongs to.
 //!
 //! Access tokens live 120 minutes and name their login session; logging out ends
 //! the session. Refresh tokens live 7 days, are used once (a reused one revokes
-//! its whole session) and, like API tokens, are stored only as SHA-256 hashes.
+//! its whole session, including pairs minted by a racing rotation) and, like API
+//! tokens, are stored only as SHA-256 hashes. The signing secret is sealed in
+//! the store with the key in `secret.key`.
 //! Credential checks are cached for a few seconds so hot paths stay off the
 //! database; changes made through this process apply at once.
 
