@@ -175,7 +175,7 @@ pub async fn get(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
     request_body = UserUpdate, security(("bearer" = [])),
     responses((status = 200, body = User), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-              (status = 403, description = "Not allowed, or `current_password` is wrong", body = super::error::ErrorBody),
+              (status = 403, description = "Not allowed, or `current_password` is missing or wrong", body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
               (status = 429, description = "Too many wrong current passwords", body = super::error::ErrorBody)))]
 pub async fn update(
@@ -219,9 +219,14 @@ pub async fn update(
         ));
     }
     if body.password.is_some() && own {
-        let current = body.current_password.as_deref().ok_or_else(|| {
-            ApiError::bad_request("changing your own password needs `current_password`")
-        })?;
+        let Some(current) = body.current_password.as_deref() else {
+            let e = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "current_password_required",
+                "changing your own password needs `current_password`",
+            );
+            return Err(c.deny("user.password", &target, e).await);
+        };
         let client = peer.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
         if let Err(e) = c.s.auth.check_password(&user, current, client).await {
             let e = ApiError::from(e);

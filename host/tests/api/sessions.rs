@@ -113,7 +113,10 @@ async fn password_changes_need_the_current_password_and_end_other_sessions(backe
     let missing = bob
         .patch(&path, json!({ "password": "new-password-1" }))
         .await;
-    assert_eq!(missing.status, 400, "{}", missing.body);
+    assert_eq!(
+        (missing.status, missing.code()),
+        (403, "current_password_required")
+    );
     assert!(missing.text.contains("current_password"));
     let wrong = bob
         .patch(
@@ -199,7 +202,7 @@ async fn password_changes_need_the_current_password_and_end_other_sessions(backe
         .admin
         .patch(&admin_path, json!({ "password": "new-admin-password" }))
         .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 403);
     server.stop().await;
 }
 
