@@ -45,10 +45,17 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     /// Largest plugin upload, in MiB.
     pub max_upload_mb: Option<u64>,
-    /// Login attempts allowed per minute per client address and user name.
+    /// Login attempts allowed per minute per client address and user name
+    /// (see also `login`: failures by user name and by address).
     pub logins_per_minute: Option<u32>,
     /// Directory of plain SKILL.md folders served next to plugin skills.
     pub skills_dir: Option<PathBuf>,
+    /// Login throttling by user name and by address.
+    #[serde(default)]
+    pub login: crate::auth::LoginLimits,
+    /// Who may scrape `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// The MCP endpoint.
     #[serde(default)]
     pub mcp: McpConfig,
@@ -78,6 +85,18 @@ pub struct McpConfig {
     /// and test suites that cannot send a token.
     #[serde(default)]
     pub anonymous_user: Option<String>,
+}
+
+/// Who may read `/metrics` (`[metrics]` in `switchyard.toml`). Without a
+/// token only when open (see [`Config::metrics_open`]); otherwise an
+/// administrator's credential or an API token with the `metrics` scope.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without a token (`true` only on a loopback address with
+    /// no `public_url`); unset: open exactly in that case.
+    #[serde(default)]
+    pub public: Option<bool>,
 }
 
 impl FileConfig {
@@ -119,10 +138,15 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Largest plugin upload (bytes).
     pub max_upload_bytes: u64,
-    /// Login attempts allowed per minute per client address and user name.
+    /// Login attempts allowed per minute per client address and user name
+    /// (see also `login`: failures by user name and by address).
     pub logins_per_minute: u32,
     /// Directory of plain SKILL.md folders.
     pub skills_dir: PathBuf,
+    /// Login throttling by user name and by address.
+    pub login: crate::auth::LoginLimits,
+    /// Who may scrape `/metrics`.
+    pub metrics: MetricsConfig,
     /// Where precompiled plugin artifacts are cached.
     pub cache_dir: PathBuf,
     /// The MCP endpoint.
@@ -163,6 +187,8 @@ impl Config {
             public_url: None,
             max_upload_bytes: 64 << 20,
             logins_per_minute: 10,
+            login: crate::auth::LoginLimits::default(),
+            metrics: MetricsConfig::default(),
             mcp: McpConfig::default(),
             sandbox: SandboxConfig::default(),
             resolver: crate::net::Resolver::default(),
@@ -208,6 +234,17 @@ impl Config {
         {
             config.skills_dir = dir;
         }
+        config.login = file.login;
+        config.metrics = file.metrics;
+        if let Some(v) = env("SWITCHYARD_METRICS_PUBLIC") {
+            config.metrics.public = Some(matches!(v.as_str(), "1" | "true" | "yes"));
+        }
+        if config.metrics.public == Some(true) && !config.loopback_only() {
+            return Err(ConfigError::Invalid(format!(
+                "metrics.public serves /metrics without a token, so it is only allowed on a loopback address with no public_url (listen {})",
+                config.listen
+            )));
+        }
         config.mcp = file.mcp;
         config.sandbox = file.sandbox;
         if let Some(image) = env("SWITCHYARD_SANDBOX_IMAGE") {
@@ -247,6 +284,17 @@ impl Config {
             )));
         }
         Ok(config)
+    }
+
+    /// Whether only this machine can reach the server: a loopback listen
+    /// address and no public URL (no reverse proxy in front).
+    pub fn loopback_only(&self) -> bool {
+        self.listen.ip().is_loopback() && self.public_url.is_none()
+    }
+
+    /// Whether `/metrics` answers without a token.
+    pub fn metrics_open(&self) -> bool {
+        self.loopback_only() && self.metrics.public != Some(false)
     }
 
     /// The data directory.
@@ -301,5 +349,27 @@ mod tests {
         assert!(Config::resolve(Overrides::default(), file("127.0.0.1:7700")).is_ok());
         let e = Config::resolve(Overrides::default(), file("0.0.0.0:7700")).unwrap_err();
         assert!(e.to_string().contains("loopback"), "{e}");
+    }
+
+    #[test]
+    fn metrics_are_open_only_on_loopback() {
+        let file = |listen: &str, public: Option<bool>| FileConfig {
+            listen: Some(listen.into()),
+            metrics: MetricsConfig { public },
+            ..FileConfig::default()
+        };
+        let open = |listen, public| {
+            Config::resolve(Overrides::default(), file(listen, public))
+                .map(|c| c.metrics_open())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(open("127.0.0.1:7700", None), Ok(true));
+        assert_eq!(open("127.0.0.1:7700", Some(false)), Ok(false));
+        assert_eq!(open("0.0.0.0:7700", None), Ok(false));
+        assert!(
+            open("0.0.0.0:7700", Some(true))
+                .unwrap_err()
+                .contains("loopback")
+        );
     }
 }

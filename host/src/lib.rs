@@ -12,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod datadir;
 pub mod mcp;
 pub mod net;
 pub mod plugins;

@@ -119,12 +119,8 @@ pub fn secret_cipher(config: &Config) -> Result<SecretCipher, StartError> {
 
 /// Open the store (migrating it) and the plugin manager for `config`.
 pub async fn open_manager(config: &Config) -> Result<PluginManager, StartError> {
-    std::fs::create_dir_all(config.data_dir()).map_err(|e| {
-        StartError::Io(format!(
-            "cannot create the data directory {}: {e}",
-            config.data_dir().display()
-        ))
-    })?;
+    crate::datadir::create(config.data_dir())
+        .map_err(|e| StartError::Io(format!("cannot create the data directory {e}")))?;
     let store = Store::open(&config.database_url()).await?;
     let cipher = secret_cipher(config)?;
     let runtime = Runtime::new(config.runtime_options())
@@ -140,7 +136,19 @@ pub async fn open_manager(config: &Config) -> Result<PluginManager, StartError> 
 impl Services {
     /// Open everything: store, plugins (loaded and watched), auth, metrics, and
     /// the first admin from `SWITCHYARD_ADMIN_PASSWORD` when there are no users.
+    /// Leftovers of installs cut short by a crash are removed first (see
+    /// [`crate::datadir`]); every mode in the data dir is tightened.
     pub async fn open(config: Config) -> Result<Arc<Self>, StartError> {
+        crate::datadir::remove_leftovers(config.data_dir());
+        Self::open_beside_server(config).await
+    }
+
+    /// [`Self::open`] for a process that may run beside a server on the same
+    /// data dir (`mcp-stdio`): it leaves install leftovers alone, since they
+    /// may be the server's installs in flight.
+    pub async fn open_beside_server(config: Config) -> Result<Arc<Self>, StartError> {
+        crate::datadir::secure(config.data_dir())
+            .map_err(|e| StartError::Io(format!("cannot secure the data directory {e}")))?;
         let manager = open_manager(&config).await?;
         let store = manager.store().clone();
         bootstrap_admin(&store).await?;
@@ -155,7 +163,7 @@ impl Services {
                     "SWITCHYARD_JWT_SECRET must be at least 32 characters".into(),
                 ));
             }
-            Err(_) => Auth::stored_secret(&store).await?,
+            Err(_) => Auth::stored_secret(&store, &secret_cipher(&config)?).await?,
         };
         let instance = store
             .setting_or_insert(
@@ -170,7 +178,12 @@ impl Services {
             .get_or_insert_with(|| config.data_dir.join("workspaces"));
         let sandboxes = Sandboxes::new(driver, store.clone(), sandbox_config, instance);
         Ok(Arc::new(Self {
-            auth: Auth::new(store.clone(), &secret, config.logins_per_minute),
+            auth: Auth::new(
+                store.clone(),
+                &secret,
+                config.logins_per_minute,
+                config.login.clone(),
+            ),
             sandboxes,
             config,
             store,

@@ -76,8 +76,9 @@ pub(super) fn routes(
     let logout = warp::path!("auth" / "logout")
         .and(warp::post())
         .and(ctx(s.clone()))
+        .and(warp::header::optional::<String>("content-type"))
         .and(super::limited_body(super::MAX_JSON_BODY))
-        .and_then(|c, body| async move { respond(logout(c, body).await) });
+        .and_then(|c, ct: Option<String>, body| async move { respond(logout(c, ct, body).await) });
     let me = warp::path!("auth" / "me")
         .and(warp::get())
         .and(ctx(s))
@@ -154,9 +155,15 @@ pub async fn refresh(
               (status = 401, body = super::error::ErrorBody),
               (status = 404, description = "The refresh token is not a live session of the caller", body = super::error::ErrorBody),
               (status = 409, description = "Called with an API token and no refresh token: there is no session to end", body = super::error::ErrorBody)))]
-pub async fn logout(c: Ctx, body: Vec<u8>) -> Result<warp::reply::Response, ApiError> {
+pub async fn logout(
+    c: Ctx,
+    content_type: Option<String>,
+    body: Vec<u8>,
+) -> Result<warp::reply::Response, ApiError> {
     let req: Option<RefreshRequest> = if body.iter().all(u8::is_ascii_whitespace) {
         None
+    } else if !content_type.as_deref().is_some_and(super::is_json) {
+        return Err(super::unsupported_media_type(content_type.as_deref()));
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?

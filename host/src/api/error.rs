@@ -147,6 +147,9 @@ impl From<AuthError> for ApiError {
                 err
             }
             AuthError::Invalid(m) => Self::bad_request(m),
+            AuthError::WrongPassword => {
+                Self::new(StatusCode::FORBIDDEN, "wrong_password", e.to_string())
+            }
             AuthError::Store(s) => s.into(),
         }
     }

@@ -18,6 +18,7 @@ mod tokens;
 pub use users::check_username;
 mod tools;
 pub mod users;
+mod ws_auth;
 
 use crate::auth::Identity;
 use crate::server::Services;
@@ -190,14 +191,58 @@ where
     Ok(body)
 }
 
-/// A JSON body of at most [`MAX_JSON_BODY`] bytes, with a clear 400 on bad input.
+/// Whether a `Content-Type` value names JSON: `application/json` or an
+/// `application/…+json` type, with any parameters (`; charset=utf-8`).
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.len() > 5 && sub.ends_with("+json"))
+}
+
+/// 415 unless the request's `Content-Type` names JSON (see [`is_json`]).
+pub fn json_content_type() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and_then(|ct: Option<String>| async move {
+            match ct {
+                Some(ct) if is_json(&ct) => Ok(()),
+                other => Err(warp::reject::custom(unsupported_media_type(
+                    other.as_deref(),
+                ))),
+            }
+        })
+        .untuple_one()
+}
+
+/// The 415 error for a body sent as `content_type`.
+pub fn unsupported_media_type(content_type: Option<&str>) -> ApiError {
+    let got = content_type.map_or_else(|| "no Content-Type".to_string(), |c| format!("`{c}`"));
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!(
+            "the body must be JSON sent with `Content-Type: application/json` (got {got}); with curl, add -H 'content-type: application/json'"
+        ),
+    )
+}
+
+/// A JSON body of at most [`MAX_JSON_BODY`] bytes sent as JSON (415 otherwise),
+/// with a clear 400 on bad input.
 pub fn json_body<T: DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    limited_body(MAX_JSON_BODY).and_then(|bytes: Vec<u8>| async move {
-        serde_json::from_slice::<T>(&bytes).map_err(|e| {
-            warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
+    json_content_type()
+        .and(limited_body(MAX_JSON_BODY))
+        .and_then(|bytes: Vec<u8>| async move {
+            serde_json::from_slice::<T>(&bytes).map_err(|e| {
+                warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
+            })
         })
-    })
 }
 
 /// A query string parsed into `T`, with a clear 400 on bad input.
@@ -360,11 +405,17 @@ pub fn routes(
         .or(sandboxes::routes(s.clone()))
         .unify()
         .or(sandbox_ws::routes(s.clone()))
+        .unify()
+        .or(ws_auth::routes(s.clone()))
         .unify();
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with(s.clone()))
-        .then(|s: Arc<Services>| async move {
+        .and(warp::header::headers_cloned())
+        .then(|s: Arc<Services>, headers: HeaderMap| async move {
+            if let Err(e) = metrics_access(&s, &headers).await {
+                return e.into_response();
+            }
             s.sandboxes.observe().await;
             s.metrics.run_upkeep();
             warp::reply::with_header(
@@ -382,6 +433,28 @@ pub fn routes(
         .unify()
         .recover(error::recover)
         .unify()
+}
+
+/// Who may scrape `/metrics`: anyone when the server is open (loopback only,
+/// see [`crate::config::Config::metrics_open`]), else an administrator whose
+/// credential allows the `metrics` scope (a session, an unscoped API token, or
+/// one scoped to `metrics`).
+async fn metrics_access(s: &Services, headers: &HeaderMap) -> Result<(), ApiError> {
+    if s.config.metrics_open() {
+        return Ok(());
+    }
+    let who = authenticate(s, headers).await?;
+    if !who.is_admin() {
+        return Err(ApiError::forbidden(
+            "metrics name every user's plugins and tools: they need an administrator's credential",
+        ));
+    }
+    if !who.allows(crate::auth::Scope::Metrics.as_str()) {
+        return Err(ApiError::forbidden(
+            "this API token lacks the `metrics` scope",
+        ));
+    }
+    Ok(())
 }
 
 /// The health answer.

@@ -14,6 +14,7 @@ use warp::{Filter, Rejection};
     paths(
         super::health,
         super::auth::login, super::auth::refresh, super::auth::logout, super::auth::me,
+        super::ws_auth::create_ticket,
         super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
         super::tokens::list, super::tokens::create, super::tokens::delete,
         super::plugins::list, super::plugins::get,
@@ -77,6 +78,13 @@ pub fn document() -> serde_json::Value {
             .filter(|(method, _)| METHODS.contains(&method.as_str()))
             .map(|(_, operation)| operation)
         {
+            if operation["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+                && let Some(responses) = operation["responses"].as_object_mut()
+            {
+                responses.insert("415".into(), unsupported_media_type());
+            }
             let tag = operation["tags"][0].as_str().unwrap_or("api").to_string();
             let function = operation["operationId"].as_str().unwrap_or("").to_string();
             operation["operationId"] = if function.starts_with(&tag) {
@@ -87,6 +95,14 @@ pub fn document() -> serde_json::Value {
         }
     }
     json
+}
+
+/// The response JSON-body routes give to a body of another media type.
+fn unsupported_media_type() -> serde_json::Value {
+    serde_json::json!({
+        "description": "The body is not JSON: send `Content-Type: application/json` (or a `+json` type)",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } }
+    })
 }
 
 /// The methods of each route template, as listed in an `Allow` header.

@@ -2,24 +2,22 @@
 //! (`/sandboxes/{id}/exec/ws`) and an interactive terminal
 //! (`/sandboxes/{id}/terminal`).
 //!
-//! Both authenticate like every route (`Authorization: Bearer`), or with an
-//! `access_token` query parameter for browsers, which cannot set headers on a
-//! WebSocket. Output travels in binary frames whose first byte names the stream
+//! Both authenticate and check `Host`/`Origin` as [`super::ws_auth`] says
+//! (Bearer header, single-use `?ticket=`, or a JWT `?access_token=`). Output travels in binary frames whose first byte names the stream
 //! (1 stdout, 2 stderr; the terminal sends raw bytes); control messages are JSON
 //! text frames.
 
 use super::error::ApiError;
-use super::{Ctx, Segment, request_id, with};
+use super::ws_auth::ws_ctx;
+use super::{Ctx, Segment};
 use crate::sandbox::driver::Chunk;
 use crate::sandbox::exec::{ExecEvent, ExecRequest};
 use crate::server::Services;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use warp::filters::ws::{Message, Ws};
-use warp::http::HeaderMap;
 use warp::{Filter, Rejection, Reply};
 
 /// Largest message a client may send (a command or a burst of keystrokes).
@@ -36,28 +34,6 @@ enum Control {
         /// Columns.
         cols: u16,
     },
-}
-
-/// The caller of a WebSocket request: the Bearer header, or `access_token`.
-fn ws_ctx(s: Arc<Services>) -> impl Filter<Extract = (Ctx,), Error = Rejection> + Clone {
-    warp::header::headers_cloned()
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and(with(s))
-        .and(request_id())
-        .and_then(
-            |headers: HeaderMap, raw: String, s: Arc<Services>, request_id: String| async move {
-                let query: HashMap<String, String> =
-                    serde_urlencoded::from_str(&raw).unwrap_or_default();
-                let who = match query.get("access_token") {
-                    Some(token) if !headers.contains_key("authorization") => {
-                        s.auth.authenticate(token).await.map_err(ApiError::from)
-                    }
-                    _ => super::authenticate(&s, &headers).await,
-                }
-                .map_err(warp::reject::custom)?;
-                Ok::<_, Rejection>(Ctx { s, who, request_id })
-            },
-        )
 }
 
 /// Terminal size from the query (`rows`, `cols`).

@@ -94,7 +94,7 @@ where
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .map_or_else(crate::tools::new_request_id, str::to_string);
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let route = route_label(req.uri().path());
     req.extensions_mut().insert(Peer(peer));
     req.extensions_mut().insert(RequestId(request_id.clone()));
@@ -111,13 +111,31 @@ where
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     metrics::counter!("switchyard_http_requests_total",
-        "method" => method.to_string(), "route" => route, "status" => status.to_string())
+        "method" => method, "route" => route, "status" => status.to_string())
     .increment(1);
     metrics::histogram!("switchyard_http_request_duration_seconds",
-        "method" => method.to_string(), "route" => route)
+        "method" => method, "route" => route)
     .record(elapsed.as_secs_f64());
-    tracing::debug!(request_id, %method, route, status, micros = elapsed.as_micros() as u64, %peer, "request");
+    tracing::debug!(request_id, method, route, status, micros = elapsed.as_micros() as u64, %peer, "request");
     Ok(response)
+}
+
+/// The metric label of a method: the standard ones by name, anything a client
+/// made up as `OTHER` (bounded cardinality).
+pub fn method_label(method: &http::Method) -> &'static str {
+    use http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::TRACE => "TRACE",
+        M::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 /// The route template of a path, for metric labels (bounded cardinality).
@@ -134,6 +152,7 @@ pub fn route_label(path: &str) -> &'static str {
             ["auth", "refresh"] => "/api/v1/auth/refresh",
             ["auth", "logout"] => "/api/v1/auth/logout",
             ["auth", "me"] => "/api/v1/auth/me",
+            ["ws-tickets"] => "/api/v1/ws-tickets",
             ["users"] => "/api/v1/users",
             ["users", _] => "/api/v1/users/{id}",
             ["tokens"] => "/api/v1/tokens",

@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::{Ctx, ListOf, Paging, Segment, ctx, json_body, query, reply, respond};
+use crate::auth::Scope;
 use crate::server::Services;
 use crate::store::ApiToken;
 use serde::{Deserialize, Serialize};
@@ -23,39 +24,6 @@ pub struct NewToken {
     #[serde(default, deserialize_with = "super::whole_number")]
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
-}
-
-/// What an API token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-pub enum Scope {
-    /// Read anything the owner can see.
-    #[serde(rename = "read")]
-    Read,
-    /// Call tools.
-    #[serde(rename = "tools:call")]
-    ToolsCall,
-    /// Install and change plugins.
-    #[serde(rename = "plugins:write")]
-    PluginsWrite,
-    /// Create and revoke API tokens.
-    #[serde(rename = "tokens:write")]
-    TokensWrite,
-    /// Create and change users.
-    #[serde(rename = "users:write")]
-    UsersWrite,
-}
-
-impl Scope {
-    /// The scope's name, as stored and as in [`crate::auth::SCOPES`].
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::ToolsCall => "tools:call",
-            Self::PluginsWrite => "plugins:write",
-            Self::TokensWrite => "tokens:write",
-            Self::UsersWrite => "users:write",
-        }
-    }
 }
 
 /// A created token with its value.

@@ -1,6 +1,7 @@
 //! `/users`: administrators manage accounts; users see and update themselves.
 
 use super::error::ApiError;
+use super::serve::Peer;
 use super::{Ctx, ListOf, Paging, Segment, ctx, json_body, query, reply, respond};
 use crate::auth::password;
 use crate::server::Services;
@@ -33,9 +34,14 @@ pub struct UserUpdate {
     pub role: Option<Role>,
     /// Disable or enable (admins only); disabling ends the user's sessions.
     pub disabled: Option<bool>,
-    /// New password: 8-256 characters.
+    /// New password: 8-256 characters. Other login sessions of the user end;
+    /// the caller's own session and API tokens stay (see docs/api.md).
     #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
+    /// The current password: required to change your own password
+    /// (not when an administrator changes someone else's); ignored otherwise.
+    #[schema(max_length = 1024)]
+    pub current_password: Option<String>,
 }
 
 pub(super) fn routes(
@@ -58,8 +64,9 @@ pub(super) fn routes(
     let update = warp::path!("users" / Segment)
         .and(warp::patch())
         .and(ctx(s.clone()))
+        .and(warp::ext::optional::<Peer>())
         .and(json_body())
-        .and_then(|id: Segment, c, b| async move { respond(update(c, id.0, b).await) });
+        .and_then(|id: Segment, c, peer, b| async move { respond(update(c, id.0, peer, b).await) });
     let delete = warp::path!("users" / Segment)
         .and(warp::delete())
         .and(ctx(s))
@@ -162,14 +169,19 @@ pub async fn get(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> 
     Ok(reply(StatusCode::OK, &visible_user(&c, &id).await?))
 }
 
-/// Change a user: role and disabled flag (administrators), password (administrators or the user).
+/// Change a user: role and disabled flag (administrators), password (administrators,
+/// or the user with `current_password`). A password change ends the user's other
+/// login sessions.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
     request_body = UserUpdate, security(("bearer" = [])),
     responses((status = 200, body = User), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-              (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+              (status = 403, description = "Not allowed, or `current_password` is missing or wrong", body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
+              (status = 429, description = "Too many wrong current passwords", body = super::error::ErrorBody)))]
 pub async fn update(
     c: Ctx,
     id: String,
+    peer: Option<Peer>,
     body: UserUpdate,
 ) -> Result<warp::reply::Response, ApiError> {
     let user = visible_user(&c, &id).await?;
@@ -196,6 +208,31 @@ pub async fn update(
             "this is the last enabled admin; make another admin first",
         ));
     }
+    let own = user.id == c.who.user.id;
+    if body
+        .current_password
+        .as_deref()
+        .is_some_and(|p| !super::max_chars(p, password::MAX_PASSWORD_LEN))
+    {
+        return Err(ApiError::bad_request(
+            "current_password must be at most 1024 characters",
+        ));
+    }
+    if body.password.is_some() && own {
+        let Some(current) = body.current_password.as_deref() else {
+            let e = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "current_password_required",
+                "changing your own password needs `current_password`",
+            );
+            return Err(c.deny("user.password", &target, e).await);
+        };
+        let client = peer.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
+        if let Err(e) = c.s.auth.check_password(&user, current, client).await {
+            let e = ApiError::from(e);
+            return Err(c.deny("user.password", &target, e).await);
+        }
+    }
     let hash = match body.password {
         Some(pass) => {
             password::check_new(&pass).map_err(ApiError::bad_request)?;
@@ -212,8 +249,12 @@ pub async fn update(
         c.s.store
             .update_user(&id, body.role, body.disabled, hash.as_deref())
             .await?;
-    if hash.is_some() || body.disabled == Some(true) {
-        c.s.store.revoke_user_refresh_tokens(&id).await?;
+    let mut ended_sessions = 0;
+    if body.disabled == Some(true) {
+        ended_sessions = c.s.store.revoke_user_refresh_tokens(&id, None).await?;
+    } else if hash.is_some() {
+        let keep = if own { c.who.session.as_deref() } else { None };
+        ended_sessions = c.s.store.revoke_user_refresh_tokens(&id, keep).await?;
     }
     c.s.auth.forget_sessions();
     c.audit(
@@ -221,7 +262,8 @@ pub async fn update(
         &target,
         "ok",
         serde_json::json!({
-            "role": body.role, "disabled": body.disabled, "password_changed": hash.is_some()
+            "role": body.role, "disabled": body.disabled, "password_changed": hash.is_some(),
+            "ended_sessions": ended_sessions
         }),
     )
     .await;

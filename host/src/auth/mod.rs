@@ -1,46 +1,55 @@
 //! Authentication: password logins with JWT access tokens and rotating refresh
-//! tokens, API tokens for machines, login rate limiting, and who a bearer
-//! credential belongs to.
+//! tokens, API tokens for machines (limited by [`Scope`]s), login throttling
+//! (by address and user name, and by each alone), single-use WebSocket
+//! tickets, and who a bearer credential belongs to.
 //!
 //! Access tokens live 120 minutes and name their login session; logging out ends
 //! the session. Refresh tokens live 7 days, are used once (a reused one revokes
-//! its whole session) and, like API tokens, are stored only as SHA-256 hashes.
+//! its whole session, including pairs minted by a racing rotation) and, like API
+//! tokens, are stored only as SHA-256 hashes. The signing secret is sealed in
+//! the store with the key in `secret.key`.
 //! Credential checks are cached for a few seconds so hot paths stay off the
 //! database; changes made through this process apply at once.
 
+mod cache;
 mod jwt;
+mod limits;
 pub mod password;
+mod scopes;
+mod tickets;
 
-use crate::store::{ApiToken, NewApiToken, RefreshOutcome, Role, Store, StoreError, User};
+pub use limits::LoginLimits;
+pub use scopes::Scope;
+pub use tickets::{TICKET_PREFIX, TICKET_TTL};
+
+use crate::store::{
+    ApiToken, NewApiToken, RefreshOutcome, Role, SecretCipher, Store, StoreError, User,
+};
+use cache::{CredentialCache, Kind};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use jwt::{Claims, Keys};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Access-token lifetime.
 pub const ACCESS_TTL: Duration = Duration::from_secs(120 * 60);
 /// Refresh-token lifetime.
 pub const REFRESH_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-/// How long a verified credential is trusted without asking the database.
-const CACHE_TTL: Duration = Duration::from_secs(5);
+/// The setting that held the JWT secret in plain text (before sealing).
+const PLAIN_SECRET: &str = "jwt_secret";
+/// The setting holding the sealed JWT secret (hex).
+const SEALED_SECRET: &str = "jwt_secret_sealed";
+/// The scope the JWT secret is sealed under (no plugin can be called this:
+/// plugin names have no colon).
+const SEAL_SCOPE: &str = "host:auth";
 /// Prefix of API token values.
 pub const API_TOKEN_PREFIX: &str = "sy_";
 /// Prefix of refresh token values.
 const REFRESH_PREFIX: &str = "syr_";
-/// Scopes an API token can be limited to.
-pub const SCOPES: &[&str] = &[
-    "read",
-    "tools:call",
-    "sandboxes",
-    "plugins:write",
-    "tokens:write",
-    "users:write",
-];
 
 /// The token of an `Authorization` header value in the Bearer scheme (either
 /// case of `Bearer`), trimmed; `None` for other schemes, empty or oversized tokens.
@@ -64,6 +73,9 @@ pub enum AuthError {
     /// A request field is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// The current password given for a change is wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -88,8 +100,9 @@ impl Identity {
         self.user.role == Role::Admin
     }
 
-    /// Whether the credential allows `scope`.
+    /// Whether the credential allows `scope` (one of [`Scope`]'s names).
     pub fn allows(&self, scope: &str) -> bool {
+        debug_assert!(Scope::parse(scope).is_some(), "unknown scope `{scope}`");
         self.scopes
             .as_ref()
             .is_none_or(|s| s.is_empty() || s.iter().any(|x| x == scope))
@@ -107,15 +120,14 @@ pub struct Tokens {
     pub expires_in: u64,
 }
 
-type Cache<K> = Mutex<HashMap<K, (Identity, Instant)>>;
-
 /// The authentication service.
 pub struct Auth {
     store: Store,
     keys: Keys,
     limiter: DefaultKeyedRateLimiter<(IpAddr, String)>,
-    sessions: Cache<String>,
-    api_tokens: Cache<String>,
+    failures: limits::FailureLimiter,
+    cache: CredentialCache,
+    tickets: tickets::Tickets,
 }
 
 /// SHA-256 hex of a token value.
@@ -133,23 +145,47 @@ fn now_s() -> u64 {
 
 impl Auth {
     /// The service over `store`, signing with `secret`, allowing
-    /// `logins_per_minute` attempts per client address and user name.
-    pub fn new(store: Store, secret: &[u8], logins_per_minute: u32) -> Self {
+    /// `logins_per_minute` attempts per client address and user name and
+    /// throttling failures by user name and by address as `limits` say.
+    pub fn new(store: Store, secret: &[u8], logins_per_minute: u32, limits: LoginLimits) -> Self {
         let per_minute = NonZeroU32::new(logins_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let clock: limits::ClockFn = Arc::new(crate::runtime::system_clock);
         Self {
             store,
             keys: Keys::new(secret),
             limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
-            sessions: Mutex::default(),
-            api_tokens: Mutex::default(),
+            failures: limits::FailureLimiter::new(limits, clock),
+            cache: CredentialCache::default(),
+            tickets: tickets::Tickets::default(),
         }
     }
 
-    /// The JWT secret from the store, generated and stored on first use.
-    pub async fn stored_secret(store: &Store) -> Result<Vec<u8>, StoreError> {
-        let fresh = hex::encode(rand::random::<[u8; 32]>());
-        let secret = store.setting_or_insert("jwt_secret", &fresh).await?;
-        Ok(secret.into_bytes())
+    /// The JWT secret from the store, sealed with `cipher` (the key in the
+    /// 0600 `secret.key`), generated on first use. A secret stored in plain
+    /// text by an earlier version is sealed and the plain copy deleted.
+    pub async fn stored_secret(
+        store: &Store,
+        cipher: &SecretCipher,
+    ) -> Result<Vec<u8>, StoreError> {
+        let plain = store.setting(PLAIN_SECRET).await?;
+        let secret = plain
+            .clone()
+            .unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()));
+        let fresh = hex::encode(cipher.seal(SEAL_SCOPE, SEALED_SECRET, &secret));
+        let sealed = store.setting_or_insert(SEALED_SECRET, &fresh).await?;
+        let opened = hex::decode(&sealed)
+            .ok()
+            .and_then(|bytes| cipher.open(SEAL_SCOPE, SEALED_SECRET, &bytes))
+            .ok_or_else(|| {
+                StoreError::Corrupt(
+                    "the stored JWT secret cannot be opened with this secret key (secret.key or SWITCHYARD_SECRET_KEY changed?)".into(),
+                )
+            })?;
+        if plain.is_some() {
+            store.delete_setting(PLAIN_SECRET).await?;
+            tracing::info!("sealed the JWT secret that was stored in plain text");
+        }
+        Ok(opened.into_bytes())
     }
 
     /// Log in with a password from `client`.
@@ -159,12 +195,19 @@ impl Auth {
         password: &str,
         client: IpAddr,
     ) -> Result<(User, Tokens), AuthError> {
-        let key = (client, username.to_lowercase());
+        let name = username.to_lowercase();
+        let key = (client, name.clone());
         if let Err(wait) = self.limiter.check_key(&key) {
             let retry = wait.wait_time_from(DefaultClock::default().now()).as_secs() + 1;
             return Err(AuthError::RateLimited(retry));
         }
-        let bad = || AuthError::Unauthenticated("wrong user name or password".into());
+        self.failures
+            .check(client, &name)
+            .map_err(AuthError::RateLimited)?;
+        let bad = || {
+            self.failures.failed(client, &name);
+            AuthError::Unauthenticated("wrong user name or password".into())
+        };
         let found = match self.store.user_for_login(username).await {
             Ok(found) => Some(found),
             Err(StoreError::NotFound) => None,
@@ -182,9 +225,34 @@ impl Auth {
         if user.disabled {
             return Err(bad());
         }
+        self.failures.succeeded(&name);
         let family = crate::store::new_id();
         let tokens = self.issue(&user, &family).await?;
         Ok((user, tokens))
+    }
+
+    /// Check `user`'s current password (before a self-service change),
+    /// throttled and counted like a login from `client`.
+    pub async fn check_password(
+        &self,
+        user: &User,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        let name = user.username.to_lowercase();
+        self.failures
+            .check(client, &name)
+            .map_err(AuthError::RateLimited)?;
+        let (_, hash) = self.store.user_for_login(&user.username).await?;
+        let candidate = password.to_string();
+        let matches = tokio::task::spawn_blocking(move || password::verify(&candidate, &hash))
+            .await
+            .unwrap_or(false);
+        if !matches {
+            self.failures.failed(client, &name);
+            return Err(AuthError::WrongPassword);
+        }
+        Ok(())
     }
 
     async fn issue(&self, user: &User, family: &str) -> Result<Tokens, AuthError> {
@@ -218,6 +286,11 @@ impl Auth {
         {
             RefreshOutcome::Rotated { user, family } => {
                 let tokens = self.issue(&user, &family).await?;
+                // A reuse racing this rotation may have revoked the family
+                // between the claim and the new token: then the pair is dead.
+                if !self.store.session_live(&family, &user.id).await? {
+                    return Err(reused());
+                }
                 Ok((user, tokens))
             }
             RefreshOutcome::Invalid => Err(AuthError::Unauthenticated(
@@ -225,10 +298,7 @@ impl Auth {
             )),
             RefreshOutcome::Reused => {
                 self.forget_sessions();
-                Err(AuthError::Unauthenticated(
-                    "the refresh token was already used; the session is revoked, log in again"
-                        .into(),
-                ))
+                Err(reused())
             }
         }
     }
@@ -256,11 +326,23 @@ impl Auth {
 
     /// Drop cached credential checks (after revocations and user changes).
     pub fn forget_sessions(&self) {
-        for cache in [&self.sessions, &self.api_tokens] {
-            if let Ok(mut c) = cache.lock() {
-                c.clear();
-            }
-        }
+        self.cache.clear();
+        self.tickets.clear();
+    }
+
+    /// A single-use WebSocket ticket for `who` (valid [`TICKET_TTL`]).
+    pub fn issue_ticket(&self, who: &Identity) -> String {
+        self.tickets.issue(who)
+    }
+
+    /// Who a WebSocket ticket was issued to; the ticket is used up.
+    pub fn redeem_ticket(&self, ticket: &str) -> Result<Identity, AuthError> {
+        self.tickets.redeem(ticket).ok_or_else(|| {
+            AuthError::Unauthenticated(
+                "the ticket is unknown, used or expired; get a new one from POST /api/v1/ws-tickets"
+                    .into(),
+            )
+        })
     }
 
     /// Who a bearer credential (JWT access token or API token) belongs to.
@@ -273,9 +355,10 @@ impl Auth {
                 "the access token is not valid ({e}); log in or refresh"
             ))
         })?;
-        if let Some(identity) = cached(&self.sessions, &claims.sid) {
+        if let Some(identity) = self.cache.get(Kind::Session, &claims.sid) {
             return Ok(identity);
         }
+        let generation = self.cache.generation();
         let revoked = || AuthError::Unauthenticated("the session has ended; log in again".into());
         let user = match self.store.user(&claims.sub).await {
             Ok(u) if !u.disabled => u,
@@ -291,15 +374,17 @@ impl Auth {
             token_id: None,
             scopes: None,
         };
-        remember(&self.sessions, claims.sid, &identity);
+        self.cache
+            .remember(Kind::Session, claims.sid, &identity, generation);
         Ok(identity)
     }
 
     async fn authenticate_api_token(&self, value: &str) -> Result<Identity, AuthError> {
         let hash = token_hash(value);
-        if let Some(identity) = cached(&self.api_tokens, &hash) {
+        if let Some(identity) = self.cache.get(Kind::ApiToken, &hash) {
             return Ok(identity);
         }
+        let generation = self.cache.generation();
         let (token, user) = self
             .store
             .authenticate_api_token(&hash)
@@ -313,7 +398,8 @@ impl Auth {
             token_id: Some(token.id),
             scopes: Some(token.scopes),
         };
-        remember(&self.api_tokens, hash, &identity);
+        self.cache
+            .remember(Kind::ApiToken, hash, &identity, generation);
         Ok(identity)
     }
 
@@ -333,10 +419,10 @@ impl Auth {
                 "the token name must be 1-100 characters and not only blanks".into(),
             ));
         }
-        if let Some(bad) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+        if let Some(bad) = scopes.iter().find(|s| Scope::parse(s).is_none()) {
             return Err(AuthError::Invalid(format!(
                 "unknown scope `{bad}` (known: {})",
-                SCOPES.join(", ")
+                Scope::names()
             )));
         }
         if expires_at.is_some_and(|t| t <= crate::store::now_ms()) {
@@ -360,17 +446,8 @@ impl Auth {
     }
 }
 
-fn cached(cache: &Cache<String>, key: &str) -> Option<Identity> {
-    let cache = cache.lock().ok()?;
-    let (identity, at) = cache.get(key)?;
-    (at.elapsed() < CACHE_TTL).then(|| identity.clone())
-}
-
-fn remember(cache: &Cache<String>, key: String, identity: &Identity) {
-    if let Ok(mut cache) = cache.lock() {
-        if cache.len() > 10_000 {
-            cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
-        }
-        cache.insert(key, (identity.clone(), Instant::now()));
-    }
+fn reused() -> AuthError {
+    AuthError::Unauthenticated(
+        "the refresh token was already used; the session is revoked, log in again".into(),
+    )
 }

@@ -17,7 +17,7 @@ pub struct McpStdioArgs {
 }
 
 pub async fn run(args: McpStdioArgs, config: Config) -> anyhow::Result<ExitCode> {
-    let services = Services::open(config)
+    let services = Services::open_beside_server(config)
         .await
         .context("opening the data directory and database")?;
     let name = match args.user {

@@ -10,7 +10,7 @@
 
 #![allow(deprecated)] // MCP logging: deprecated in the draft protocol, current in 2025-11-25.
 
-mod access;
+pub mod access;
 mod call;
 pub mod catalog;
 mod convert;

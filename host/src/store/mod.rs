@@ -91,6 +91,22 @@ pub fn sqlite_url(data_dir: &Path) -> String {
     )
 }
 
+/// Create a missing SQLite database file with mode 0600 (SQLite gives its
+/// `-wal` and `-shm` files the database file's mode).
+fn create_sqlite_file(url: &str) -> Result<(), StoreError> {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    crate::datadir::create_private_file(Path::new(path))
+        .map_err(|e| StoreError::Database(format!("cannot create the database file: {e}")))
+}
+
 impl Store {
     /// Connect to `url` (`sqlite://…` or `postgres://…`) without migrating.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -105,6 +121,9 @@ impl Store {
                 redact_url(url)
             )));
         };
+        if backend == Backend::Sqlite {
+            create_sqlite_file(url)?;
+        }
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10));

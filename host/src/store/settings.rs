@@ -26,4 +26,13 @@ impl Store {
         .await?;
         self.setting(key).await?.ok_or(StoreError::NotFound)
     }
+
+    /// Delete a setting (no error if it is unset).
+    pub async fn delete_setting(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM settings WHERE key = $1")
+            .bind(key)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }

@@ -59,6 +59,10 @@ pub enum RefreshOutcome {
     Reused,
 }
 
+/// How long a session revocation is remembered: twice the longest refresh-token
+/// lifetime (7 days), after which every token of the session has expired anyway.
+const REVOCATION_MEMORY_MS: i64 = 14 * 24 * 60 * 60 * 1000;
+
 const TOKEN_COLUMNS: &str =
     "id, user_id, name, prefix, scopes, created_at, expires_at, last_used_at";
 
@@ -204,13 +208,22 @@ impl Store {
         Ok(())
     }
 
-    /// Use a refresh token: valid ones are marked used (rotation); a second use
-    /// revokes the whole family.
+    /// Use a refresh token: a valid one is marked used (rotation) in one
+    /// conditional update, so exactly one of any number of concurrent uses
+    /// wins; a use of a used token revokes the whole family.
     pub async fn use_refresh_token(&self, token_hash: &str) -> Result<RefreshOutcome, StoreError> {
         let now = now_ms();
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 \
+             AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.family = refresh_tokens.family)",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(self.pool())
+        .await?;
         let row = sqlx::query(
-            "SELECT user_id, family, expires_at, used_at, revoked_at FROM refresh_tokens \
-             WHERE token_hash = $1",
+            "SELECT user_id, family, used_at FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
@@ -219,33 +232,18 @@ impl Store {
             return Ok(RefreshOutcome::Invalid);
         };
         let family: String = row.try_get("family")?;
-        let user_id: String = row.try_get("user_id")?;
-        let revoked: Option<i64> = row.try_get("revoked_at")?;
-        let used: Option<i64> = row.try_get("used_at")?;
-        let expires: i64 = row.try_get("expires_at")?;
-        if revoked.is_some() || expires <= now {
-            return Ok(RefreshOutcome::Invalid);
+        if claimed.rows_affected() == 1 {
+            let user = self.user(&row.try_get::<String, _>("user_id")?).await?;
+            if user.disabled {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            return Ok(RefreshOutcome::Rotated { user, family });
         }
-        if used.is_some() {
+        if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
             self.revoke_refresh_family(&family).await?;
             return Ok(RefreshOutcome::Reused);
         }
-        let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .execute(self.pool())
-        .await?;
-        if claimed.rows_affected() == 0 {
-            self.revoke_refresh_family(&family).await?;
-            return Ok(RefreshOutcome::Reused);
-        }
-        let user = self.user(&user_id).await?;
-        if user.disabled {
-            return Ok(RefreshOutcome::Invalid);
-        }
-        Ok(RefreshOutcome::Rotated { user, family })
+        Ok(RefreshOutcome::Invalid)
     }
 
     /// The family of a live refresh token and its owner, if the token is live.
@@ -263,11 +261,13 @@ impl Store {
             .transpose()
     }
 
-    /// Whether a login session of `user_id` still has a live refresh token.
+    /// Whether a login session of `user_id` still has a live refresh token and
+    /// was not revoked as a whole.
     pub async fn session_live(&self, family: &str, user_id: &str) -> Result<bool, StoreError> {
         let live: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM refresh_tokens WHERE family = $1 AND user_id = $2 \
-             AND revoked_at IS NULL AND expires_at > $3",
+             AND revoked_at IS NULL AND expires_at > $3 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.family = $1)",
         )
         .bind(family)
         .bind(user_id)
@@ -277,27 +277,67 @@ impl Store {
         Ok(live > 0)
     }
 
-    /// Revoke every refresh token of a login session.
+    /// Revoke a login session as a whole: its refresh tokens, and any minted
+    /// into it later by a rotation that raced this revocation.
     pub async fn revoke_refresh_family(&self, family: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO revoked_sessions (family, revoked_at) VALUES ($1, $2) \
+             ON CONFLICT (family) DO NOTHING",
+        )
+        .bind(family)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
         sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
         )
-        .bind(now_ms())
+        .bind(now)
         .bind(family)
         .execute(self.pool())
         .await?;
-        Ok(())
+        self.prune_revoked_sessions(now).await
     }
 
-    /// Revoke every refresh token of a user (log out everywhere).
-    pub async fn revoke_user_refresh_tokens(&self, user_id: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    /// Revoke every login session of a user except `keep` (log out everywhere
+    /// else); returns how many sessions were revoked.
+    pub async fn revoke_user_refresh_tokens(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let revoked = sqlx::query(
+            "INSERT INTO revoked_sessions (family, revoked_at) \
+             SELECT DISTINCT family, $1 FROM refresh_tokens \
+             WHERE user_id = $2 AND family <> $3 AND revoked_at IS NULL \
+             ON CONFLICT (family) DO NOTHING",
         )
-        .bind(now_ms())
+        .bind(now)
         .bind(user_id)
+        .bind(keep.unwrap_or(""))
         .execute(self.pool())
         .await?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 \
+             WHERE user_id = $2 AND family <> $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(keep.unwrap_or(""))
+        .execute(self.pool())
+        .await?;
+        self.prune_revoked_sessions(now).await?;
+        Ok(revoked.rows_affected())
+    }
+
+    /// Forget revocations older than any refresh token can live.
+    async fn prune_revoked_sessions(&self, now: i64) -> Result<(), StoreError> {
+        let horizon = now - REVOCATION_MEMORY_MS;
+        sqlx::query("DELETE FROM revoked_sessions WHERE revoked_at < $1")
+            .bind(horizon)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }

@@ -216,9 +216,10 @@ async fn two_users_are_isolated_on_every_route(backend: Backend) {
         );
     }
 
-    // Changing the password ends the user's sessions.
+    // An administrator changing the password ends the user's sessions (a
+    // user's own change keeps the caller's session: tests/api/sessions.rs).
     assert_eq!(
-        alice
+        admin
             .patch(
                 &format!("/api/v1/users/{alice_id}"),
                 json!({ "password": "alice-new-pass" })
