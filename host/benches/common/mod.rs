@@ -456,4 +456,3 @@ pub async fn mcp_session(addr: SocketAddr, token: &str) -> Result<Client, BoxErr
     initialize(&mut c).await?;
     Ok(c)
 }
-

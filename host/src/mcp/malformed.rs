@@ -123,10 +123,16 @@ mod tests {
     #[tokio::test]
     async fn malformed_bodies_get_json_rpc_errors() {
         let (status, body) = answer("{not json").await.unwrap();
-        assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(-32700)));
+        assert_eq!(
+            (status, body["error"]["code"].as_i64()),
+            (400, Some(-32700))
+        );
         assert!(body["id"].is_null());
         let (status, body) = answer("[1,2]").await.unwrap();
-        assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(-32600)));
+        assert_eq!(
+            (status, body["error"]["code"].as_i64()),
+            (400, Some(-32600))
+        );
         let (_, body) = answer(r#"{"jsonrpc":"1.0","id":3,"method":"ping"}"#)
             .await
             .unwrap();
@@ -136,10 +142,14 @@ mod tests {
 
     #[tokio::test]
     async fn standard_methods_with_bad_params_are_invalid_params() {
-        let (status, body) = answer(r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{}}"#)
-            .await
-            .unwrap();
-        assert_eq!((status, body["error"]["code"].as_i64()), (200, Some(-32602)));
+        let (status, body) =
+            answer(r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{}}"#)
+                .await
+                .unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_i64()),
+            (200, Some(-32602))
+        );
         assert_eq!(body["id"], 9);
         assert!(body["error"]["message"].as_str().unwrap().contains("name"));
         let (_, body) = answer(r#"{"jsonrpc":"2.0","id":"a","method":"tools/call"}"#)

@@ -228,8 +228,16 @@ async fn bad_and_hostile_input_leaves_the_session_healthy() {
         ("[]", 400, -32600),
         ("42", 400, -32600),
         (r#"{"jsonrpc":"2.0","id":1}"#, 400, -32600),
-        (r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#, 400, -32600),
-        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#, 200, -32602),
+        (
+            r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#,
+            400,
+            -32600,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            200,
+            -32602,
+        ),
         (
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
             200,
@@ -252,7 +260,11 @@ async fn bad_and_hostile_input_leaves_the_session_healthy() {
         .collect();
     let r = Mcp::post(admin, Some(&m.session), &Value::from(batch).to_string()).await;
     assert_eq!(r.status, 400, "batch: {}", &r.text[..r.text.len().min(300)]);
-    assert!(r.text.contains("-32600"), "batch: {}", &r.text[..r.text.len().min(300)]);
+    assert!(
+        r.text.contains("-32600"),
+        "batch: {}",
+        &r.text[..r.text.len().min(300)]
+    );
     // Declared too large: answered 413 before the body is read (raw socket).
     let huge = crate::bad_input::raw_http(
         &server.base,
