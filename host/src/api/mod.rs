@@ -239,6 +239,13 @@ pub fn json_body<T: DeserializeOwned + Send>()
     json_content_type()
         .and(limited_body(MAX_JSON_BODY))
         .and_then(|bytes: Vec<u8>| async move {
+            // Every body is a JSON object: serde would also read a struct from
+            // an array of its fields, which the OpenAPI document does not allow.
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(warp::reject::custom(ApiError::bad_request(
+                    "invalid JSON body: expected a JSON object",
+                )));
+            }
             serde_json::from_slice::<T>(&bytes).map_err(|e| {
                 warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
             })

@@ -171,6 +171,7 @@ pub fn route_label(path: &str) -> &'static str {
             ["audit"] => "/api/v1/audit",
             ["users", _, "sandbox-limits"] => "/api/v1/users/{id}/sandbox-limits",
             ["sandboxes"] => "/api/v1/sandboxes",
+            ["sandboxes", "storage"] => "/api/v1/sandboxes/storage",
             ["sandboxes", _] => "/api/v1/sandboxes/{id}",
             ["sandboxes", _, "stop"] => "/api/v1/sandboxes/{id}/stop",
             ["sandboxes", _, "exec"] => "/api/v1/sandboxes/{id}/exec",

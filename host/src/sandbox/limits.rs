@@ -294,6 +294,19 @@ where
         .map_err(|_| D::Error::custom(format!("{n} is out of range")))
 }
 
+/// Refuse an administrator's limits for a user outside the published ranges.
+pub fn check_user(limits: &UserLimits) -> Result<(), LimitsError> {
+    if limits.quota.is_some_and(|q| q > 1000) {
+        return Err(LimitsError::Invalid("quota must be at most 1000".into()));
+    }
+    if limits.storage_mb.is_some_and(|m| m > 1 << 22) {
+        return Err(LimitsError::Invalid(
+            "storage_mb must be at most 4194304".into(),
+        ));
+    }
+    check_floors(&limits.max)
+}
+
 /// Refuse values below what a container can run with.
 pub fn check_floors(req: &LimitsRequest) -> Result<(), LimitsError> {
     let bad = |m: String| Err(LimitsError::Invalid(m));

@@ -239,7 +239,7 @@ impl Sandboxes {
         user_id: &str,
         limits: &UserLimits,
     ) -> Result<(), SandboxError> {
-        limits::check_floors(&limits.max)?;
+        limits::check_user(limits)?;
         let json = (*limits != UserLimits::default())
             .then(|| serde_json::to_string(limits).unwrap_or_default());
         Ok(self

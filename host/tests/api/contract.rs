@@ -37,6 +37,7 @@ async fn wrong_methods_list_the_allowed_ones(backend: Backend) {
             "DELETE, PUT",
         ),
         (reqwest::Method::DELETE, "/metrics", "GET"),
+        (reqwest::Method::PUT, "/api/v1/sandboxes/storage", "GET"),
     ] {
         let r = admin.send(admin.request(method.clone(), path)).await;
         assert_eq!(r.status, 405, "{method} {path}");
@@ -117,6 +118,31 @@ async fn documented_constraints_are_the_enforced_ones(backend: Backend) {
         200,
         "200 characters are within the documented maxLength"
     );
+    // Published maxima of an administrator's sandbox limits, and bodies that
+    // are JSON but not the documented object.
+    let limits = format!(
+        "/api/v1/users/{}/sandbox-limits",
+        created.body["id"].as_str().unwrap()
+    );
+    for (body, why) in [
+        (
+            json!({ "storage_mb": 4_194_305 }),
+            "storage_mb above its maximum",
+        ),
+        (json!({ "quota": 1001 }), "quota above its maximum"),
+        (
+            json!([null, null]),
+            "an array where an object is documented",
+        ),
+        (json!("text"), "a string where an object is documented"),
+    ] {
+        let r = admin.put(&limits, body).await;
+        assert_eq!(r.status, 400, "{why}: {}", r.text);
+    }
+    let at_max = admin
+        .put(&limits, json!({ "storage_mb": 4_194_304, "quota": 1000 }))
+        .await;
+    assert_eq!(at_max.status, 200, "{}", at_max.text);
     server.stop().await;
 }
 
