@@ -22,10 +22,12 @@ use std::time::Duration;
 pub const DETACH_VAR: &str = "SY_DETACH";
 
 /// Kills every process whose environment carries `SY_EXEC=$t` except the
-/// process `$me`, round after round until a round kills none (bounded). Its
-/// `grep` runs with another tag; its subshell, matched, has exited by the
-/// time its list is read, so killing it fails and does not count.
-const SWEEP_LOOP: &str = r#"i=0; while [ $i -lt 50 ]; do i=$((i+1)); n=0; for f in $(SY_EXEC=- grep -lzx "SY_EXEC=$t" /proc/[0-9]*/environ 2>/dev/null); do p=${f#/proc/}; p=${p%/environ}; [ "$p" = "$me" ] && continue; kill -KILL "$p" 2>/dev/null && n=1; done; [ $n = 0 ] && break; done"#;
+/// process `$me`, round after round until two rounds in a row kill none
+/// (bounded): a process in the middle of `execve` shows an empty environment
+/// for a moment, so one empty round does not prove the tree gone. Its `grep`
+/// runs with another tag; its subshell, matched, has exited by the time its
+/// list is read, so killing it fails and does not count.
+const SWEEP_LOOP: &str = r#"i=0; z=0; while [ $i -lt 50 ]; do i=$((i+1)); n=0; for f in $(SY_EXEC=- grep -lzx "SY_EXEC=$t" /proc/[0-9]*/environ 2>/dev/null); do p=${f#/proc/}; p=${p%/environ}; [ "$p" = "$me" ] && continue; kill -KILL "$p" 2>/dev/null && n=1; done; if [ $n = 0 ]; then z=$((z+1)); [ $z -ge 2 ] && break; else z=0; fi; done"#;
 
 /// [`SWEEP_LOOP`] as a script of its own: `sh -c SWEEP sy TAG`.
 static SWEEP: LazyLock<String> = LazyLock::new(|| format!("t=$1; me=0; {SWEEP_LOOP}; true"));
