@@ -6,6 +6,7 @@ tokens, and passes them in the environment:
 """
 
 import asyncio
+import json
 import os
 import sys
 import urllib.error
@@ -42,6 +43,18 @@ def upload(token, package, query=""):
         data=body,
         method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"},
+    )
+    with urllib.request.urlopen(request) as r:
+        return r.status
+
+
+def grant(token, plugin, body):
+    """Grant `plugin` the capabilities in `body` (an administrator's REST call)."""
+    request = urllib.request.Request(
+        f"{BASE}/api/v1/plugins/{plugin}/grants",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request) as r:
         return r.status
@@ -105,7 +118,11 @@ async def first_party_tools():
         check("data__json_query", "6" in text(r) and not r.is_error, r)
         page = serve_page("<html><body><h1>Hello from a page</h1></body></html>")
         r = await c.call_tool("fetch__get_page", {"url": page})
-        check("fetch__get_page", "Hello from a page" in text(r) and not r.is_error, r)
+        check("fetch__get_page to loopback is denied under `*`", r.is_error and "non-public" in text(r), r)
+        port = page.rsplit(":", 1)[1].strip("/")
+        grant(token, "fetch", {"http": ["*", f"127.0.0.1:{port}", "127.0.0.1:9"]})
+        r = await c.call_tool("fetch__get_page", {"url": page})
+        check("fetch__get_page with the address granted", "Hello from a page" in text(r) and not r.is_error, r)
         r = await c.call_tool("fetch__get_page", {"url": "http://127.0.0.1:9/"})
         check("fetch__get_page to a closed port is a tool error", r.is_error and text(r), r)
         r = await c.call_tool("echo__echo", {"text": 42})
