@@ -16,6 +16,8 @@
 //! `target/bench-mcp.json`.
 
 #![allow(missing_docs)]
+// The served routes nest deeper than the default limit.
+#![recursion_limit = "256"]
 
 mod common;
 

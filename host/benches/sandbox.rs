@@ -20,6 +20,8 @@
 //! `target/bench-sandbox.json`.
 
 #![allow(missing_docs)]
+// The served routes nest deeper than the default limit.
+#![recursion_limit = "256"]
 
 mod common;
 

@@ -27,6 +27,8 @@
 //! per throughput run, default 10). Writes the figures to `target/bench-server.json`.
 
 #![allow(missing_docs)]
+// The served routes nest deeper than the default limit.
+#![recursion_limit = "256"]
 
 mod common;
 

@@ -12,6 +12,8 @@
 //! `BENCH_SOAK_CLIENTS` (default 8). Writes `target/bench-soak.json`.
 
 #![allow(missing_docs)]
+// The served routes nest deeper than the default limit.
+#![recursion_limit = "256"]
 
 mod common;
 
