@@ -62,6 +62,9 @@ pub struct FileConfig {
     /// Sandboxes: image, engine socket, quota, pool, limits.
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// The task queue: concurrency, leases, retries, event retention.
+    #[serde(default)]
+    pub tasks: crate::tasks::TasksConfig,
 }
 
 /// Settings of the MCP endpoint (`[mcp]` in `switchyard.toml`).
@@ -153,6 +156,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// Sandboxes.
     pub sandbox: SandboxConfig,
+    /// The task queue.
+    pub tasks: crate::tasks::TasksConfig,
     /// Resolves the names plugins send HTTP requests to (the system's; tests set a table).
     pub resolver: crate::net::Resolver,
 }
@@ -191,6 +196,7 @@ impl Config {
             metrics: MetricsConfig::default(),
             mcp: McpConfig::default(),
             sandbox: SandboxConfig::default(),
+            tasks: crate::tasks::TasksConfig::default(),
             resolver: crate::net::Resolver::default(),
         }
     }
@@ -247,6 +253,7 @@ impl Config {
         }
         config.mcp = file.mcp;
         config.sandbox = file.sandbox;
+        config.tasks = file.tasks;
         if let Some(image) = env("SWITCHYARD_SANDBOX_IMAGE") {
             config.sandbox.image = image;
         }

@@ -23,4 +23,5 @@ pub mod sandbox;
 pub mod server;
 pub mod skills;
 pub mod store;
+pub mod tasks;
 pub mod tools;

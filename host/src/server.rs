@@ -8,6 +8,7 @@ use crate::plugins::PluginManager;
 use crate::plugins::live::PluginHost;
 use crate::runtime::Runtime;
 use crate::sandbox::Sandboxes;
+use crate::tasks::Tasks;
 use crate::sandbox::docker::DockerDriver;
 use crate::store::{Role, SecretCipher, Store};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -45,6 +46,8 @@ pub struct Services {
     pub metrics: PrometheusHandle,
     /// Sandbox containers.
     pub sandboxes: Arc<Sandboxes>,
+    /// Sessions, tasks and their events.
+    pub tasks: Arc<Tasks>,
     /// When the services were opened.
     pub started: Instant,
 }
@@ -177,7 +180,15 @@ impl Services {
             .workspace_dir
             .get_or_insert_with(|| config.data_dir.join("workspaces"));
         let sandboxes = Sandboxes::new(driver, store.clone(), sandbox_config, instance);
+        let tasks = Tasks::new(
+            store.clone(),
+            sandboxes.clone(),
+            plugins.clone(),
+            config.tasks.clone(),
+        );
+        tasks.start();
         Ok(Arc::new(Self {
+            tasks,
             auth: Auth::new(
                 store.clone(),
                 &secret,

@@ -6,6 +6,7 @@
 //! method answers 405 and an unknown path 404; every failure is the JSON body of
 //! [`error::ErrorBody`].
 
+mod agents;
 mod audit;
 mod auth;
 pub mod error;
@@ -14,10 +15,13 @@ pub mod plugins;
 mod sandbox_ws;
 mod sandboxes;
 pub mod serve;
+mod sessions;
+mod tasks;
 mod tokens;
 pub use users::check_username;
 mod tools;
 pub mod users;
+mod ws;
 mod ws_auth;
 
 use crate::auth::Identity;
@@ -393,10 +397,10 @@ pub fn routes(
         .and(with(s.clone()))
         .and_then(health);
     // Paths are disjoint, so order only decides how many filters a request
-    // tries: tool calls, the hot path, come first.
-    let v1 = tools::routes(s.clone())
-        .or(health)
-        .unify()
+    // tries: tool calls, the hot path, come first. The rest is boxed: one
+    // dynamic call per request that gets there, and a route type the
+    // compiler can lay out.
+    let rest = health
         .or(openapi::routes())
         .unify()
         .or(auth::routes(s.clone()))
@@ -414,6 +418,20 @@ pub fn routes(
         .or(sandbox_ws::routes(s.clone()))
         .unify()
         .or(ws_auth::routes(s.clone()))
+        .unify()
+        .boxed();
+    let orchestration = tasks::routes(s.clone())
+        .or(sessions::routes(s.clone()))
+        .unify()
+        .or(agents::routes(s.clone()))
+        .unify()
+        .or(ws::routes(s.clone()))
+        .unify()
+        .boxed();
+    let v1 = tools::routes(s.clone())
+        .or(rest)
+        .unify()
+        .or(orchestration)
         .unify();
     let metrics = warp::path!("metrics")
         .and(warp::get())

@@ -30,6 +30,10 @@ use warp::{Filter, Rejection};
         super::sandboxes::list_files, super::sandboxes::download, super::sandboxes::upload,
         super::sandboxes::get_limits, super::sandboxes::put_limits,
         super::sandboxes::storage, super::sandboxes::resize,
+        super::tasks::create, super::tasks::list, super::tasks::get, super::tasks::cancel, super::tasks::events,
+        super::sessions::list, super::sessions::create, super::sessions::get, super::sessions::update,
+        super::sessions::delete, super::sessions::history, super::sessions::post,
+        super::agents::list, super::agents::create, super::agents::get, super::agents::update, super::agents::delete,
     ),
     modifiers(&Security),
     tags(
@@ -42,6 +46,9 @@ use warp::{Filter, Rejection};
         (name = "skills", description = "Agent skills from plugins and the skills directory"),
         (name = "audit", description = "Who did what"),
         (name = "sandboxes", description = "Containers where agent work runs: commands, files, limits"),
+        (name = "tasks", description = "Work queued in a session: exec commands and agent turns, their events, cancel"),
+        (name = "sessions", description = "Conversations: settings, history, messages"),
+        (name = "agents", description = "Agent profiles: reusable session templates"),
     )
 )]
 pub struct ApiDoc;

@@ -16,6 +16,9 @@ pub enum Scope {
     /// Create, use and remove sandboxes (REST, WebSockets, MCP `sandbox_*`).
     #[serde(rename = "sandboxes")]
     Sandboxes,
+    /// Create, follow and cancel tasks; create and change sessions and agent profiles.
+    #[serde(rename = "tasks")]
+    Tasks,
     /// Install and change plugins.
     #[serde(rename = "plugins:write")]
     PluginsWrite,
@@ -32,10 +35,11 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in documentation order.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Self::Read,
         Self::ToolsCall,
         Self::Sandboxes,
+        Self::Tasks,
         Self::PluginsWrite,
         Self::TokensWrite,
         Self::UsersWrite,
@@ -48,6 +52,7 @@ impl Scope {
             Self::Read => "read",
             Self::ToolsCall => "tools:call",
             Self::Sandboxes => "sandboxes",
+            Self::Tasks => "tasks",
             Self::PluginsWrite => "plugins:write",
             Self::TokensWrite => "tokens:write",
             Self::UsersWrite => "users:write",

@@ -43,9 +43,13 @@ impl ToolCall<'_> {
     /// Run the call: a protocol error for unknown tools and missing scopes, an
     /// `isError` result for every failure of the tool itself.
     pub async fn run(self, request: &CallToolRequestParams) -> Result<CallToolResult, McpError> {
-        require(self.who, "tools:call")?;
         let empty = serde_json::Map::new();
         let args = request.arguments.as_ref().unwrap_or(&empty);
+        if let Some(result) = super::task_tools::call(self.s, self.who, &request.name, args).await
+        {
+            return result;
+        }
+        require(self.who, "tools:call")?;
         if let Some(result) =
             super::sandbox_tools::call(self.s, self.who, &request.name, args).await
         {

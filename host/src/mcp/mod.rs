@@ -22,6 +22,7 @@ mod malformed;
 mod observer;
 mod read;
 pub mod sandbox_tools;
+pub mod task_tools;
 
 use crate::auth::Identity;
 use crate::server::Services;

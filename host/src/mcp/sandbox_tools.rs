@@ -119,18 +119,18 @@ pub fn tools() -> Vec<Tool> {
         .collect()
 }
 
-fn failed(message: impl Into<String>) -> CallToolResult {
+pub(super) fn failed(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
-fn json_result(value: Value) -> CallToolResult {
+pub(super) fn json_result(value: Value) -> CallToolResult {
     let text = serde_json::to_string_pretty(&value).unwrap_or_default();
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(value);
     result
 }
 
-fn text_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+pub(super) fn text_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -138,11 +138,11 @@ fn text_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a st
     }
 }
 
-fn required<'a>(args: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+pub(super) fn required<'a>(args: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
     text_arg(args, key)?.ok_or_else(|| format!("`{key}` is required"))
 }
 
-fn number_arg(args: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
+pub(super) fn number_arg(args: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v

@@ -96,6 +96,23 @@ pub fn truncation_marker(limit: u64) -> String {
 }
 
 impl ExecRequest {
+    /// Check the request's shape (command or argv, environment, stdin size)
+    /// before it is queued; limits that depend on the sandbox are checked when it runs.
+    pub fn validate(&self) -> Result<(), SandboxError> {
+        self.argv()?;
+        check_env(&self.env)?;
+        if self.stdin.as_ref().is_some_and(|s| s.len() > MAX_STDIN) {
+            return Err(SandboxError::TooLarge("stdin is at most 1 MiB".into()));
+        }
+        if let Some(w) = &self.workdir {
+            super::files::workspace_path(w)?;
+        }
+        if self.timeout_secs == Some(0) {
+            return Err(SandboxError::Invalid("timeout_secs must be at least 1".into()));
+        }
+        Ok(())
+    }
+
     fn argv(&self) -> Result<Vec<String>, SandboxError> {
         let nul = self
             .command

@@ -16,17 +16,23 @@ macro_rules! sql {
 }
 
 mod audit;
+mod events;
 mod kv;
 mod plugins;
 mod sandboxes;
+mod sessions;
 mod settings;
+mod tasks;
 mod tokens;
 mod users;
 
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use kv::SqlKv;
 pub use plugins::{PluginRow, SecretCipher, SqlSecrets};
+pub use events::EventRow;
 pub use sandboxes::{SandboxRow, SandboxState};
+pub use sessions::{AgentRow, MessageRow, SessionRow};
+pub use tasks::{ClaimLimits, Finish, TaskFilter, TaskKind, TaskRow, TaskStatus};
 pub use tokens::{ApiToken, NewApiToken, RefreshOutcome};
 pub use users::{Role, User};
 

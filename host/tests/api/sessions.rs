@@ -267,6 +267,8 @@ async fn every_scope_allows_what_it_names_and_nothing_else(backend: Backend) {
             scope != "sandboxes",
             "{scope}: sandboxes → {sandboxes}"
         );
+        let tasks = t.post("/api/v1/tasks/none/cancel", json!({})).await.status;
+        assert_eq!(tasks == 403, scope != "tasks", "{scope}: tasks → {tasks}");
         let plugins = t.upload("", b"not a package".to_vec()).await.status;
         assert_eq!(
             plugins == 403,

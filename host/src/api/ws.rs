@@ -1,0 +1,446 @@
+//! The WebSocket at `/api/v1/ws`: chat and exec over one connection, with
+//! live task events.
+//!
+//! JSON text frames both ways (docs/tasks.md has the protocol). Client:
+//! `chat`, `exec`, `subscribe`/`unsubscribe` (`task_id` with optional `after`,
+//! or `session_id`), `cancel`, `ping`. Server: `session_created`, `message`
+//! (a task was queued for a `chat`/`exec`), `session_title`, every task event
+//! (`status`, `text`, `tool_call`, `tool_result`, `log`, `output`, `error`,
+//! `done`, `gap`) with `task_id` and `seq`, a `status` snapshot (`snapshot:
+//! true`) on every subscribe, `pong`, and `error` for a bad frame (the
+//! connection stays). A subscriber that falls too far behind is closed with
+//! a reason naming the `after` to resume from; the task never waits for it.
+
+use super::error::ApiError;
+use super::ws_auth::ws_ctx;
+use super::Ctx;
+use crate::server::Services;
+use crate::store::TaskKind;
+use crate::tasks::sessions::{NewSession, PostMessage};
+use crate::tasks::{Caller, FollowError, NewTask, Origin, SessionNotice, TaskError, Tasks};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use warp::filters::ws::{Message, Ws};
+use warp::{Filter, Rejection, Reply};
+
+/// Frames queued for a connection before its subscriptions wait.
+const OUTBOX: usize = 256;
+/// The close code for a subscriber that fell behind (application-defined range).
+const CLOSE_TOO_SLOW: u16 = 4008;
+
+/// What a client sends.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    /// A message to the agent (or the answer a waiting task asked for).
+    Chat {
+        session_id: Option<String>,
+        content: String,
+        approve: Option<bool>,
+        request_id: Option<String>,
+    },
+    /// A command in the session's sandbox.
+    Exec {
+        session_id: Option<String>,
+        #[serde(flatten)]
+        input: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Follow a task (from after `after`) or a session.
+    Subscribe {
+        task_id: Option<String>,
+        session_id: Option<String>,
+        after: Option<i64>,
+    },
+    /// Stop following.
+    Unsubscribe {
+        task_id: Option<String>,
+        session_id: Option<String>,
+    },
+    /// Cancel a task.
+    Cancel { task_id: String },
+    /// Liveness.
+    Ping { id: Option<serde_json::Value> },
+}
+
+pub(super) fn routes(
+    s: Arc<Services>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("ws")
+        .and(warp::get())
+        .and(ws_ctx(s))
+        .and(warp::ws())
+        .and_then(|c: Ctx, ws: Ws| async move { super::respond(open(c, ws)) })
+}
+
+fn open(c: Ctx, ws: Ws) -> Result<warp::reply::Response, ApiError> {
+    if !(c.who.allows("tasks") || c.who.allows("read")) {
+        return Err(ApiError::forbidden(
+            "this API token lacks the `tasks` (or `read`) scope",
+        ));
+    }
+    let limit = c.s.tasks.config().max_input_bytes;
+    // Frames up to four times the input limit get an error event; beyond,
+    // the connection is closed by the protocol layer.
+    Ok(ws
+        .max_message_size(limit.saturating_mul(4).max(64 << 10))
+        .on_upgrade(move |socket| Connection::new(c, limit).run(socket))
+        .into_response())
+}
+
+/// One client connection.
+struct Connection {
+    c: Ctx,
+    caller: Caller,
+    limit: usize,
+    out: mpsc::Sender<Message>,
+    outbox: Option<mpsc::Receiver<Message>>,
+    tasks: HashMap<String, JoinHandle<()>>,
+    sessions: HashMap<String, JoinHandle<()>>,
+    /// Session watchers report new tasks here.
+    created: mpsc::UnboundedSender<String>,
+    created_rx: Option<mpsc::UnboundedReceiver<String>>,
+}
+
+fn text(value: serde_json::Value) -> Message {
+    Message::text(value.to_string())
+}
+
+fn error(code: &str, message: impl std::fmt::Display) -> Message {
+    text(serde_json::json!({ "type": "error", "code": code, "message": message.to_string() }))
+}
+
+fn task_error(e: &TaskError) -> Message {
+    let code = match e {
+        TaskError::NotFound(_) => "not_found",
+        TaskError::Invalid(_) => "invalid_request",
+        TaskError::Conflict(_) => "conflict",
+        TaskError::TooMany { .. } => "too_many_tasks",
+        TaskError::TooLarge(_) => "payload_too_large",
+        TaskError::Failed(_) => "internal",
+    };
+    error(code, e)
+}
+
+impl Connection {
+    fn new(c: Ctx, limit: usize) -> Self {
+        let (out, outbox) = mpsc::channel(OUTBOX);
+        let (created, created_rx) = mpsc::unbounded_channel();
+        Self {
+            caller: c.task_caller(),
+            c,
+            limit,
+            out,
+            outbox: Some(outbox),
+            tasks: HashMap::new(),
+            sessions: HashMap::new(),
+            created,
+            created_rx: Some(created_rx),
+        }
+    }
+
+    async fn run(mut self, socket: warp::ws::WebSocket) {
+        let (mut tx, mut rx) = socket.split();
+        let mut outbox = self.outbox.take().unwrap_or_else(|| mpsc::channel(1).1);
+        let mut created = self
+            .created_rx
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1);
+        let writer = tokio::spawn(async move {
+            while let Some(m) = outbox.recv().await {
+                let closing = m.is_close();
+                if tx.send(m).await.is_err() || closing {
+                    break;
+                }
+            }
+            let _ = tx.close().await;
+        });
+        loop {
+            tokio::select! {
+                incoming = rx.next() => match incoming {
+                    Some(Ok(m)) if m.is_text() => self.handle(m.as_bytes()).await,
+                    Some(Ok(m)) if m.is_close() => break,
+                    Some(Ok(m)) if m.is_binary() => {
+                        self.send(error("invalid_request", "send JSON text frames; binary frames are not part of this protocol")).await;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        let _ = self.out.try_send(Message::close_with(1009u16, truncate(&e.to_string())));
+                        break;
+                    }
+                    None => break,
+                },
+                Some(task_id) = created.recv() => self.follow(task_id, 0).await,
+                () = self.out.closed() => break,
+            }
+        }
+        for (_, h) in self.tasks.drain().chain(self.sessions.drain()) {
+            h.abort();
+        }
+        drop(self.out);
+        let _ = writer.await;
+    }
+
+    async fn send(&self, m: Message) {
+        let _ = self.out.send(m).await;
+    }
+
+    async fn handle(&mut self, bytes: &[u8]) {
+        if bytes.len() > self.limit {
+            let limit = self.limit;
+            self.send(error(
+                "payload_too_large",
+                format!("the message is {} bytes; the limit is {limit} ([tasks] max_input_bytes)", bytes.len()),
+            ))
+            .await;
+            return;
+        }
+        let message = match serde_json::from_slice::<ClientMessage>(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.send(error(
+                    "invalid_request",
+                    format!("not a message of this protocol ({e}); types: chat, exec, subscribe, unsubscribe, cancel, ping"),
+                ))
+                .await;
+                return;
+            }
+        };
+        match message {
+            ClientMessage::Ping { id } => {
+                self.send(text(serde_json::json!({ "type": "pong", "id": id })))
+                    .await;
+            }
+            ClientMessage::Chat {
+                session_id,
+                content,
+                approve,
+                request_id,
+            } => {
+                if !self.c.who.allows("tasks") {
+                    return self.send(error("forbidden", "this API token lacks the `tasks` scope")).await;
+                }
+                let session = match self.session_for(session_id).await {
+                    Ok(s) => s,
+                    Err(e) => return self.send(task_error(&e)).await,
+                };
+                let posted = self
+                    .tasks()
+                    .post_message(&self.caller, &session, PostMessage { content, approve }, Origin::Ws)
+                    .await;
+                super::tasks::audit_create(&self.c, "agent", &posted).await;
+                self.queued(posted, request_id).await;
+            }
+            ClientMessage::Exec { session_id, mut input } => {
+                if !self.c.who.allows("tasks") {
+                    return self.send(error("forbidden", "this API token lacks the `tasks` scope")).await;
+                }
+                let request_id = input.remove("request_id").and_then(|v| v.as_str().map(str::to_string));
+                let session = match self.session_for(session_id).await {
+                    Ok(s) => s,
+                    Err(e) => return self.send(task_error(&e)).await,
+                };
+                let req = NewTask {
+                    kind: TaskKind::Exec,
+                    session_id: Some(session),
+                    input: serde_json::Value::Object(input),
+                };
+                let created = self.tasks().create(&self.caller, req, Origin::Ws).await;
+                super::tasks::audit_create(&self.c, "exec", &created).await;
+                self.queued(created, request_id).await;
+            }
+            ClientMessage::Subscribe { task_id, session_id, after } => match (task_id, session_id) {
+                (Some(t), None) => {
+                    if let Err(e) = self.tasks().get(&self.caller, &t).await {
+                        return self.send(task_error(&e)).await;
+                    }
+                    self.follow(t, after.unwrap_or(0).max(0)).await;
+                }
+                (None, Some(s)) => {
+                    if let Err(e) = self.tasks().session(&self.caller, &s).await {
+                        return self.send(task_error(&e)).await;
+                    }
+                    self.watch(s).await;
+                }
+                _ => self.send(error("invalid_request", "subscribe to a `task_id` (with an optional `after`) or a `session_id`")).await,
+            },
+            ClientMessage::Unsubscribe { task_id, session_id } => {
+                if let Some(h) = task_id.and_then(|t| self.tasks.remove(&t)) {
+                    h.abort();
+                }
+                if let Some(h) = session_id.and_then(|s| self.sessions.remove(&s)) {
+                    h.abort();
+                }
+            }
+            ClientMessage::Cancel { task_id } => {
+                if !self.c.who.allows("tasks") {
+                    return self.send(error("forbidden", "this API token lacks the `tasks` scope")).await;
+                }
+                let result = self.tasks().cancel(&self.caller, &task_id).await;
+                let outcome = if result.is_ok() { "ok" } else { "error" };
+                self.c
+                    .audit("task.cancel", &format!("task:{task_id}"), outcome, serde_json::json!({}))
+                    .await;
+                if let Err(e) = result {
+                    self.send(task_error(&e)).await;
+                }
+            }
+        }
+    }
+
+    fn tasks(&self) -> &Arc<Tasks> {
+        &self.c.s.tasks
+    }
+
+    /// The named session (checked), or a new one announced with `session_created`.
+    async fn session_for(&mut self, id: Option<String>) -> Result<String, TaskError> {
+        if let Some(id) = id {
+            self.tasks().session(&self.caller, &id).await?;
+            if !self.sessions.contains_key(&id) {
+                self.watch(id.clone()).await;
+            }
+            return Ok(id);
+        }
+        let session = self
+            .tasks()
+            .create_session(&self.caller, NewSession::default())
+            .await?;
+        self.send(text(serde_json::json!({
+            "type": "session_created",
+            "session_id": session.id,
+            "session": session,
+        })))
+        .await;
+        self.watch(session.id.clone()).await;
+        Ok(session.id)
+    }
+
+    async fn queued(&mut self, result: Result<crate::tasks::Task, TaskError>, request_id: Option<String>) {
+        match result {
+            Ok(task) => {
+                self.send(text(serde_json::json!({
+                    "type": "message",
+                    "task_id": task.id,
+                    "session_id": task.session_id,
+                    "status": task.status,
+                    "request_id": request_id,
+                })))
+                .await;
+                self.follow(task.id, 0).await;
+            }
+            Err(e) => self.send(task_error(&e)).await,
+        }
+    }
+
+    /// Follow a session: its unfinished tasks from their start, new tasks, its title.
+    async fn watch(&mut self, session_id: String) {
+        if self.sessions.contains_key(&session_id) {
+            return;
+        }
+        let mut notices = self.tasks().hub().watch_session(&session_id);
+        let open = self
+            .tasks()
+            .list(
+                &self.caller,
+                false,
+                crate::store::TaskFilter {
+                    session_id: Some(&session_id),
+                    ..Default::default()
+                },
+                None,
+                100,
+            )
+            .await
+            .map(|p| p.items)
+            .unwrap_or_default();
+        let out = self.out.clone();
+        let created = self.created.clone();
+        let handle = tokio::spawn(async move {
+            loop {
+                match notices.recv().await {
+                    Ok(SessionNotice::TaskCreated { task_id, .. }) => {
+                        if created.send(task_id).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(n @ SessionNotice::SessionTitle { .. }) => {
+                        let v = serde_json::to_value(&n).unwrap_or_default();
+                        if out.send(text(v)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        self.sessions.insert(session_id, handle);
+        for t in open.into_iter().filter(|t| !t.status.is_final()) {
+            self.follow(t.id, 0).await;
+        }
+    }
+
+    /// Follow one task from after `after`: a `status` snapshot first, then its events.
+    async fn follow(&mut self, task_id: String, after: i64) {
+        if let Some(h) = self.tasks.get(&task_id)
+            && !h.is_finished()
+        {
+            return;
+        }
+        let tasks = self.tasks().clone();
+        let snapshot = match tasks.get(&self.caller, &task_id).await {
+            Ok(t) => t,
+            Err(e) => return self.send(task_error(&e)).await,
+        };
+        let mut follow = match tasks.follow(&self.caller, &task_id, after).await {
+            Ok(f) => f,
+            Err(e) => return self.send(task_error(&e)).await,
+        };
+        self.send(text(serde_json::json!({
+            "type": "status",
+            "snapshot": true,
+            "task_id": snapshot.id,
+            "seq": snapshot.last_seq,
+            "data": { "status": snapshot.status, "task": snapshot },
+        })))
+        .await;
+        let out = self.out.clone();
+        let handle = tokio::spawn(async move {
+            loop {
+                match follow.next().await {
+                    Ok(Some(event)) => {
+                        let frame = text(serde_json::to_value(&event).unwrap_or_default());
+                        if out.send(frame).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e @ FollowError::TooSlow { .. }) => {
+                        let _ = out.try_send(error("too_slow", &e));
+                        let _ = out
+                            .send(Message::close_with(CLOSE_TOO_SLOW, truncate(&e.to_string())))
+                            .await;
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = out.send(error("store_unavailable", &e)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        self.tasks.insert(task_id, handle);
+    }
+}
+
+/// A close reason fits in 123 bytes.
+fn truncate(reason: &str) -> String {
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
+}
