@@ -70,7 +70,8 @@ async fn audited<T>(
     result: Result<T, crate::tasks::TaskError>,
 ) -> Result<T, ApiError> {
     let outcome = if result.is_ok() { "ok" } else { "error" };
-    c.audit(action, target, outcome, serde_json::json!({})).await;
+    c.audit(action, target, outcome, serde_json::json!({}))
+        .await;
     Ok(result?)
 }
 
@@ -103,14 +104,21 @@ pub async fn create(c: Ctx, body: AgentSpec) -> Result<warp::reply::Response, Ap
 pub async fn get(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     check_id(&id)?;
-    Ok(reply(StatusCode::OK, &c.s.tasks.agent(&c.task_caller(), &id).await?))
+    Ok(reply(
+        StatusCode::OK,
+        &c.s.tasks.agent(&c.task_caller(), &id).await?,
+    ))
 }
 
 /// Change one of your agent profiles.
 #[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = String, Path, description = "Agent id")), request_body = AgentSpec, security(("bearer" = [])),
     responses((status = 200, body = Agent), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
-pub async fn update(c: Ctx, id: String, body: AgentSpec) -> Result<warp::reply::Response, ApiError> {
+pub async fn update(
+    c: Ctx,
+    id: String,
+    body: AgentSpec,
+) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("tasks")?;
     check_id(&id)?;
     let result = c.s.tasks.update_agent(&c.task_caller(), &id, body).await;

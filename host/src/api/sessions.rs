@@ -176,17 +176,27 @@ pub async fn create(c: Ctx, body: NewSession) -> Result<warp::reply::Response, A
 pub async fn get(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     check_id(&id)?;
-    Ok(reply(StatusCode::OK, &c.s.tasks.session(&c.task_caller(), &id).await?))
+    Ok(reply(
+        StatusCode::OK,
+        &c.s.tasks.session(&c.task_caller(), &id).await?,
+    ))
 }
 
 /// Change a session: title, instructions, model, skills, busy policy, archived.
 #[utoipa::path(patch, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "Session id")), request_body = SessionPatch, security(("bearer" = [])),
     responses((status = 200, body = Session), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
-pub async fn update(c: Ctx, id: String, body: SessionPatch) -> Result<warp::reply::Response, ApiError> {
+pub async fn update(
+    c: Ctx,
+    id: String,
+    body: SessionPatch,
+) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("tasks")?;
     check_id(&id)?;
-    let session = c.s.tasks.update_session(&c.task_caller(), &id, body).await?;
+    let session =
+        c.s.tasks
+            .update_session(&c.task_caller(), &id, body)
+            .await?;
     Ok(reply(StatusCode::OK, &session))
 }
 
@@ -200,8 +210,13 @@ pub async fn delete(c: Ctx, id: String) -> Result<warp::reply::Response, ApiErro
     check_id(&id)?;
     let result = c.s.tasks.delete_session(&c.task_caller(), &id).await;
     let outcome = if result.is_ok() { "ok" } else { "error" };
-    c.audit("session.delete", &format!("session:{id}"), outcome, serde_json::json!({}))
-        .await;
+    c.audit(
+        "session.delete",
+        &format!("session:{id}"),
+        outcome,
+        serde_json::json!({}),
+    )
+    .await;
     result?;
     Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
 }
@@ -210,7 +225,11 @@ pub async fn delete(c: Ctx, id: String) -> Result<warp::reply::Response, ApiErro
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "sessions", params(("id" = String, Path, description = "Session id"), HistoryQuery), security(("bearer" = [])),
     responses((status = 200, body = HistoryPage), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody)))]
-pub async fn history(c: Ctx, id: String, q: HistoryQuery) -> Result<warp::reply::Response, ApiError> {
+pub async fn history(
+    c: Ctx,
+    id: String,
+    q: HistoryQuery,
+) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     check_id(&id)?;
     let after = q.after.unwrap_or(0);
@@ -222,7 +241,10 @@ pub async fn history(c: Ctx, id: String, q: HistoryQuery) -> Result<warp::reply:
         Some(n @ 1..=1000) => n as usize,
         Some(_) => return Err(ApiError::bad_request("limit must be between 1 and 1000")),
     };
-    let items = c.s.tasks.history(&c.task_caller(), &id, after, limit).await?;
+    let items =
+        c.s.tasks
+            .history(&c.task_caller(), &id, after, limit)
+            .await?;
     let next_after = items.last().map_or(after, |m| m.seq);
     Ok(reply(StatusCode::OK, &HistoryPage { items, next_after }))
 }
@@ -234,10 +256,17 @@ pub async fn history(c: Ctx, id: String, q: HistoryQuery) -> Result<warp::reply:
               (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
               (status = 409, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
               (status = 429, body = super::error::ErrorBody)))]
-pub async fn post(c: Ctx, id: String, body: PostMessage) -> Result<warp::reply::Response, ApiError> {
+pub async fn post(
+    c: Ctx,
+    id: String,
+    body: PostMessage,
+) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("tasks")?;
     check_id(&id)?;
-    let result = c.s.tasks.post_message(&c.task_caller(), &id, body, Origin::Rest).await;
+    let result =
+        c.s.tasks
+            .post_message(&c.task_caller(), &id, body, Origin::Rest)
+            .await;
     super::tasks::audit_create(&c, "agent", &result).await;
     let task = result?;
     Ok(reply(

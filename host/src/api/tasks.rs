@@ -225,7 +225,10 @@ pub async fn list(c: Ctx, q: TaskQuery) -> Result<warp::reply::Response, ApiErro
 pub async fn get(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     check_id(&id)?;
-    Ok(reply(StatusCode::OK, &c.s.tasks.get(&c.task_caller(), &id).await?))
+    Ok(reply(
+        StatusCode::OK,
+        &c.s.tasks.get(&c.task_caller(), &id).await?,
+    ))
 }
 
 /// Cancel a task: a queued one at once, a running one as soon as its step or
@@ -239,8 +242,13 @@ pub async fn cancel(c: Ctx, id: String) -> Result<warp::reply::Response, ApiErro
     check_id(&id)?;
     let result = c.s.tasks.cancel(&c.task_caller(), &id).await;
     let outcome = if result.is_ok() { "ok" } else { "error" };
-    c.audit("task.cancel", &format!("task:{id}"), outcome, serde_json::json!({}))
-        .await;
+    c.audit(
+        "task.cancel",
+        &format!("task:{id}"),
+        outcome,
+        serde_json::json!({}),
+    )
+    .await;
     Ok(reply(StatusCode::ACCEPTED, &result?))
 }
 
@@ -317,7 +325,9 @@ fn sse(mut follow: crate::tasks::Follow) -> warp::reply::Response {
                         FollowError::Store(_) => "store_unavailable",
                     };
                     let data = serde_json::json!({ "code": code, "message": e.to_string(), "after": follow.cursor() });
-                    let _ = tx.send(Sse::default().event("error").data(data.to_string())).await;
+                    let _ = tx
+                        .send(Sse::default().event("error").data(data.to_string()))
+                        .await;
                     return;
                 }
             };

@@ -11,9 +11,9 @@
 //! connection stays). A subscriber that falls too far behind is closed with
 //! a reason naming the `after` to resume from; the task never waits for it.
 
+use super::Ctx;
 use super::error::ApiError;
 use super::ws_auth::ws_ctx;
-use super::Ctx;
 use crate::server::Services;
 use crate::store::TaskKind;
 use crate::tasks::sessions::{NewSession, PostMessage};
@@ -42,12 +42,6 @@ enum ClientMessage {
         content: String,
         approve: Option<bool>,
         request_id: Option<String>,
-    },
-    /// A command in the session's sandbox.
-    Exec {
-        session_id: Option<String>,
-        #[serde(flatten)]
-        input: serde_json::Map<String, serde_json::Value>,
     },
     /// Follow a task (from after `after`) or a session.
     Subscribe {
@@ -173,7 +167,12 @@ impl Connection {
                     }
                     None => break,
                 },
-                Some(task_id) = created.recv() => self.follow(task_id, 0).await,
+                Some(task_id) = created.recv() => {
+                    // Already followed (for the `chat`/`exec` that queued it): once is enough.
+                    if !self.tasks.contains_key(&task_id) {
+                        self.follow(task_id, 0).await;
+                    }
+                }
                 () = self.out.closed() => break,
             }
         }
@@ -193,13 +192,28 @@ impl Connection {
             let limit = self.limit;
             self.send(error(
                 "payload_too_large",
-                format!("the message is {} bytes; the limit is {limit} ([tasks] max_input_bytes)", bytes.len()),
+                format!(
+                    "the message is {} bytes; the limit is {limit} ([tasks] max_input_bytes)",
+                    bytes.len()
+                ),
             ))
             .await;
             return;
         }
-        let message = match serde_json::from_slice::<ClientMessage>(bytes) {
-            Ok(m) => m,
+        let parsed = serde_json::from_slice::<serde_json::Value>(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|v| match v {
+                serde_json::Value::Object(mut map) if map.get("type") == Some(&"exec".into()) => {
+                    map.remove("type");
+                    Ok(Err(map))
+                }
+                other => serde_json::from_value::<ClientMessage>(other)
+                    .map(Ok)
+                    .map_err(|e| e.to_string()),
+            });
+        let message = match parsed {
+            Ok(Ok(m)) => m,
+            Ok(Err(exec)) => return self.exec(exec).await,
             Err(e) => {
                 self.send(error(
                     "invalid_request",
@@ -221,7 +235,9 @@ impl Connection {
                 request_id,
             } => {
                 if !self.c.who.allows("tasks") {
-                    return self.send(error("forbidden", "this API token lacks the `tasks` scope")).await;
+                    return self
+                        .send(error("forbidden", "this API token lacks the `tasks` scope"))
+                        .await;
                 }
                 let session = match self.session_for(session_id).await {
                     Ok(s) => s,
@@ -229,30 +245,21 @@ impl Connection {
                 };
                 let posted = self
                     .tasks()
-                    .post_message(&self.caller, &session, PostMessage { content, approve }, Origin::Ws)
+                    .post_message(
+                        &self.caller,
+                        &session,
+                        PostMessage { content, approve },
+                        Origin::Ws,
+                    )
                     .await;
                 super::tasks::audit_create(&self.c, "agent", &posted).await;
                 self.queued(posted, request_id).await;
             }
-            ClientMessage::Exec { session_id, mut input } => {
-                if !self.c.who.allows("tasks") {
-                    return self.send(error("forbidden", "this API token lacks the `tasks` scope")).await;
-                }
-                let request_id = input.remove("request_id").and_then(|v| v.as_str().map(str::to_string));
-                let session = match self.session_for(session_id).await {
-                    Ok(s) => s,
-                    Err(e) => return self.send(task_error(&e)).await,
-                };
-                let req = NewTask {
-                    kind: TaskKind::Exec,
-                    session_id: Some(session),
-                    input: serde_json::Value::Object(input),
-                };
-                let created = self.tasks().create(&self.caller, req, Origin::Ws).await;
-                super::tasks::audit_create(&self.c, "exec", &created).await;
-                self.queued(created, request_id).await;
-            }
-            ClientMessage::Subscribe { task_id, session_id, after } => match (task_id, session_id) {
+            ClientMessage::Subscribe {
+                task_id,
+                session_id,
+                after,
+            } => match (task_id, session_id) {
                 (Some(t), None) => {
                     if let Err(e) = self.tasks().get(&self.caller, &t).await {
                         return self.send(task_error(&e)).await;
@@ -265,9 +272,18 @@ impl Connection {
                     }
                     self.watch(s).await;
                 }
-                _ => self.send(error("invalid_request", "subscribe to a `task_id` (with an optional `after`) or a `session_id`")).await,
+                _ => {
+                    self.send(error(
+                        "invalid_request",
+                        "subscribe to a `task_id` (with an optional `after`) or a `session_id`",
+                    ))
+                    .await
+                }
             },
-            ClientMessage::Unsubscribe { task_id, session_id } => {
+            ClientMessage::Unsubscribe {
+                task_id,
+                session_id,
+            } => {
                 if let Some(h) = task_id.and_then(|t| self.tasks.remove(&t)) {
                     h.abort();
                 }
@@ -277,18 +293,61 @@ impl Connection {
             }
             ClientMessage::Cancel { task_id } => {
                 if !self.c.who.allows("tasks") {
-                    return self.send(error("forbidden", "this API token lacks the `tasks` scope")).await;
+                    return self
+                        .send(error("forbidden", "this API token lacks the `tasks` scope"))
+                        .await;
                 }
                 let result = self.tasks().cancel(&self.caller, &task_id).await;
                 let outcome = if result.is_ok() { "ok" } else { "error" };
                 self.c
-                    .audit("task.cancel", &format!("task:{task_id}"), outcome, serde_json::json!({}))
+                    .audit(
+                        "task.cancel",
+                        &format!("task:{task_id}"),
+                        outcome,
+                        serde_json::json!({}),
+                    )
                     .await;
                 if let Err(e) = result {
                     self.send(task_error(&e)).await;
                 }
             }
         }
+    }
+
+    /// `exec`: the frame's other fields (besides `session_id` and
+    /// `request_id`) are the command, as for `POST /tasks` with kind `exec`.
+    async fn exec(&mut self, mut input: serde_json::Map<String, serde_json::Value>) {
+        if !self.c.who.allows("tasks") {
+            return self
+                .send(error("forbidden", "this API token lacks the `tasks` scope"))
+                .await;
+        }
+        let text = |v: Option<serde_json::Value>| -> Result<Option<String>, String> {
+            match v {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err("session_id and request_id are strings".into()),
+            }
+        };
+        let (session_id, request_id) = match (
+            text(input.remove("session_id")),
+            text(input.remove("request_id")),
+        ) {
+            (Ok(s), Ok(r)) => (s, r),
+            (Err(e), _) | (_, Err(e)) => return self.send(error("invalid_request", e)).await,
+        };
+        let session = match self.session_for(session_id).await {
+            Ok(s) => s,
+            Err(e) => return self.send(task_error(&e)).await,
+        };
+        let req = NewTask {
+            kind: TaskKind::Exec,
+            session_id: Some(session),
+            input: serde_json::Value::Object(input),
+        };
+        let created = self.tasks().create(&self.caller, req, Origin::Ws).await;
+        super::tasks::audit_create(&self.c, "exec", &created).await;
+        self.queued(created, request_id).await;
     }
 
     fn tasks(&self) -> &Arc<Tasks> {
@@ -318,7 +377,11 @@ impl Connection {
         Ok(session.id)
     }
 
-    async fn queued(&mut self, result: Result<crate::tasks::Task, TaskError>, request_id: Option<String>) {
+    async fn queued(
+        &mut self,
+        result: Result<crate::tasks::Task, TaskError>,
+        request_id: Option<String>,
+    ) {
         match result {
             Ok(task) => {
                 self.send(text(serde_json::json!({
@@ -329,7 +392,9 @@ impl Connection {
                     "request_id": request_id,
                 })))
                 .await;
-                self.follow(task.id, 0).await;
+                if !self.tasks.contains_key(&task.id) {
+                    self.follow(task.id, 0).await;
+                }
             }
             Err(e) => self.send(task_error(&e)).await,
         }
@@ -379,16 +444,17 @@ impl Connection {
         });
         self.sessions.insert(session_id, handle);
         for t in open.into_iter().filter(|t| !t.status.is_final()) {
-            self.follow(t.id, 0).await;
+            if !self.tasks.contains_key(&t.id) {
+                self.follow(t.id, 0).await;
+            }
         }
     }
 
-    /// Follow one task from after `after`: a `status` snapshot first, then its events.
+    /// Follow one task from after `after`: a `status` snapshot first, then
+    /// its events (a follow in progress is replaced).
     async fn follow(&mut self, task_id: String, after: i64) {
-        if let Some(h) = self.tasks.get(&task_id)
-            && !h.is_finished()
-        {
-            return;
+        if let Some(h) = self.tasks.remove(&task_id) {
+            h.abort();
         }
         let tasks = self.tasks().clone();
         let snapshot = match tasks.get(&self.caller, &task_id).await {
@@ -421,7 +487,10 @@ impl Connection {
                     Err(e @ FollowError::TooSlow { .. }) => {
                         let _ = out.try_send(error("too_slow", &e));
                         let _ = out
-                            .send(Message::close_with(CLOSE_TOO_SLOW, truncate(&e.to_string())))
+                            .send(Message::close_with(
+                                CLOSE_TOO_SLOW,
+                                truncate(&e.to_string()),
+                            ))
                             .await;
                         return;
                     }

@@ -45,8 +45,7 @@ impl ToolCall<'_> {
     pub async fn run(self, request: &CallToolRequestParams) -> Result<CallToolResult, McpError> {
         let empty = serde_json::Map::new();
         let args = request.arguments.as_ref().unwrap_or(&empty);
-        if let Some(result) = super::task_tools::call(self.s, self.who, &request.name, args).await
-        {
+        if let Some(result) = super::task_tools::call(self.s, self.who, &request.name, args).await {
             return result;
         }
         require(self.who, "tools:call")?;

@@ -130,7 +130,10 @@ pub(super) fn json_result(value: Value) -> CallToolResult {
     result
 }
 
-pub(super) fn text_arg<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+pub(super) fn text_arg<'a>(
+    args: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, String> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),

@@ -187,7 +187,9 @@ async fn run(
             let limit = number_arg(args, "limit")?.unwrap_or(200).clamp(1, 1000) as usize;
             let items = tasks.events(caller, id, after, limit).await.map_err(err)?;
             let next_after = items.last().map_or(after, |e| e.seq);
-            Ok(json_result(json!({ "events": items, "next_after": next_after })))
+            Ok(json_result(
+                json!({ "events": items, "next_after": next_after }),
+            ))
         }
         "task_cancel" => {
             let id = required(args, "task_id")?;
@@ -198,7 +200,10 @@ async fn run(
             ))
         }
         "session_list" => {
-            let archived = args.get("archived").and_then(Value::as_bool).unwrap_or(false);
+            let archived = args
+                .get("archived")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let page = tasks
                 .sessions(caller, false, archived, None, None, 200)
                 .await

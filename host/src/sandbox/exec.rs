@@ -108,7 +108,9 @@ impl ExecRequest {
             super::files::workspace_path(w)?;
         }
         if self.timeout_secs == Some(0) {
-            return Err(SandboxError::Invalid("timeout_secs must be at least 1".into()));
+            return Err(SandboxError::Invalid(
+                "timeout_secs must be at least 1".into(),
+            ));
         }
         Ok(())
     }

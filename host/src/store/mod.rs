@@ -27,9 +27,9 @@ mod tokens;
 mod users;
 
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
+pub use events::EventRow;
 pub use kv::SqlKv;
 pub use plugins::{PluginRow, SecretCipher, SqlSecrets};
-pub use events::EventRow;
 pub use sandboxes::{SandboxRow, SandboxState};
 pub use sessions::{AgentRow, MessageRow, SessionRow};
 pub use tasks::{ClaimLimits, Finish, TaskFilter, TaskKind, TaskRow, TaskStatus};

@@ -392,11 +392,13 @@ impl Store {
         holder: &str,
         lease_ms: i64,
     ) -> Result<Vec<String>, StoreError> {
-        sqlx::query("UPDATE tasks SET lease_until = $2 WHERE lease_owner = $1 AND status = 'running'")
-            .bind(holder)
-            .bind(now_ms() + lease_ms)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE tasks SET lease_until = $2 WHERE lease_owner = $1 AND status = 'running'",
+        )
+        .bind(holder)
+        .bind(now_ms() + lease_ms)
+        .execute(self.pool())
+        .await?;
         Ok(sqlx::query_scalar(
             "SELECT id FROM tasks WHERE lease_owner = $1 AND status = 'running' AND cancel_requested = 1",
         )
@@ -518,13 +520,15 @@ impl Store {
         input_tokens: i64,
         output_tokens: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE tasks SET state = $2, input_tokens = $3, output_tokens = $4 WHERE id = $1")
-            .bind(id)
-            .bind(state)
-            .bind(input_tokens)
-            .bind(output_tokens)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE tasks SET state = $2, input_tokens = $3, output_tokens = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(input_tokens)
+        .bind(output_tokens)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }

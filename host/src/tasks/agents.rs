@@ -192,13 +192,17 @@ impl Tasks {
         }
         if let Some(d) = spec.description {
             if !crate::api::max_chars(&d, 1000) {
-                return Err(TaskError::Invalid("description is at most 1000 characters".into()));
+                return Err(TaskError::Invalid(
+                    "description is at most 1000 characters".into(),
+                ));
             }
             row.description = d;
         }
         if let Some(i) = spec.instructions {
             if !crate::api::max_chars(&i, 65536) {
-                return Err(TaskError::Invalid("instructions are at most 65536 characters".into()));
+                return Err(TaskError::Invalid(
+                    "instructions are at most 65536 characters".into(),
+                ));
             }
             row.instructions = i;
         }
@@ -231,9 +235,9 @@ impl Tasks {
                 .map_err(|e| TaskError::Failed(e.to_string()))?;
             let config = self.sandboxes.config();
             let maxima = config.user_maxima(&user, false);
-            config.resolve(&limits, &maxima).map_err(|e| {
-                TaskError::Invalid(format!("sandbox_limits: {e}"))
-            })?;
+            config
+                .resolve(&limits, &maxima)
+                .map_err(|e| TaskError::Invalid(format!("sandbox_limits: {e}")))?;
             row.sandbox_limits = serde_json::to_string(&limits).unwrap_or_else(|_| "{}".into());
         }
         if let Some(s) = spec.shared {

@@ -248,7 +248,13 @@ impl Tasks {
                 )]);
                 if let Some(rows) = self
                     .store
-                    .move_task(&task.id, TaskStatus::Running, TaskStatus::Pending, None, &events)
+                    .move_task(
+                        &task.id,
+                        TaskStatus::Running,
+                        TaskStatus::Pending,
+                        None,
+                        &events,
+                    )
                     .await?
                 {
                     self.hub.publish(&rows);
@@ -268,7 +274,8 @@ impl Tasks {
                     result: None,
                 }
             };
-            self.finish(&task.id, Some(TaskStatus::Running), outcome).await?;
+            self.finish(&task.id, Some(TaskStatus::Running), outcome)
+                .await?;
         }
         Ok(recovered)
     }

@@ -110,7 +110,10 @@ impl Tasks {
         let _ = self
             .emit(
                 &task.id,
-                &[("log", serde_json::json!({ "message": "command started", "sandbox_id": sandbox }))],
+                &[(
+                    "log",
+                    serde_json::json!({ "message": "command started", "sandbox_id": sandbox }),
+                )],
             )
             .await;
         let (mut out, mut err) = (Decoder::default(), Decoder::default());
@@ -173,12 +176,16 @@ impl Tasks {
                 return match (o.exit_code, o.timed_out, o.oom_killed) {
                     (_, true, _) => Outcome::Failed {
                         code: "timed_out".into(),
-                        message: format!("the command ran past its {}-second deadline and was killed", o.duration_ms / 1000),
+                        message: format!(
+                            "the command ran past its {}-second deadline and was killed",
+                            o.duration_ms / 1000
+                        ),
                         result: Some(result),
                     },
                     (_, _, true) => Outcome::Failed {
                         code: "oom_killed".into(),
-                        message: "the command ran out of the sandbox's memory and was killed".into(),
+                        message: "the command ran out of the sandbox's memory and was killed"
+                            .into(),
                         result: Some(result),
                     },
                     (Some(0), _, _) => Outcome::Completed(result),

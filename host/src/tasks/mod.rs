@@ -224,9 +224,8 @@ impl Tasks {
         let title_hint = match req.kind {
             TaskKind::Exec => {
                 let exec: crate::sandbox::exec::ExecRequest =
-                    serde_json::from_value(req.input.clone()).map_err(|e| {
-                        TaskError::Invalid(format!("invalid exec input: {e}"))
-                    })?;
+                    serde_json::from_value(req.input.clone())
+                        .map_err(|e| TaskError::Invalid(format!("invalid exec input: {e}")))?;
                 exec::check(&exec)?;
                 exec.command
                     .clone()
@@ -333,7 +332,10 @@ impl Tasks {
         };
         let page = self.store.tasks(&filter, None, 100).await?;
         for t in page.items.iter().filter(|t| !t.status.is_final()) {
-            match self.cancel_row(caller, t, "interrupted by a newer task").await {
+            match self
+                .cancel_row(caller, t, "interrupted by a newer task")
+                .await
+            {
                 Ok(_) | Err(TaskError::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -381,7 +383,8 @@ impl Tasks {
     /// Cancel a task in any unfinished state; a finished one is a conflict.
     pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<Task, TaskError> {
         let row = self.row(caller, id).await?;
-        self.cancel_row(caller, &row, "canceled by its owner").await?;
+        self.cancel_row(caller, &row, "canceled by its owner")
+            .await?;
         self.get(caller, id).await
     }
 
@@ -498,12 +501,7 @@ impl Tasks {
     }
 
     /// Follow a task's events after `after`.
-    pub async fn follow(
-        &self,
-        caller: &Caller,
-        id: &str,
-        after: i64,
-    ) -> Result<Follow, TaskError> {
+    pub async fn follow(&self, caller: &Caller, id: &str, after: i64) -> Result<Follow, TaskError> {
         self.row(caller, id).await?;
         Ok(Follow::new(&self.hub, self.store.clone(), id, after))
     }

@@ -20,12 +20,7 @@ impl Decoder {
             Err(e) if e.error_len().is_none() && data.len() - e.valid_up_to() < 4 => {
                 let (valid, rest) = data.split_at(e.valid_up_to());
                 self.carry = rest.to_vec();
-                (!valid.is_empty()).then(|| {
-                    (
-                        String::from_utf8_lossy(valid).into_owned(),
-                        "utf-8",
-                    )
-                })
+                (!valid.is_empty()).then(|| (String::from_utf8_lossy(valid).into_owned(), "utf-8"))
             }
             Err(_) => Some((
                 base64::engine::general_purpose::STANDARD.encode(&data),

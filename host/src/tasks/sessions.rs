@@ -464,10 +464,8 @@ impl Tasks {
     ) -> Result<Task, TaskError> {
         let mut state: serde_json::Value =
             serde_json::from_str(&task.state).unwrap_or_else(|_| serde_json::json!({}));
-        let approval = state
-            .pointer("/waiting_for/type")
-            .and_then(|t| t.as_str())
-            == Some("approval");
+        let approval =
+            state.pointer("/waiting_for/type").and_then(|t| t.as_str()) == Some("approval");
         if approval && msg.approve.is_none() {
             return Err(TaskError::Invalid(
                 "this task waits for an approval: send `approve: true` or `approve: false` (with the reason in content)".into(),
@@ -590,7 +588,10 @@ mod tests {
 
     #[test]
     fn titles_are_the_first_words() {
-        assert_eq!(title_from("  list the   files\nplease "), "list the files please");
+        assert_eq!(
+            title_from("  list the   files\nplease "),
+            "list the files please"
+        );
         let long = "word ".repeat(40);
         assert!(title_from(&long).chars().count() <= 60);
         assert_eq!(title_from(&"x".repeat(100)).chars().count(), 60);

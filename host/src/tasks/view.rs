@@ -70,7 +70,10 @@ pub fn task(row: &TaskRow) -> Task {
         kind: row.kind,
         status: row.status,
         input: serde_json::from_str(&row.input).unwrap_or_default(),
-        result: row.result.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+        result: row
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok()),
         error: row.error_code.as_ref().map(|code| ErrorInfo {
             code: code.clone(),
             message: row.error_message.clone().unwrap_or_default(),

@@ -21,3 +21,5 @@ mod sandboxes;
 mod sessions;
 mod standby;
 mod store;
+mod tasks;
+mod tasks_streams;
