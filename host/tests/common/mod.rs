@@ -195,3 +195,28 @@ pub fn tar_bomb() -> Vec<u8> {
         .unwrap();
     builder.into_inner().unwrap().finish().unwrap()
 }
+
+/// The admin URL of the test Postgres server (see scripts/postgres).
+fn postgres_admin_url() -> String {
+    std::env::var("SWITCHYARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://switchyard:switchyard@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty Postgres database; its URL.
+pub async fn fresh_postgres() -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let admin = postgres_admin_url();
+    let mut conn = sqlx::AnyConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("Postgres at {admin} is not reachable ({e}); run scripts/postgres first")
+        });
+    let name = format!("sy_test_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin.rsplit_once('/').expect("url with a database").0;
+    format!("{base}/{name}")
+}
