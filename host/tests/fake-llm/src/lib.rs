@@ -173,6 +173,8 @@ async fn accept(listener: TcpListener, state: Arc<Mutex<State>>) {
     loop {
         while connections.try_join_next().is_some() {}
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: let connections finish before accepting again.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
