@@ -26,6 +26,8 @@ const MAX_LINE: usize = 8 << 20;
 #[derive(Debug, Default)]
 pub(crate) struct SseParser {
     buf: Vec<u8>,
+    /// The last chunk ended in `\r`: a `\n` first in the next one belongs to it.
+    after_cr: bool,
     started: bool,
     event: Option<String>,
     data: String,
@@ -35,6 +37,11 @@ pub(crate) struct SseParser {
 impl SseParser {
     /// Feeds `chunk` and returns the events it completed, in order.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, SseError> {
+        let mut chunk = chunk;
+        if self.after_cr && !chunk.is_empty() {
+            self.after_cr = false;
+            chunk = chunk.strip_prefix(b"\n").unwrap_or(chunk);
+        }
         self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
         let mut start = 0;
@@ -43,15 +50,14 @@ impl SseParser {
             let Some(end) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') else {
                 break;
             };
-            let skip = if rest[end] == b'\r' {
-                match rest.get(end + 1) {
-                    Some(b'\n') => 2,
-                    Some(_) => 1,
-                    // A `\r` last in the buffer may be the first half of `\r\n`: wait.
-                    None => break,
+            let skip = match (rest[end], rest.get(end + 1)) {
+                (b'\r', Some(b'\n')) => 2,
+                (b'\r', None) => {
+                    // Maybe the first half of `\r\n`: the next chunk drops a leading `\n`.
+                    self.after_cr = true;
+                    1
                 }
-            } else {
-                1
+                _ => 1,
             };
             let line = std::str::from_utf8(&rest[..end])
                 .map_err(|_| SseError)?
@@ -168,6 +174,22 @@ mod tests {
         }
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(all(&bytes), whole);
+    }
+
+    #[test]
+    fn an_event_ending_in_cr_is_dispatched_at_once() {
+        let mut parser = SseParser::default();
+        let events = parser.push(b"data: last\r\r").expect("valid");
+        assert_eq!(events, vec![ev(None, "last")]);
+        assert!(
+            parser.push(b"\n").expect("valid").is_empty(),
+            "the LF of a split CRLF"
+        );
+        assert_eq!(
+            parser.push(b"data: next\r\n\r\n").expect("valid"),
+            vec![ev(None, "next")]
+        );
+        assert!(!parser.pending());
     }
 
     #[test]

@@ -289,6 +289,8 @@ async fn produce(script: render::Script, delay: std::time::Duration, tx: Sender)
         After::Close => {}
         After::Hang => tx.closed().await,
         After::Abort => {
+            // Give the connection time to flush what was sent: the client must see it first.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             let _ = tx
                 .send(Err(std::io::Error::other(
                     "fake-llm: connection dropped mid-stream",

@@ -163,7 +163,11 @@ async fn statuses_errors_recording_and_the_responder() {
     let answer: String = data_lines(&text)
         .iter()
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|e| e.pointer("/delta/text").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|e| {
+            e.pointer("/delta/text")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(answer, "Anthropic 4");
     let (status, _, _) = post(&format!("{}/other", llm.base_url_openai()), &json!({})).await;
