@@ -146,3 +146,18 @@ fn messages_serialize_with_a_snake_case_role_tag() {
         }
     );
 }
+
+#[tokio::test]
+async fn the_clients_debug_output_hides_the_key() {
+    let llm = FakeLlm::start().await;
+    for kind in [ProviderKind::OpenAi, ProviderKind::Anthropic] {
+        let client = provider(&llm, kind);
+        let text = format!("{client:?}");
+        assert!(!text.contains(KEY), "{text}");
+    }
+    let mut settings = resolved(&llm, ProviderKind::OpenAi);
+    settings.api_key = Some(ApiKey::new(format!("{KEY}\n")));
+    let err = Provider::new(&settings).expect_err("a newline cannot go in a header");
+    assert_eq!(err.code(), "llm_config");
+    assert!(!err.to_string().contains(KEY));
+}
