@@ -354,3 +354,82 @@ impl Decoder for StreamDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `events` (each a `data:` payload) and returns the deltas and the step.
+    fn decode(events: &[&str]) -> Result<(Vec<Delta>, StepOutput), ProviderError> {
+        let mut decoder = StreamDecoder::default();
+        let mut out = Vec::new();
+        for data in events {
+            let event = SseEvent {
+                event: None,
+                data: (*data).to_owned(),
+            };
+            if decoder.event(event, &mut out)? {
+                return Ok((out, decoder.finish()));
+            }
+        }
+        Err(ProviderError::retryable("no message_stop"))
+    }
+
+    #[test]
+    fn thinking_is_skipped_cache_tokens_count_and_a_start_input_is_kept() {
+        let (deltas, output) = decode(&[
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":3,"cache_read_input_tokens":100,"cache_creation_input_tokens":20,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"ls","input":{"path":"/"}}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t2","name":"pwd","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
+            r#"{"type":"message_stop"}"#,
+        ])
+        .expect("decodes");
+        assert_eq!(deltas.len(), 2, "two tool starts, no thinking: {deltas:?}");
+        assert_eq!(output.text, "");
+        assert_eq!(output.tool_calls[0].arguments, r#"{"path":"/"}"#);
+        assert_eq!(output.tool_calls[1].arguments, "{}");
+        assert_eq!(output.stop, StopReason::ToolUse);
+        assert_eq!(
+            output.usage,
+            Usage {
+                input_tokens: 123,
+                output_tokens: 9
+            }
+        );
+    }
+
+    #[test]
+    fn a_delta_for_an_unknown_block_is_a_protocol_error() {
+        let err = decode(&[
+            r#"{"type":"content_block_delta","index":4,"delta":{"type":"text_delta","text":"x"}}"#,
+        ])
+        .expect_err("unknown block");
+        assert_eq!(err.code(), "llm_protocol");
+    }
+
+    #[test]
+    fn stream_errors_map_by_type() {
+        let error = |kind: &str| {
+            stream_error(&json!({"type": "error", "error": {"type": kind, "message": "m"}}))
+        };
+        assert!(error("overloaded_error").is_retryable());
+        assert!(error("api_error").is_retryable());
+        assert_eq!(error("invalid_request_error").code(), "llm_bad_request");
+        assert_eq!(error("authentication_error").code(), "llm_auth");
+        assert_eq!(error("not_found_error").code(), "llm_not_found");
+    }
+
+    #[test]
+    fn stored_arguments_that_are_not_an_object_become_an_empty_input() {
+        assert_eq!(tool_input(r#"{"a":1}"#), json!({"a": 1}));
+        assert_eq!(tool_input("[1,2]"), json!({}));
+        assert_eq!(tool_input("{broken"), json!({}));
+        assert_eq!(tool_input(""), json!({}));
+    }
+}

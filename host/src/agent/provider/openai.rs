@@ -251,3 +251,75 @@ impl Decoder for StreamDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `chunks` (each a `data:` payload) and returns the deltas and the step.
+    fn decode(chunks: &[&str]) -> Result<(Vec<Delta>, StepOutput), ProviderError> {
+        let mut decoder = StreamDecoder::default();
+        let mut out = Vec::new();
+        for data in chunks {
+            let event = SseEvent {
+                event: None,
+                data: (*data).to_owned(),
+            };
+            if decoder.event(event, &mut out)? {
+                return Ok((out, decoder.finish()));
+            }
+        }
+        Err(ProviderError::retryable("no [DONE]"))
+    }
+
+    #[test]
+    fn a_call_without_an_id_gets_one_and_stop_with_calls_is_tool_use() {
+        let (deltas, output) = decode(&[
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"ls","arguments":"{\"a\""}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#,
+            "[DONE]",
+        ])
+        .expect("decodes");
+        assert_eq!(
+            deltas,
+            [Delta::ToolCallStart {
+                index: 0,
+                id: "call_0".into(),
+                name: "ls".into()
+            }]
+        );
+        assert_eq!(output.tool_calls[0].arguments, r#"{"a":1}"#);
+        assert_eq!(output.stop, StopReason::ToolUse);
+        assert_eq!(
+            output.usage,
+            Usage {
+                input_tokens: 5,
+                output_tokens: 2
+            }
+        );
+    }
+
+    #[test]
+    fn other_choices_and_null_fields_are_ignored() {
+        let (deltas, output) = decode(&[
+            r#"{"choices":[{"index":1,"delta":{"content":"other"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"hm"}}],"usage":null}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"content_filter"}]}"#,
+            "[DONE]",
+        ])
+        .expect("decodes");
+        assert_eq!(deltas, [Delta::Text("hi".into())]);
+        assert_eq!(output.stop, StopReason::Other("content_filter".into()));
+        assert_eq!(output.usage, Usage::default());
+    }
+
+    #[test]
+    fn an_error_chunk_is_retryable_and_garbage_is_a_protocol_error() {
+        let err = decode(&[r#"{"error":{"message":"upstream overloaded"}}"#]).expect_err("error");
+        assert!(err.is_retryable());
+        assert!(err.to_string().contains("upstream overloaded"), "{err}");
+        let err = decode(&["{\"choices\": ["]).expect_err("garbage");
+        assert_eq!(err.code(), "llm_protocol");
+    }
+}
