@@ -7,8 +7,9 @@
 //! [`prompts`] and [`resources`] are the typed faces of what plugins export;
 //! [`api`] (REST) and [`mcp`] (Model Context Protocol) are thin faces over the
 //! same [`server::Services`]; [`config`] says where data lives; [`net`] is the
-//! outbound address rule.
+//! outbound address rule; [`agent`] talks to the LLM providers.
 
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod config;

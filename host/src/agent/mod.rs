@@ -1,0 +1,9 @@
+//! The agent: a language model that works through the host's tools.
+//!
+//! This module owns the clients of the LLM providers ([`provider`]: OpenAI-compatible chat
+//! completions and Anthropic Messages, streamed, with retries and timeouts) and their settings
+//! ([`config`]: the `[llm]` table of `switchyard.toml` and its `SWITCHYARD_LLM_*` overrides).
+//! The loop that drives a model step by step lives in further files of this module.
+
+pub mod config;
+pub mod provider;
