@@ -65,6 +65,9 @@ pub struct FileConfig {
     /// The task queue: concurrency, leases, retries, event retention.
     #[serde(default)]
     pub tasks: crate::tasks::TasksConfig,
+    /// The LLM provider agent tasks use.
+    #[serde(default)]
+    pub llm: crate::agent::config::LlmConfig,
 }
 
 /// Settings of the MCP endpoint (`[mcp]` in `switchyard.toml`).
@@ -158,6 +161,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// The task queue.
     pub tasks: crate::tasks::TasksConfig,
+    /// The LLM provider (with `SWITCHYARD_LLM_*` applied).
+    pub llm: crate::agent::config::LlmConfig,
     /// Resolves the names plugins send HTTP requests to (the system's; tests set a table).
     pub resolver: crate::net::Resolver,
 }
@@ -197,6 +202,7 @@ impl Config {
             mcp: McpConfig::default(),
             sandbox: SandboxConfig::default(),
             tasks: crate::tasks::TasksConfig::default(),
+            llm: crate::agent::config::LlmConfig::default(),
             resolver: crate::net::Resolver::default(),
         }
     }
@@ -254,6 +260,11 @@ impl Config {
         config.mcp = file.mcp;
         config.sandbox = file.sandbox;
         config.tasks = file.tasks;
+        config.llm = file.llm;
+        config
+            .llm
+            .apply_env(env)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(image) = env("SWITCHYARD_SANDBOX_IMAGE") {
             config.sandbox.image = image;
         }

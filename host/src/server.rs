@@ -180,12 +180,7 @@ impl Services {
             .workspace_dir
             .get_or_insert_with(|| config.data_dir.join("workspaces"));
         let sandboxes = Sandboxes::new(driver, store.clone(), sandbox_config, instance);
-        let tasks = Tasks::new(
-            store.clone(),
-            sandboxes.clone(),
-            plugins.clone(),
-            config.tasks.clone(),
-        );
+        let tasks = Tasks::new(store.clone(), sandboxes.clone(), plugins.clone(), &config);
         tasks.start();
         Ok(Arc::new(Self {
             tasks,

@@ -17,7 +17,11 @@ const PASSWORD: &str = "crash-test-password";
 /// A `serve` process on `data` (and `database`, when given).
 fn serve(data: &std::path::Path, database: Option<&str>) -> (Child, String) {
     let config = data.join("crash.toml");
-    std::fs::write(&config, "[tasks]\nlease_secs = 3\n\n[sandbox]\nwarm_pool = 0\n").unwrap();
+    std::fs::write(
+        &config,
+        "[tasks]\nlease_secs = 3\n\n[sandbox]\nwarm_pool = 0\n",
+    )
+    .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
     cmd.arg("--data-dir")
         .arg(data)
@@ -102,10 +106,16 @@ impl Api {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         loop {
             let t = self.get(&format!("/api/v1/tasks/{task}")).await;
-            if ["completed", "failed", "canceled"].iter().any(|s| t["status"] == *s) {
+            if ["completed", "failed", "canceled"]
+                .iter()
+                .any(|s| t["status"] == *s)
+            {
                 return t;
             }
-            assert!(tokio::time::Instant::now() < deadline, "never finished: {t}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never finished: {t}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -153,7 +163,10 @@ async fn killed_mid_task_then_restarted(database: Option<String>) {
         if ticks >= 3 {
             break evs;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no output: {evs:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no output: {evs:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     kill9(&mut first);
@@ -180,7 +193,10 @@ async fn killed_mid_task_then_restarted(database: Option<String>) {
     assert_eq!(q["status"], "completed", "{q}");
     let qe = api.events(&queued_id).await;
     assert_contiguous(&qe);
-    assert!(qe.iter().any(|e| e["data"]["text"] == "after the restart\n"));
+    assert!(
+        qe.iter()
+            .any(|e| e["data"]["text"] == "after the restart\n")
+    );
     let running = api.get("/api/v1/tasks?status=running&all=true").await;
     assert_eq!(running["items"], json!([]), "no task is left running");
     // The sandbox survived the crash.

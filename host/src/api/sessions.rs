@@ -263,12 +263,12 @@ pub async fn post(
 ) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("tasks")?;
     check_id(&id)?;
+    let approve = body.approve;
     let result =
         c.s.tasks
             .post_message(&c.task_caller(), &id, body, Origin::Rest)
             .await;
-    super::tasks::audit_create(&c, "agent", &result).await;
-    let task = result?;
+    let task = super::tasks::audit_message(&c, approve, result).await?;
     Ok(reply(
         StatusCode::ACCEPTED,
         &Posted {

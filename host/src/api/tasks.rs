@@ -180,6 +180,37 @@ pub(super) async fn audit_create(c: &Ctx, kind: &str, result: &Result<Task, Task
     c.audit("task.create", &target, outcome, details).await;
 }
 
+/// Record a posted message in the audit log: an answer to a waiting task
+/// (`task.answer`, with the approval given) or a new task (`task.create`).
+pub(super) async fn audit_message(
+    c: &Ctx,
+    approve: Option<bool>,
+    result: Result<(Task, bool), TaskError>,
+) -> Result<Task, TaskError> {
+    match result {
+        Ok((task, true)) => {
+            c.audit(
+                "task.answer",
+                &format!("task:{}", task.id),
+                "ok",
+                serde_json::json!({ "approve": approve }),
+            )
+            .await;
+            Ok(task)
+        }
+        Ok((task, false)) => {
+            let result = Ok(task);
+            audit_create(c, "agent", &result).await;
+            result
+        }
+        Err(e) => {
+            let result = Err(e);
+            audit_create(c, "agent", &result).await;
+            result
+        }
+    }
+}
+
 /// The caller's tasks, newest first (everyone's for an administrator with `all=true`).
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskQuery), security(("bearer" = [])),
     responses((status = 200, body = ListOf<Task>), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)))]

@@ -252,7 +252,7 @@ impl Connection {
                         Origin::Ws,
                     )
                     .await;
-                super::tasks::audit_create(&self.c, "agent", &posted).await;
+                let posted = super::tasks::audit_message(&self.c, approve, posted).await;
                 self.queued(posted, request_id).await;
             }
             ClientMessage::Subscribe {

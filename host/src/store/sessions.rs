@@ -240,6 +240,25 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Replace a session's title if it is still `expected` (true when replaced).
+    pub async fn replace_session_title(
+        &self,
+        id: &str,
+        expected: &str,
+        title: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET title = $3, updated_at = $4 WHERE id = $1 AND title = $2",
+        )
+        .bind(id)
+        .bind(expected)
+        .bind(title)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Bind a sandbox to a session.
     pub async fn set_session_sandbox(&self, id: &str, sandbox_id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE sessions SET sandbox_id = $2, updated_at = $3 WHERE id = $1")

@@ -24,6 +24,10 @@ pub struct TasksConfig {
     pub event_retention_days: u64,
     /// Largest message or task input (bytes) over REST, WebSocket and MCP.
     pub max_input_bytes: usize,
+    /// Longest run of one agent task (seconds of wall clock).
+    pub agent_max_secs: u64,
+    /// Tokens (prompt + completion) one agent task may use.
+    pub agent_token_budget: u64,
 }
 
 impl Default for TasksConfig {
@@ -36,6 +40,8 @@ impl Default for TasksConfig {
             max_attempts: 3,
             event_retention_days: 30,
             max_input_bytes: 256 << 10,
+            agent_max_secs: 1800,
+            agent_token_budget: 2_000_000,
         }
     }
 }

@@ -147,7 +147,11 @@ pub struct Tasks {
     sandboxes: Arc<Sandboxes>,
     plugins: Arc<PluginHost>,
     config: TasksConfig,
-    hub: Hub,
+    /// The `[llm]` settings.
+    llm: crate::agent::config::LlmConfig,
+    /// Plain SKILL.md folders.
+    skills_dir: std::path::PathBuf,
+    hub: Arc<Hub>,
     /// This process's lease-holder name.
     holder: String,
     wake: Notify,
@@ -161,14 +165,16 @@ impl Tasks {
         store: Store,
         sandboxes: Arc<Sandboxes>,
         plugins: Arc<PluginHost>,
-        config: TasksConfig,
+        config: &crate::config::Config,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             sandboxes,
             plugins,
-            config,
-            hub: Hub::default(),
+            config: config.tasks.clone(),
+            llm: config.llm.clone(),
+            skills_dir: config.skills_dir.clone(),
+            hub: Arc::default(),
             holder: format!("host-{}", uuid::Uuid::now_v7().simple()),
             wake: Notify::new(),
             running: Mutex::default(),

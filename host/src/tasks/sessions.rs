@@ -426,14 +426,14 @@ impl Tasks {
     }
 
     /// Post a message: the answer to the task waiting for input in this
-    /// session, or else a new agent task.
+    /// session (then `true`), or else a new agent task.
     pub async fn post_message(
         &self,
         caller: &Caller,
         id: &str,
         msg: PostMessage,
         origin: Origin,
-    ) -> Result<Task, TaskError> {
+    ) -> Result<(Task, bool), TaskError> {
         if msg.content.trim().is_empty() {
             return Err(TaskError::Invalid("content must not be empty".into()));
         }
@@ -443,17 +443,19 @@ impl Tasks {
         if let Some(waiting) = self.store.session_active_task(id).await?
             && waiting.status == TaskStatus::InputRequired
         {
-            return self.answer(caller, &waiting, msg).await;
+            return Ok((self.answer(caller, &waiting, msg).await?, true));
         }
-        self.enqueue(
-            caller,
-            &session,
-            TaskKind::Agent,
-            input,
-            origin,
-            &msg.content,
-        )
-        .await
+        let task = self
+            .enqueue(
+                caller,
+                &session,
+                TaskKind::Agent,
+                input,
+                origin,
+                &msg.content,
+            )
+            .await?;
+        Ok((task, false))
     }
 
     async fn answer(

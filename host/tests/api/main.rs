@@ -4,6 +4,7 @@
 mod common;
 mod harness;
 
+mod agent_tasks;
 mod auth;
 mod authz;
 mod bad_input;
