@@ -1,9 +1,11 @@
 //! Crash safety of the task queue: a real `switchyard serve` process is killed
-//! with SIGKILL while tasks run, then started again on the same data (SQLite,
-//! and a real Postgres). No task is left `running`, every task's events are
-//! contiguous from 1 with nothing a follower saw before the kill missing
-//! after it, the command that was running fails with `host_restarted` (a
-//! command never runs twice), and the task queued behind it runs.
+//! with SIGKILL while an exec task and an agent task run, then started again
+//! on the same data (SQLite, and a real Postgres). No task is left `running`,
+//! every task's events are contiguous from 1 with nothing a follower saw
+//! before the kill missing after it, the command that was running fails with
+//! `host_restarted` (a command never runs twice), the task queued behind it
+//! runs, and the agent task resumes from its last completed step with the
+//! tool call that was in flight reported to the model as interrupted.
 
 mod common;
 
@@ -11,11 +13,12 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use switchyard_fake_llm::{FakeLlm, Reply};
 
 const PASSWORD: &str = "crash-test-password";
 
-/// A `serve` process on `data` (and `database`, when given).
-fn serve(data: &std::path::Path, database: Option<&str>) -> (Child, String) {
+/// A `serve` process on `data` (and `database`, when given), its LLM the fake.
+fn serve(data: &std::path::Path, database: Option<&str>, llm: &FakeLlm) -> (Child, String) {
     let config = data.join("crash.toml");
     std::fs::write(
         &config,
@@ -29,6 +32,10 @@ fn serve(data: &std::path::Path, database: Option<&str>) -> (Child, String) {
         .arg(&config)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("SWITCHYARD_ADMIN_PASSWORD", PASSWORD)
+        .env("SWITCHYARD_LLM_PROVIDER", "openai")
+        .env("SWITCHYARD_LLM_BASE_URL", llm.base_url_openai())
+        .env("SWITCHYARD_LLM_MODEL", "fake-model")
+        .env("SWITCHYARD_LLM_API_KEY", "sk-crash")
         .env_remove("SWITCHYARD_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -138,8 +145,27 @@ fn assert_contiguous(events: &[Value]) {
 
 async fn killed_mid_task_then_restarted(database: Option<String>) {
     let data = tempfile::TempDir::new().unwrap();
-    let (mut first, base) = serve(data.path(), database.as_deref());
+    let llm = FakeLlm::start().await;
+    let (mut first, base) = serve(data.path(), database.as_deref(), &llm);
     let api = Api::login(&base).await;
+    // An agent task whose second step is a long command: killed while it runs.
+    llm.push(Reply::tool_call(
+        "c1",
+        "sandbox_exec",
+        r#"{"command": "echo step one"}"#,
+    ));
+    llm.push(Reply::tool_call(
+        "c2",
+        "sandbox_exec",
+        r#"{"command": "sleep 120"}"#,
+    ));
+    let agent = api
+        .post(
+            "/api/v1/tasks",
+            json!({ "kind": "agent", "input": { "content": "do two things" } }),
+        )
+        .await;
+    let agent_id = agent["id"].as_str().unwrap().to_string();
     let long = api
         .post(
             "/api/v1/tasks",
@@ -169,10 +195,60 @@ async fn killed_mid_task_then_restarted(database: Option<String>) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // ... and until the agent's second call is under way.
+    let agent_seen = loop {
+        let evs = api.events(&agent_id).await;
+        let calls = evs.iter().filter(|e| e["type"] == "tool_call").count();
+        let results = evs.iter().filter(|e| e["type"] == "tool_result").count();
+        if calls == 2 && results == 1 {
+            break evs;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent never got to its second call: {evs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
     kill9(&mut first);
 
-    let (mut second, base) = serve(data.path(), database.as_deref());
+    llm.push(Reply::text(
+        "The long command was interrupted; stopping here.",
+    ));
+    let (mut second, base) = serve(data.path(), database.as_deref(), &llm);
     let api = Api::login(&base).await;
+    let agent = api.wait_final(&agent_id).await;
+    assert_eq!(
+        agent["status"], "completed",
+        "the agent task resumed: {agent}"
+    );
+    assert_eq!(agent["attempt"], 2, "{agent}");
+    let agent_after = api.events(&agent_id).await;
+    assert_contiguous(&agent_after);
+    assert_eq!(&agent_after[..agent_seen.len()], &agent_seen[..]);
+    let interrupted: Vec<&Value> = agent_after
+        .iter()
+        .filter(|e| e["type"] == "tool_result" && e["data"]["interrupted"] == true)
+        .collect();
+    assert_eq!(interrupted.len(), 1, "{agent_after:#?}");
+    assert_eq!(interrupted[0]["data"]["id"], "c2");
+    let requests = llm.requests();
+    let last = requests.last().unwrap();
+    let told = last.body["messages"].as_array().unwrap().iter().any(|m| {
+        m["role"] == "tool"
+            && m["tool_call_id"] == "c2"
+            && m["content"].as_str().unwrap_or("").contains("interrupted")
+    });
+    assert!(
+        told,
+        "the model was told the call was interrupted: {}",
+        last.body
+    );
+    let first_steps = requests
+        .iter()
+        .filter(|r| r.body["messages"].as_array().is_some_and(|m| m.len() == 2))
+        .count();
+    assert_eq!(first_steps, 1, "the first step was not asked again");
     let long = api.wait_final(&long_id).await;
     assert_eq!(long["status"], "failed", "{long}");
     assert_eq!(long["error"]["code"], "host_restarted", "{long}");
@@ -197,17 +273,34 @@ async fn killed_mid_task_then_restarted(database: Option<String>) {
         qe.iter()
             .any(|e| e["data"]["text"] == "after the restart\n")
     );
+    let history = api
+        .get(&format!(
+            "/api/v1/sessions/{}/messages",
+            agent["session_id"].as_str().unwrap()
+        ))
+        .await;
+    let results = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool_result")
+        .count();
+    assert_eq!(results, 2, "one result per call, none twice: {history}");
     let running = api.get("/api/v1/tasks?status=running&all=true").await;
     assert_eq!(running["items"], json!([]), "no task is left running");
     // The sandbox survived the crash.
-    let s = api.get(&format!("/api/v1/sessions/{session}")).await;
-    let sandbox = s["sandbox_id"].as_str().unwrap().to_string();
-    api.http
-        .delete(format!("{base}/api/v1/sandboxes/{sandbox}"))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap();
+    let sandboxes = api.get("/api/v1/sandboxes?all=true").await;
+    for s in sandboxes["items"].as_array().unwrap() {
+        api.http
+            .delete(format!(
+                "{base}/api/v1/sandboxes/{}",
+                s["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&api.token)
+            .send()
+            .await
+            .unwrap();
+    }
     kill9(&mut second);
 }
 

@@ -317,7 +317,8 @@ pub async fn events(
                 .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event seq"))?,
         };
         let follow = c.s.tasks.follow(&c.task_caller(), &id, resume).await?;
-        return Ok(sse(follow));
+        let patience = Duration::from_secs(c.s.tasks.config().slow_subscriber_secs.max(1));
+        return Ok(sse(follow, patience));
     }
     let limit = match q.limit {
         None => 200,
@@ -338,7 +339,7 @@ pub async fn events(
     ))
 }
 
-fn sse(mut follow: crate::tasks::Follow) -> warp::reply::Response {
+fn sse(mut follow: crate::tasks::Follow, patience: Duration) -> warp::reply::Response {
     use warp::sse::Event as Sse;
     let (tx, rx) = tokio::sync::mpsc::channel::<Sse>(64);
     tokio::spawn(async move {
@@ -350,19 +351,20 @@ fn sse(mut follow: crate::tasks::Follow) -> warp::reply::Response {
                     .json_data(&event)
                     .unwrap_or_else(|_| Sse::default().comment("unencodable event")),
                 Ok(None) => return,
-                Err(e) => {
-                    let code = match e {
-                        FollowError::TooSlow { .. } => "too_slow",
-                        FollowError::Store(_) => "store_unavailable",
-                    };
-                    let data = serde_json::json!({ "code": code, "message": e.to_string(), "after": follow.cursor() });
+                Err(FollowError::Store(e)) => {
+                    let data = serde_json::json!({ "code": "store_unavailable", "message": e.to_string(), "after": follow.cursor() });
                     let _ = tx
                         .send(Sse::default().event("error").data(data.to_string()))
                         .await;
                     return;
                 }
             };
-            if tx.send(frame).await.is_err() {
+            // A reader that takes nothing for `patience` is let go; it
+            // resumes with Last-Event-ID.
+            if !matches!(
+                tokio::time::timeout(patience, tx.send(frame)).await,
+                Ok(Ok(()))
+            ) {
                 return;
             }
         }

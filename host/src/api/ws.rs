@@ -17,18 +17,20 @@ use super::ws_auth::ws_ctx;
 use crate::server::Services;
 use crate::store::TaskKind;
 use crate::tasks::sessions::{NewSession, PostMessage};
-use crate::tasks::{Caller, FollowError, NewTask, Origin, SessionNotice, TaskError, Tasks};
+use crate::tasks::{Caller, NewTask, Origin, SessionNotice, TaskError, Tasks};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use warp::filters::ws::{Message, Ws};
 use warp::{Filter, Rejection, Reply};
 
-/// Frames queued for a connection before its subscriptions wait.
-const OUTBOX: usize = 256;
+/// Frames queued for a connection before its subscriptions wait (events
+/// are at most ~64 KiB, so a few MiB at most).
+const OUTBOX: usize = 64;
 /// The close code for a subscriber that fell behind (application-defined range).
 const CLOSE_TOO_SLOW: u16 = 4008;
 
@@ -85,13 +87,25 @@ fn open(c: Ctx, ws: Ws) -> Result<warp::reply::Response, ApiError> {
         .into_response())
 }
 
+/// A frame on its way out, with the task event it carries (if any).
+struct Out(Message, Option<(String, i64)>);
+
+impl From<Message> for Out {
+    fn from(m: Message) -> Self {
+        Self(m, None)
+    }
+}
+
 /// One client connection.
 struct Connection {
     c: Ctx,
     caller: Caller,
     limit: usize,
-    out: mpsc::Sender<Message>,
-    outbox: Option<mpsc::Receiver<Message>>,
+    out: mpsc::Sender<Out>,
+    outbox: Option<mpsc::Receiver<Out>>,
+    /// Closes the connection with a reason (a subscriber that fell behind).
+    kill: mpsc::Sender<String>,
+    killed: Option<mpsc::Receiver<String>>,
     tasks: HashMap<String, JoinHandle<()>>,
     sessions: HashMap<String, JoinHandle<()>>,
     /// Session watchers report new tasks here.
@@ -123,7 +137,10 @@ impl Connection {
     fn new(c: Ctx, limit: usize) -> Self {
         let (out, outbox) = mpsc::channel(OUTBOX);
         let (created, created_rx) = mpsc::unbounded_channel();
+        let (kill, killed) = mpsc::channel(1);
         Self {
+            kill,
+            killed: Some(killed),
             caller: c.task_caller(),
             c,
             limit,
@@ -143,14 +160,36 @@ impl Connection {
             .created_rx
             .take()
             .unwrap_or_else(|| mpsc::unbounded_channel().1);
+        let mut killed = self.killed.take().unwrap_or_else(|| mpsc::channel(1).1);
         let writer = tokio::spawn(async move {
-            while let Some(m) = outbox.recv().await {
+            // The last seq of each task written to the socket: where a
+            // subscriber that is let go resumes.
+            let mut written: HashMap<String, i64> = HashMap::new();
+            let slow = loop {
+                let Out(m, event) = tokio::select! {
+                    m = outbox.recv() => match m {
+                        Some(m) => m,
+                        None => break None,
+                    },
+                    r = killed.recv() => break r,
+                };
                 let closing = m.is_close();
-                if tx.send(m).await.is_err() || closing {
-                    break;
+                tokio::select! {
+                    sent = tx.send(m) => if sent.is_err() || closing { break None },
+                    r = killed.recv() => break r,
                 }
+                if let Some((task, seq)) = event {
+                    written.insert(task, seq);
+                }
+            };
+            // A stuck client may never take the close frame: bounded waits.
+            if let Some(task) = slow {
+                let after = written.get(&task).copied().unwrap_or(0);
+                let reason = format!("too slow: resume task {task} with after={after}");
+                let close = Message::close_with(CLOSE_TOO_SLOW, truncate(&reason));
+                let _ = tokio::time::timeout(Duration::from_secs(5), tx.send(close)).await;
             }
-            let _ = tx.close().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), tx.close()).await;
         });
         loop {
             tokio::select! {
@@ -162,7 +201,7 @@ impl Connection {
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
-                        let _ = self.out.try_send(Message::close_with(1009u16, truncate(&e.to_string())));
+                        let _ = self.out.try_send(Message::close_with(1009u16, truncate(&e.to_string())).into());
                         break;
                     }
                     None => break,
@@ -184,7 +223,7 @@ impl Connection {
     }
 
     async fn send(&self, m: Message) {
-        let _ = self.out.send(m).await;
+        let _ = self.out.send(m.into()).await;
     }
 
     async fn handle(&mut self, bytes: &[u8]) {
@@ -433,7 +472,7 @@ impl Connection {
                     }
                     Ok(n @ SessionNotice::SessionTitle { .. }) => {
                         let v = serde_json::to_value(&n).unwrap_or_default();
-                        if out.send(text(v)).await.is_err() {
+                        if out.send(text(v).into()).await.is_err() {
                             break;
                         }
                     }
@@ -474,28 +513,32 @@ impl Connection {
         })))
         .await;
         let out = self.out.clone();
+        let kill = self.kill.clone();
+        let patience = Duration::from_secs(tasks.config().slow_subscriber_secs.max(1));
         let handle = tokio::spawn(async move {
             loop {
                 match follow.next().await {
                     Ok(Some(event)) => {
-                        let frame = text(serde_json::to_value(&event).unwrap_or_default());
-                        if out.send(frame).await.is_err() {
-                            return;
+                        let frame = Out(
+                            text(serde_json::to_value(&event).unwrap_or_default()),
+                            Some((event.task_id.clone(), event.seq)),
+                        );
+                        match tokio::time::timeout(patience, out.send(frame)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return,
+                            Err(_) => {
+                                // The client does not read: it never slows the
+                                // task; it is let go with where to resume.
+                                metrics::counter!("switchyard_ws_slow_subscribers_total")
+                                    .increment(1);
+                                let _ = kill.try_send(event.task_id.clone());
+                                return;
+                            }
                         }
                     }
                     Ok(None) => return,
-                    Err(e @ FollowError::TooSlow { .. }) => {
-                        let _ = out.try_send(error("too_slow", &e));
-                        let _ = out
-                            .send(Message::close_with(
-                                CLOSE_TOO_SLOW,
-                                truncate(&e.to_string()),
-                            ))
-                            .await;
-                        return;
-                    }
                     Err(e) => {
-                        let _ = out.send(error("store_unavailable", &e)).await;
+                        let _ = out.send(error("store_unavailable", &e).into()).await;
                         return;
                     }
                 }

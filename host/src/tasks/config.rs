@@ -24,6 +24,9 @@ pub struct TasksConfig {
     pub event_retention_days: u64,
     /// Largest message or task input (bytes) over REST, WebSocket and MCP.
     pub max_input_bytes: usize,
+    /// A live subscriber (WebSocket, SSE) that cannot take an event for this
+    /// many seconds is disconnected, with the `after` to resume from.
+    pub slow_subscriber_secs: u64,
     /// Longest run of one agent task (seconds of wall clock).
     pub agent_max_secs: u64,
     /// Tokens (prompt + completion) one agent task may use.
@@ -40,6 +43,7 @@ impl Default for TasksConfig {
             max_attempts: 3,
             event_retention_days: 30,
             max_input_bytes: 256 << 10,
+            slow_subscriber_secs: 10,
             agent_max_secs: 1800,
             agent_token_budget: 2_000_000,
         }

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-/// Live events buffered per subscriber before it counts as too slow.
+/// Live events buffered per follower; one that falls further behind reads
+/// the rest from the store.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
 
 /// Events read from the store per query while catching up.
@@ -162,14 +163,6 @@ impl Hub {
 /// Why a follow ended early.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
-    /// The follower fell more than [`SUBSCRIBER_BUFFER`] events behind.
-    #[error(
-        "this subscriber fell more than {SUBSCRIBER_BUFFER} events behind and was dropped: resume with after={after}"
-    )]
-    TooSlow {
-        /// The last seq it received.
-        after: i64,
-    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -226,12 +219,12 @@ impl Follow {
                 Ok(event) if event.seq == self.cursor + 1 => {
                     return Ok(Some(self.hand_out(event.as_ref().clone())));
                 }
-                // A hole (an event published out of order): the store has it.
-                Ok(_) => self.caught_up = false,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Err(FollowError::TooSlow { after: self.cursor });
-                }
-                Err(broadcast::error::RecvError::Closed) => self.caught_up = false,
+                // A hole (an event published out of order), or live events
+                // dropped while this follower was behind: the store has them.
+                Ok(_)
+                | Err(
+                    broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed,
+                ) => self.caught_up = false,
             }
         }
     }

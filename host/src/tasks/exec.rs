@@ -39,27 +39,50 @@ fn sandbox_outcome(e: SandboxError) -> Outcome {
     }
 }
 
-/// Output pieces waiting to be committed, merged per stream.
+/// Most text in one `output` event (bytes): larger pieces are split.
+const MAX_EVENT_TEXT: usize = 64 << 10;
+
+/// Output pieces waiting to be committed, merged per stream up to
+/// [`MAX_EVENT_TEXT`] per event.
 #[derive(Default)]
 struct Batch {
     events: Vec<(&'static str, serde_json::Value)>,
 }
 
+/// `text` cut into pieces of at most `max` bytes, at character boundaries.
+fn pieces(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut end = max;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    out.push(rest);
+    out
+}
+
 impl Batch {
     fn push(&mut self, stream: &'static str, (text, encoding): (String, &'static str)) {
-        if let Some((_, last)) = self.events.last_mut()
-            && last["stream"] == stream
-            && last["encoding"] == encoding
-            && encoding == "utf-8"
-            && let Some(prev) = last["text"].as_str()
-        {
-            last["text"] = serde_json::Value::String(format!("{prev}{text}"));
-            return;
+        for piece in pieces(&text, MAX_EVENT_TEXT) {
+            if let Some((_, last)) = self.events.last_mut()
+                && last["stream"] == stream
+                && last["encoding"] == encoding
+                && encoding == "utf-8"
+                && let Some(prev) = last["text"].as_str()
+                && prev.len() + piece.len() <= MAX_EVENT_TEXT
+            {
+                last["text"] = serde_json::Value::String(format!("{prev}{piece}"));
+                continue;
+            }
+            self.events.push((
+                "output",
+                serde_json::json!({ "stream": stream, "text": piece, "encoding": encoding }),
+            ));
         }
-        self.events.push((
-            "output",
-            serde_json::json!({ "stream": stream, "text": text, "encoding": encoding }),
-        ));
     }
 }
 
@@ -202,5 +225,25 @@ impl Tasks {
                 };
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Batch, pieces};
+
+    #[test]
+    fn output_events_stay_small_and_split_at_characters() {
+        assert_eq!(pieces("aé€b", 3), ["a", "é", "€", "b"]);
+        let mut b = Batch::default();
+        b.push("stdout", ("x".repeat(100_000), "utf-8"));
+        b.push("stdout", ("y".repeat(10), "utf-8"));
+        b.push("stderr", ("z".into(), "utf-8"));
+        let sizes: Vec<usize> = b
+            .events
+            .iter()
+            .map(|(_, e)| e["text"].as_str().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [65536, 100_000 - 65536 + 10, 1]);
     }
 }

@@ -210,12 +210,12 @@ fn check_skills(skills: &[String]) -> Result<String, TaskError> {
 }
 
 fn check_model(model: &Option<String>) -> Result<(), TaskError> {
-    if let Some(m) = model {
-        if m.is_empty() || !crate::api::max_chars(m, 200) || m.chars().any(char::is_control) {
-            return Err(TaskError::Invalid(
-                "model is 1-200 printable characters".into(),
-            ));
-        }
+    if let Some(m) = model
+        && (m.is_empty() || !crate::api::max_chars(m, 200) || m.chars().any(char::is_control))
+    {
+        return Err(TaskError::Invalid(
+            "model is 1-200 printable characters".into(),
+        ));
     }
     Ok(())
 }

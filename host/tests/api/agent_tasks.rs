@@ -46,9 +46,15 @@ async fn agent(client: &Client, session: Option<&str>, content: &str) -> Value {
     r.body
 }
 
-/// The tool results the model was sent in its last request.
+/// The tool results the model was sent in its last step (title requests,
+/// which offer no tools, left out).
 fn tool_results(fake: &FakeLlm) -> Vec<Value> {
-    let last = fake.requests().last().cloned().expect("a request");
+    let last = fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.body["tools"].as_array().is_some_and(|t| !t.is_empty()))
+        .expect("a step request");
     last.body["messages"]
         .as_array()
         .unwrap()

@@ -309,3 +309,66 @@ async fn bad_task_input_gets_clear_errors() {
     crate::sandboxes::cleanup(&server).await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_does_not_read_is_let_go_and_resumes() {
+    let server = Server::start_with(Backend::Sqlite, |c| {
+        c.sandbox.max_output_bytes = 64 << 20;
+        c.tasks.slow_subscriber_secs = 1;
+    })
+    .await;
+    let token = server.admin.token.clone().unwrap();
+    let mut ws = connect(&server, &token).await;
+    send(
+        &mut ws,
+        json!({ "type": "exec", "command": "head -c 40000000 /dev/zero | tr '\\0' a" }),
+    )
+    .await;
+    // Read nothing while the task pours out output.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (mut task, mut last, mut reason) = (None::<String>, 0i64, None::<String>);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let f: Value = serde_json::from_str(&t).unwrap();
+                if f["type"] == "message" {
+                    task = f["task_id"].as_str().map(str::to_string);
+                }
+                if f["seq"].is_i64() && f.get("snapshot").is_none() {
+                    last = f["seq"].as_i64().unwrap();
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                let frame = frame.expect("a close reason");
+                assert_eq!(u16::from(frame.code), 4008);
+                reason = Some(frame.reason.to_string());
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => break,
+            Err(_) => panic!("the slow socket was never closed"),
+        }
+    }
+    let task = task.expect("the task was acknowledged");
+    let reason = reason.expect("closed with a reason");
+    let after: i64 = reason.rsplit("after=").next().unwrap().parse().unwrap();
+    assert!(
+        after <= last,
+        "resume point {after} within what was seen ({last})"
+    );
+    // The task was not slowed down by the stuck socket: it finished on its own.
+    let done = wait_done(&server.admin, &task).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    // A new socket picks up exactly after the resume point.
+    let mut again = connect(&server, &token).await;
+    send(
+        &mut again,
+        json!({ "type": "subscribe", "task_id": task, "after": after }),
+    )
+    .await;
+    let rest = until_done(&mut again, &task).await;
+    assert_eq!(rest.first().unwrap()["seq"], after + 1);
+    assert_eq!(rest.last().unwrap()["seq"], done["last_seq"]);
+    crate::sandboxes::cleanup(&server).await;
+    server.stop().await;
+}
