@@ -35,6 +35,7 @@ impl Tasks {
 
     async fn dispatch_loop(self: Arc<Self>) {
         loop {
+            let mut races = 0;
             while self.running_count() < self.config.max_running {
                 let limits = ClaimLimits {
                     per_user: i64::from(self.config.max_running_per_user.max(1)),
@@ -59,6 +60,9 @@ impl Tasks {
                         self.spawn_run(task);
                     }
                     Ok(None) => break,
+                    // Another claim took the session meanwhile (the unique
+                    // index on a session's active task): look again.
+                    Err(crate::store::StoreError::Conflict(_)) if races < 3 => races += 1,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot claim a task");
                         break;
