@@ -210,10 +210,35 @@ async def sandbox():
         check("sandbox_delete", not r.is_error, r)
 
 
+async def tasks():
+    http, c = client(os.environ["BOB_TOKEN"])
+    async with http, c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        check("tools/list has the task tools", {"task_run", "task_status", "task_events", "task_cancel", "session_list", "agent_list"} <= names, sorted(names))
+        r = await c.call_tool("task_run", {"kind": "exec", "command": "echo from-a-task", "wait_secs": 120})
+        task = r.structured_content or {}
+        check("task_run waits for an exec task", not r.is_error and task.get("status") == "completed", r)
+        if not task.get("id"):
+            return
+        r = await c.call_tool("task_events", {"task_id": task["id"]})
+        events = (r.structured_content or {}).get("events", [])
+        out = "".join(e["data"].get("text", "") for e in events if e["type"] == "output")
+        check("task_events has the output", out == "from-a-task\n", events)
+        check("task_events seqs are contiguous", [e["seq"] for e in events] == list(range(1, len(events) + 1)), events)
+        r = await c.call_tool("task_cancel", {"task_id": task["id"]})
+        check("task_cancel of a finished task is an error result", r.is_error, r)
+        r = await c.call_tool("session_list", {})
+        sessions = (r.structured_content or {}).get("sessions", [])
+        check("session_list has the task's session", any(s["id"] == task["session_id"] for s in sessions), r)
+        r = await c.call_tool("task_run", {"kind": "agent", "content": "hello", "wait_secs": 60})
+        check("an agent task without a provider says what to set", r.is_error and "llm_not_configured" in text(r), r)
+
+
 async def main():
     await unauthenticated()
     await first_party_tools()
     await sandbox()
+    await tasks()
     await live_install()
     await views_differ()
     await stdio()
