@@ -376,12 +376,13 @@ impl Store {
         .bind(limits.per_user)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(claimed) = row.as_ref().map(task).transpose()? else {
+        let Some(mut claimed) = row.as_ref().map(task).transpose()? else {
             return Ok(None);
         };
         let (kind, payload) = event(&claimed);
         let events = insert_events(&mut tx, &claimed.id, &[(kind, payload)]).await?;
         tx.commit().await?;
+        claimed.last_seq = events.last().map_or(claimed.last_seq, |e| e.seq);
         Ok(Some((claimed, events)))
     }
 

@@ -123,7 +123,11 @@ async fn a_multi_step_agent_task_uses_a_plugin_tool_and_the_sandbox(backend: Bac
         assert_eq!(results[1]["data"]["is_error"], false);
         // The model got the results, with the documented wire shape.
         let requests = fake.requests();
-        assert_eq!(requests.len(), 3 + 1, "three steps and a title");
+        let steps = requests
+            .iter()
+            .filter(|r| r.body["tools"].as_array().is_some_and(|t| !t.is_empty()))
+            .count();
+        assert_eq!(steps, 3, "three steps (and a title request on the side)");
         let sent = tool_results(&fake);
         assert!(!sent.is_empty());
         match protocol {
@@ -183,7 +187,12 @@ async fn a_multi_step_agent_task_uses_a_plugin_tool_and_the_sandbox(backend: Bac
         assert_eq!(next.status, 202, "{}", next.text);
         let next = wait_done(admin, next.body["task_id"].as_str().unwrap()).await;
         assert_eq!(next["status"], "completed");
-        let last = fake.requests().last().cloned().unwrap();
+        let last = fake
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.body["tools"].as_array().is_some_and(|t| !t.is_empty()))
+            .unwrap();
         let carried = last.body["messages"].as_array().unwrap().len();
         assert!(
             carried >= 7,

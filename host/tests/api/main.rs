@@ -22,5 +22,6 @@ mod sandboxes;
 mod sessions;
 mod standby;
 mod store;
+mod store_tasks;
 mod tasks;
 mod tasks_streams;
