@@ -83,6 +83,7 @@ async fn a_multi_step_agent_task_uses_a_plugin_tool_and_the_sandbox(backend: Bac
             r#"{"command": "echo from-the-sandbox > out.txt && cat out.txt"}"#,
         ));
         fake.push(Reply::text("All done: the sandbox said from-the-sandbox.").usage(120, 30));
+        fake.push(Reply::text("Sandbox echo session"));
         let task = agent(admin, None, "Echo ping, then write a file in the sandbox").await;
         let id = task["id"].as_str().unwrap();
         let session = task["session_id"].as_str().unwrap().to_string();
@@ -177,6 +178,20 @@ async fn a_multi_step_agent_task_uses_a_plugin_tool_and_the_sandbox(backend: Bac
                 "assistant"
             ]
         );
+        // The provider titled the session after the first exchange.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = admin.get(&format!("/api/v1/sessions/{session}")).await;
+            if s.body["title"] == "Sandbox echo session" {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never titled: {}",
+                s.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         fake.push(Reply::text("Yes, I remember."));
         let next = admin
             .post(
@@ -198,9 +213,6 @@ async fn a_multi_step_agent_task_uses_a_plugin_tool_and_the_sandbox(backend: Bac
             carried >= 7,
             "the whole history went to the model: {carried}"
         );
-        // The session was titled by the provider after the first exchange (the fake answers text).
-        let s = admin.get(&format!("/api/v1/sessions/{session}")).await;
-        assert!(!s.body["title"].as_str().unwrap().is_empty());
         // The key is never returned.
         assert!(
             !admin
@@ -329,8 +341,12 @@ async fn provider_failures_end_or_retry_the_task_as_they_should(backend: Backend
     let done = wait_done(admin, t["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "completed", "{done}");
     let session = t["session_id"].as_str().unwrap().to_string();
-    // Let the title request go by before counting.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Let the title request (and its one retry: nothing is queued for it) go by before counting.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while fake.request_count() < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "no title request");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // 401: failed at once, not retried.
     let before = fake.request_count();
