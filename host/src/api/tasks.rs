@@ -220,8 +220,10 @@ pub async fn list(c: Ctx, q: TaskQuery) -> Result<warp::reply::Response, ApiErro
         limit: q.limit,
         after: q.after.clone(),
     };
-    if q.session_id.as_ref().is_some_and(|s| s.len() > 64)
-        || q.origin.as_ref().is_some_and(|s| s.len() > 16)
+    if q.session_id
+        .as_ref()
+        .is_some_and(|s| !super::max_chars(s, 64))
+        || q.origin.as_ref().is_some_and(|s| !super::max_chars(s, 16))
     {
         return Err(ApiError::bad_request("session_id or origin is too long"));
     }

@@ -93,7 +93,7 @@ pub struct AgentSpec {
     /// Provider.
     pub provider: Option<super::sessions::ProviderName>,
     /// Model.
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     pub model: Option<String>,
     /// Tools it may use (default `["*"]`).
     #[schema(max_items = 500)]
@@ -210,10 +210,9 @@ impl Tasks {
             row.provider = Some(p.as_str().into());
         }
         if let Some(m) = spec.model {
-            if m.is_empty() || !crate::api::max_chars(&m, 200) {
-                return Err(TaskError::Invalid("model is 1-200 characters".into()));
-            }
-            row.model = Some(m);
+            let model = Some(m);
+            super::sessions::check_model(&model)?;
+            row.model = model;
         }
         if let Some(t) = spec.tools {
             row.tools = check_tools(&t)?;

@@ -216,7 +216,7 @@ impl Follow {
             }
             match self.live.recv().await {
                 Ok(event) if event.seq <= self.cursor => {}
-                Ok(event) if event.seq == self.cursor + 1 => {
+                Ok(event) if event.seq == self.cursor.saturating_add(1) => {
                     return Ok(Some(self.hand_out(event.as_ref().clone())));
                 }
                 // A hole (an event published out of order), or live events
@@ -243,13 +243,13 @@ impl Follow {
         if !self.gap_checked {
             self.gap_checked = true;
             if let Some(first) = self.store.first_event_seq(&self.task_id).await?
-                && first > self.cursor + 1
+                && first > self.cursor.saturating_add(1)
             {
                 self.backlog.push_back(Event {
                     task_id: self.task_id.clone(),
                     seq: first - 1,
                     kind: "gap".into(),
-                    data: serde_json::json!({ "from": self.cursor + 1, "to": first - 1 }),
+                    data: serde_json::json!({ "from": self.cursor.saturating_add(1), "to": first - 1 }),
                     time: crate::store::now_ms(),
                 });
                 self.cursor = first - 1;

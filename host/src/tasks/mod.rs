@@ -523,13 +523,13 @@ impl Tasks {
         self.row(caller, id).await?;
         let mut out = Vec::new();
         if let Some(first) = self.store.first_event_seq(id).await?
-            && first > after + 1
+            && first > after.saturating_add(1)
         {
             out.push(Event {
                 task_id: id.into(),
                 seq: first - 1,
                 kind: "gap".into(),
-                data: serde_json::json!({ "from": after + 1, "to": first - 1 }),
+                data: serde_json::json!({ "from": after.saturating_add(1), "to": first - 1 }),
                 time: now_ms(),
             });
         }

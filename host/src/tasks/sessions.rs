@@ -109,7 +109,7 @@ pub struct NewSession {
     /// Provider override.
     pub provider: Option<ProviderName>,
     /// Model override.
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     pub model: Option<String>,
     /// Skills to enable.
     #[schema(max_items = 100)]
@@ -133,7 +133,7 @@ pub struct SessionPatch {
     pub provider: Option<Option<ProviderName>>,
     /// Model override (`null` clears it).
     #[serde(default, deserialize_with = "some")]
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     pub model: Option<Option<String>>,
     /// Enabled skills.
     #[schema(max_items = 100)]
@@ -209,7 +209,7 @@ fn check_skills(skills: &[String]) -> Result<String, TaskError> {
     Ok(serde_json::to_string(skills).unwrap_or_else(|_| "[]".into()))
 }
 
-fn check_model(model: &Option<String>) -> Result<(), TaskError> {
+pub(super) fn check_model(model: &Option<String>) -> Result<(), TaskError> {
     if let Some(m) = model
         && (m.is_empty() || !crate::api::max_chars(m, 200) || m.chars().any(char::is_control))
     {
