@@ -35,7 +35,7 @@ pub fn tools() -> Vec<Tool> {
     let descriptors = [
         (
             "task_run",
-            "Queue a task in a switchyard session: `exec` runs a shell command in the session's sandbox (no LLM needed); `agent` gives the message in `content` to the session's agent, which may use tools and the sandbox. Returns the task (id, status); with `wait_secs` it waits that long for the task to finish and includes its result.",
+            "Queue a task in a switchyard session: `exec` runs a shell command in the session's sandbox (no LLM needed); `agent` gives the message in `content` to the session's agent, which may use tools and the sandbox. Returns the task (id, status); with `wait_secs` it waits that long for the task to finish and includes its result. Supports MCP tasks: call it with `task` to get a task handle at once and fetch the result with tasks/result.",
             json!({ "type": "object", "additionalProperties": false, "required": ["kind"], "properties": {
                 "kind": { "type": "string", "enum": ["exec", "agent"] },
                 "session_id": { "type": "string", "description": "The session (a new one when absent)", "maxLength": 64 },

@@ -31,6 +31,8 @@ const PAGE: usize = 50;
 const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
 /// The status notification's method.
 const STATUS_NOTIFICATION: &str = "notifications/tasks/status";
+/// How long a session is sent status notifications for one task.
+const WATCH_LIMIT: Duration = Duration::from_secs(3600);
 
 /// A JSON-RPC error of the task methods.
 #[derive(Debug, thiserror::Error)]
@@ -312,7 +314,7 @@ fn watch(s: &Arc<Services>, hub: &Arc<Hub>, session: &str, caller: &Caller, id: 
         return;
     };
     let (s, caller, id) = (s.clone(), caller.clone(), id.to_string());
-    tokio::spawn(async move {
+    let watching = async move {
         let Ok(mut follow) = s.tasks.follow(&caller, &id, 0).await else {
             return;
         };
@@ -331,6 +333,9 @@ fn watch(s: &Arc<Services>, hub: &Arc<Hub>, session: &str, caller: &Caller, id: 
                 return;
             }
         }
+    };
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(WATCH_LIMIT, watching).await;
     });
 }
 

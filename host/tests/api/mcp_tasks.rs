@@ -248,6 +248,39 @@ async fn a_task_outlives_a_host_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_mode_serves_tasks_without_sessions() {
+    let server = Server::start_with(Backend::Sqlite, |c| c.mcp.stateless = true).await;
+    let init = initialize(&server.admin).await;
+    assert!(init["result"]["capabilities"]["tasks"]["requests"]["tools"]["call"].is_object());
+    let rpc = |id: u64, method: &str, params: Value| {
+        json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }).to_string()
+    };
+    let call = rpc(
+        1,
+        "tools/call",
+        json!({ "name": "task_run", "task": {}, "arguments": { "kind": "exec", "command": "echo x" } }),
+    );
+    let r = Mcp::post(&server.admin, None, &call).await;
+    let id = r.body["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {}", r.text))
+        .to_string();
+    let r = Mcp::post(
+        &server.admin,
+        None,
+        &rpc(2, "tasks/result", json!({ "taskId": id })),
+    )
+    .await;
+    assert_eq!(r.body["result"]["isError"], false, "{}", r.text);
+    assert_eq!(r.body["result"]["structuredContent"]["status"], "completed");
+    let r = Mcp::post(&server.admin, None, &rpc(3, "tools/list", json!({}))).await;
+    let tools = r.body["result"]["tools"].as_array().unwrap();
+    let run = tools.iter().find(|t| t["name"] == "task_run").unwrap();
+    assert_eq!(run["execution"]["taskSupport"], "optional", "{run}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_task_params_get_protocol_errors() {
     let server = Server::start(Backend::Sqlite).await;
     let m = Mcp::open(&server.admin).await;
