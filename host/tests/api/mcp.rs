@@ -548,7 +548,8 @@ async fn sessions_are_bounded_per_user_and_initialized_once() {
             .tool_names()
             .await
             .iter()
-            .all(|t| t.starts_with("sandbox_")),
+            .all(|t| t.starts_with("sandbox_")
+                || switchyard::mcp::task_tools::NAMES.contains(&t.as_str())),
         "other users are not limited"
     );
     let del = bob
