@@ -10,7 +10,7 @@ use super::hub::Hub;
 use crate::auth::Identity;
 use crate::server::Services;
 use bytes::Bytes;
-use http_body_util::{BodyDataStream, Full};
+use http_body_util::{BodyDataStream, BodyExt, Full};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::sync::Arc;
@@ -235,6 +235,12 @@ impl Endpoint {
             return too_many_sessions();
         }
         if method == Method::POST {
+            if (session.is_some() || self.s.config.mcp.stateless)
+                && let Some(response) =
+                    super::tasks::answer(&self.s, &self.hub, session.as_deref(), &who, &body).await
+            {
+                return response;
+            }
             if let Some(id) = &session
                 && let Some(response) =
                     super::fast::answer(&self.s, &self.hub, id, &who, &headers, &body).await
@@ -247,6 +253,9 @@ impl Endpoint {
                 return response;
             }
         }
+        let patch = (method == Method::POST)
+            .then(|| super::tasks::needs_patch(&body))
+            .flatten();
         let uri = if query.is_empty() {
             "/mcp".to_string()
         } else {
@@ -282,7 +291,19 @@ impl Endpoint {
             // expect 200 here and warn on 202.
             parts.status = StatusCode::OK;
         }
-        let mut reply = warp::reply::stream(BodyDataStream::new(body)).into_response();
+        let mut reply = match patch {
+            Some(kind) if parts.status.is_success() => {
+                // These answers end with their one message: read, amend, resend.
+                let read = tokio::time::timeout(Duration::from_secs(30), body.collect()).await;
+                let Ok(Ok(collected)) = read else {
+                    return plain(StatusCode::GATEWAY_TIMEOUT, "the MCP answer did not end");
+                };
+                let amended = super::tasks::patch(kind, &collected.to_bytes());
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                warp::reply::Response::new(amended.into())
+            }
+            _ => warp::reply::stream(BodyDataStream::new(body)).into_response(),
+        };
         *reply.status_mut() = parts.status;
         *reply.headers_mut() = parts.headers;
         reply

@@ -23,6 +23,7 @@ mod observer;
 mod read;
 pub mod sandbox_tools;
 pub mod task_tools;
+pub mod tasks;
 
 use crate::auth::Identity;
 use crate::server::Services;

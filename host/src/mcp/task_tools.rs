@@ -35,7 +35,7 @@ pub fn tools() -> Vec<Tool> {
     let descriptors = [
         (
             "task_run",
-            "Queue a task in a switchyard session: `exec` runs a shell command in the session's sandbox (no LLM needed); `agent` gives the message in `content` to the session's agent, which may use tools and the sandbox. Returns the task (id, status); with `wait_secs` it waits that long for the task to finish and includes its result.",
+            "Queue a task in a switchyard session: `exec` runs a shell command in the session's sandbox (no LLM needed); `agent` gives the message in `content` to the session's agent, which may use tools and the sandbox. Returns the task (id, status); with `wait_secs` it waits that long for the task to finish and includes its result. Supports MCP tasks: call it with `task` to get a task handle at once and fetch the result with tasks/result.",
             json!({ "type": "object", "additionalProperties": false, "required": ["kind"], "properties": {
                 "kind": { "type": "string", "enum": ["exec", "agent"] },
                 "session_id": { "type": "string", "description": "The session (a new one when absent)", "maxLength": 64 },
@@ -140,30 +140,8 @@ async fn run(
     let tasks = &s.tasks;
     match name {
         "task_run" => {
-            let kind = match required(args, "kind")? {
-                "exec" => TaskKind::Exec,
-                "agent" => TaskKind::Agent,
-                other => return Err(format!("`kind` is `exec` or `agent`, not `{other}`")),
-            };
-            let input = match kind {
-                TaskKind::Exec => {
-                    let mut input = json!({ "command": required(args, "command")? });
-                    if let Some(stdin) = text_arg(args, "stdin")? {
-                        input["stdin"] = stdin.into();
-                    }
-                    if let Some(t) = number_arg(args, "timeout_secs")? {
-                        input["timeout_secs"] = t.into();
-                    }
-                    input
-                }
-                TaskKind::Agent => json!({ "content": required(args, "content")? }),
-            };
+            let req = new_task(args)?;
             let wait = number_arg(args, "wait_secs")?.unwrap_or(0).min(MAX_WAIT);
-            let req = NewTask {
-                kind,
-                session_id: text_arg(args, "session_id")?.map(str::to_string),
-                input,
-            };
             let created = tasks.create(caller, req, Origin::Mcp).await;
             audit(s, who, "task.create", &created).await;
             let task = created.map_err(err)?;
@@ -218,8 +196,35 @@ async fn run(
     }
 }
 
+/// The task `task_run` queues for `args`.
+pub(super) fn new_task(args: &Map<String, Value>) -> Result<NewTask, String> {
+    let kind = match required(args, "kind")? {
+        "exec" => TaskKind::Exec,
+        "agent" => TaskKind::Agent,
+        other => return Err(format!("`kind` is `exec` or `agent`, not `{other}`")),
+    };
+    let input = match kind {
+        TaskKind::Exec => {
+            let mut input = json!({ "command": required(args, "command")? });
+            if let Some(stdin) = text_arg(args, "stdin")? {
+                input["stdin"] = stdin.into();
+            }
+            if let Some(t) = number_arg(args, "timeout_secs")? {
+                input["timeout_secs"] = t.into();
+            }
+            input
+        }
+        TaskKind::Agent => json!({ "content": required(args, "content")? }),
+    };
+    Ok(NewTask {
+        kind,
+        session_id: text_arg(args, "session_id")?.map(str::to_string),
+        input,
+    })
+}
+
 /// A task as a tool result: an error result when it failed.
-fn task_result(task: crate::tasks::Task) -> CallToolResult {
+pub(super) fn task_result(task: crate::tasks::Task) -> CallToolResult {
     let failed = matches!(
         task.status,
         crate::store::TaskStatus::Failed | crate::store::TaskStatus::Canceled
@@ -251,7 +256,13 @@ async fn wait_for(
     tasks.get(caller, id).await.map_err(err)
 }
 
-async fn audit<T>(s: &Services, who: &Identity, action: &str, result: &Result<T, TaskError>) {
+/// Record a task action of an MCP caller in the audit log.
+pub(super) async fn audit<T>(
+    s: &Services,
+    who: &Identity,
+    action: &str,
+    result: &Result<T, TaskError>,
+) {
     let entry = crate::store::NewAudit {
         actor_id: Some(&who.user.id),
         actor: &who.user.username,

@@ -12,6 +12,7 @@ mod boundaries;
 mod contract;
 mod flow;
 mod mcp;
+mod mcp_tasks;
 mod plugin_http;
 mod plugin_isolation;
 mod reload;

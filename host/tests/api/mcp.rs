@@ -11,14 +11,15 @@ use std::time::Duration;
 /// One MCP session over HTTP.
 pub struct Mcp {
     client: Client,
-    session: String,
+    /// The `mcp-session-id`.
+    pub session: String,
     next: std::cell::Cell<u64>,
 }
 
 const ACCEPT: &str = "application/json, text/event-stream";
 
 /// The JSON-RPC messages of a response body (JSON or SSE).
-fn messages(text: &str) -> Vec<Value> {
+pub fn messages(text: &str) -> Vec<Value> {
     if let Ok(v) = serde_json::from_str::<Value>(text) {
         return vec![v];
     }
@@ -29,7 +30,8 @@ fn messages(text: &str) -> Vec<Value> {
 }
 
 impl Mcp {
-    async fn post(client: &Client, session: Option<&str>, body: &str) -> Resp {
+    /// POST one body to `/mcp` (in `session`, if any).
+    pub async fn post(client: &Client, session: Option<&str>, body: &str) -> Resp {
         let mut req = client
             .request(reqwest::Method::POST, "/mcp")
             .header("content-type", "application/json")
@@ -58,7 +60,7 @@ impl Mcp {
     }
 
     /// Send a request; the response message (result or error).
-    async fn rpc(&self, method: &str, params: Value) -> Value {
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
         let id = self.next.get();
         self.next.set(id + 1);
         let body = json!({"jsonrpc":"2.0","id":id,"method":method,"params":params});
