@@ -312,6 +312,9 @@ async fn fan_out(
                     lat.push(Duration::from_micros((now_us - sent_us).max(0) as u64));
                 }
                 if f["type"] == "done" {
+                    if lat.is_empty() {
+                        return Err(format!("no output events before done: {f}").into());
+                    }
                     return Ok::<_, BoxError>(lat);
                 }
             }
@@ -337,6 +340,7 @@ fn main() -> Result<(), BoxError> {
     let mut config = switchyard::config::Config::new(dir.path());
     config.cache_dir = target_dir().join("bench-artifact-cache");
     config.sandbox.quota = 1000;
+    config.sandbox.storage_quota_mb = 1 << 30;
     config.sandbox.warm_pool = 0;
     config.tasks.max_running_per_user = 16;
     config.tasks.max_queued_per_user = 10_000;

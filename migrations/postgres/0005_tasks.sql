@@ -76,9 +76,6 @@ CREATE INDEX tasks_queue ON tasks (status, queued_at);
 CREATE INDEX tasks_session ON tasks (session_id, status);
 CREATE INDEX tasks_owner ON tasks (owner_id, id);
 CREATE INDEX tasks_lease ON tasks (status, lease_until);
--- One running (or waiting) task per session, whatever claims race.
-CREATE UNIQUE INDEX tasks_one_active_per_session ON tasks (session_id)
-    WHERE status IN ('running', 'input_required');
 
 CREATE TABLE task_events (
     task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,

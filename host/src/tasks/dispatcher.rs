@@ -11,6 +11,7 @@
 
 use super::{Outcome, Tasks};
 use crate::store::{ClaimLimits, TaskKind, TaskRow, TaskStatus, now_ms};
+use futures_util::FutureExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -85,9 +86,24 @@ impl Tasks {
         let this = self.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let outcome = match task.kind {
-                TaskKind::Exec => this.run_exec(&task, &token).await,
-                TaskKind::Agent => this.run_agent(&task, &token).await,
+            let run = async {
+                match task.kind {
+                    TaskKind::Exec => this.run_exec(&task, &token).await,
+                    TaskKind::Agent => this.run_agent(&task, &token).await,
+                }
+            };
+            // A bug in a runner fails its task; it never leaves it running
+            // under a lease this host keeps renewing.
+            let outcome = match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::error!(task = %task.id, "the task's runner panicked");
+                    Outcome::Failed {
+                        code: "internal".into(),
+                        message: "the host failed while running this task (see its log)".into(),
+                        result: None,
+                    }
+                }
             };
             metrics::histogram!("switchyard_task_run_seconds", "kind" => task.kind.as_str())
                 .record(started.elapsed().as_secs_f64());
