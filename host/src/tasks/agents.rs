@@ -96,10 +96,10 @@ pub struct AgentSpec {
     #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     pub model: Option<String>,
     /// Tools it may use (default `["*"]`).
-    #[schema(max_items = 500)]
+    #[schema(schema_with = tool_patterns_schema)]
     pub tools: Option<Vec<String>>,
     /// Skills.
-    #[schema(max_items = 100)]
+    #[schema(schema_with = super::sessions::skill_names_schema)]
     pub skills: Option<Vec<String>>,
     /// Which tool calls need approval (default `never`).
     pub approval: Option<Approval>,
@@ -144,6 +144,19 @@ fn check_name(name: &str) -> Result<(), TaskError> {
             "an agent name is 1-64 characters of a-z, 0-9, - and _, starting with a letter or digit".into(),
         ))
     }
+}
+
+/// The OpenAPI schema of a list of tool patterns (what [`check_tools`] accepts).
+fn tool_patterns_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z0-9_*-]{1,130}$")),
+        )
+        .max_items(Some(500))
+        .build()
 }
 
 fn check_tools(tools: &[String]) -> Result<String, TaskError> {
@@ -218,10 +231,7 @@ impl Tasks {
             row.tools = check_tools(&t)?;
         }
         if let Some(s) = spec.skills {
-            row.skills = serde_json::to_string(&s).unwrap_or_else(|_| "[]".into());
-            if s.len() > 100 {
-                return Err(TaskError::Invalid("at most 100 skills".into()));
-            }
+            row.skills = super::sessions::check_skills(&s)?;
         }
         if let Some(a) = spec.approval {
             row.approval = a.as_str().into();

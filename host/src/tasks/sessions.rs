@@ -112,7 +112,7 @@ pub struct NewSession {
     #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     pub model: Option<String>,
     /// Skills to enable.
-    #[schema(max_items = 100)]
+    #[schema(schema_with = skill_names_schema)]
     pub skills: Option<Vec<String>>,
     /// What a new task does while one runs (default `queue`).
     pub busy_policy: Option<BusyPolicy>,
@@ -136,7 +136,7 @@ pub struct SessionPatch {
     #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
     pub model: Option<Option<String>>,
     /// Enabled skills.
-    #[schema(max_items = 100)]
+    #[schema(schema_with = skill_names_schema)]
     pub skills: Option<Vec<String>>,
     /// Busy policy.
     pub busy_policy: Option<BusyPolicy>,
@@ -191,7 +191,20 @@ fn check_text(name: &str, value: &str, max: usize) -> Result<(), TaskError> {
     Ok(())
 }
 
-fn check_skills(skills: &[String]) -> Result<String, TaskError> {
+/// The OpenAPI schema of a list of skill names (what [`check_skills`] accepts).
+pub(super) fn skill_names_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z0-9/-]{1,64}$")),
+        )
+        .max_items(Some(100))
+        .build()
+}
+
+pub(super) fn check_skills(skills: &[String]) -> Result<String, TaskError> {
     if skills.len() > 100 {
         return Err(TaskError::Invalid("at most 100 skills".into()));
     }
