@@ -21,6 +21,7 @@ impl From<TaskError> for ApiError {
         let (status, code) = match &e {
             TaskError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             TaskError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            TaskError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             TaskError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             TaskError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             TaskError::TooMany { retry_after, .. } => {

@@ -125,6 +125,7 @@ fn task_error(e: &TaskError) -> Message {
     let code = match e {
         TaskError::NotFound(_) => "not_found",
         TaskError::Invalid(_) => "invalid_request",
+        TaskError::Forbidden(_) => "forbidden",
         TaskError::Conflict(_) => "conflict",
         TaskError::TooMany { .. } => "too_many_tasks",
         TaskError::TooLarge(_) => "payload_too_large",

@@ -68,6 +68,7 @@ impl From<TaskError> for RpcError {
         match e {
             TaskError::NotFound(m)
             | TaskError::Invalid(m)
+            | TaskError::Forbidden(m)
             | TaskError::Conflict(m)
             | TaskError::TooLarge(m) => Self::InvalidParams(m),
             TaskError::TooMany { message, .. } => Self::InvalidRequest(message),

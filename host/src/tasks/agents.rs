@@ -148,8 +148,9 @@ fn check_name(name: &str) -> Result<(), TaskError> {
 
 /// The OpenAPI schema of a list of tool patterns (what [`check_tools`] accepts).
 fn tool_patterns_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
     ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(
             ObjectBuilder::new()
                 .schema_type(Type::String)
@@ -244,9 +245,14 @@ impl Tasks {
                 .map_err(|e| TaskError::Failed(e.to_string()))?;
             let config = self.sandboxes.config();
             let maxima = config.user_maxima(&user, false);
-            config
-                .resolve(&limits, &maxima)
-                .map_err(|e| TaskError::Invalid(format!("sandbox_limits: {e}")))?;
+            config.resolve(&limits, &maxima).map_err(|e| match e {
+                crate::sandbox::LimitsError::AboveMaximum(m) => {
+                    TaskError::Forbidden(format!("sandbox_limits: {m}"))
+                }
+                crate::sandbox::LimitsError::Invalid(m) => {
+                    TaskError::Invalid(format!("sandbox_limits: {m}"))
+                }
+            })?;
             row.sandbox_limits = serde_json::to_string(&limits).unwrap_or_else(|_| "{}".into());
         }
         if let Some(s) = spec.shared {

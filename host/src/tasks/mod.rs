@@ -48,6 +48,9 @@ pub enum TaskError {
     /// Malformed input (400).
     #[error("{0}")]
     Invalid(String),
+    /// Settings above the caller's maxima (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The task is finished, or the session's policy refuses a second task (409).
     #[error("{0}")]
     Conflict(String),

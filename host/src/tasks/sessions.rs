@@ -193,8 +193,9 @@ fn check_text(name: &str, value: &str, max: usize) -> Result<(), TaskError> {
 
 /// The OpenAPI schema of a list of skill names (what [`check_skills`] accepts).
 pub(super) fn skill_names_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
     ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(
             ObjectBuilder::new()
                 .schema_type(Type::String)
