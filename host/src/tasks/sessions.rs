@@ -225,7 +225,9 @@ pub(super) fn check_skills(skills: &[String]) -> Result<String, TaskError> {
 
 pub(super) fn check_model(model: &Option<String>) -> Result<(), TaskError> {
     if let Some(m) = model
-        && (m.is_empty() || !crate::api::max_chars(m, 200) || m.chars().any(char::is_control))
+        && (m.is_empty()
+            || !crate::api::max_chars(m, 200)
+            || m.chars().any(|c| c < ' ' || c == '\u{7f}'))
     {
         return Err(TaskError::Invalid(
             "model is 1-200 printable characters".into(),
