@@ -364,6 +364,15 @@ impl Paging {
     }
 }
 
+/// The page size of a list read by seq (events, history): 1-1000, default 200.
+pub fn seq_page_limit(limit: Option<i64>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(200),
+        Some(n @ 1..=1000) => Ok(n as usize),
+        Some(_) => Err(ApiError::bad_request("limit must be between 1 and 1000")),
+    }
+}
+
 /// A page of items.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListOf<T> {

@@ -236,11 +236,7 @@ pub async fn history(
     if after < 0 {
         return Err(ApiError::bad_request("after must be 0 or more"));
     }
-    let limit = match q.limit {
-        None => 200,
-        Some(n @ 1..=1000) => n as usize,
-        Some(_) => return Err(ApiError::bad_request("limit must be between 1 and 1000")),
-    };
+    let limit = super::seq_page_limit(q.limit)?;
     let items =
         c.s.tasks
             .history(&c.task_caller(), &id, after, limit)

@@ -323,11 +323,7 @@ pub async fn events(
         let patience = Duration::from_secs(c.s.tasks.config().slow_subscriber_secs.max(1));
         return Ok(sse(follow, patience));
     }
-    let limit = match q.limit {
-        None => 200,
-        Some(n @ 1..=1000) => n as usize,
-        Some(_) => return Err(ApiError::bad_request("limit must be between 1 and 1000")),
-    };
+    let limit = super::seq_page_limit(q.limit)?;
     let caller = c.task_caller();
     let items = c.s.tasks.events(&caller, &id, after, limit).await?;
     let status = c.s.tasks.get(&caller, &id).await?.status;
