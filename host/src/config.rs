@@ -68,6 +68,9 @@ pub struct FileConfig {
     /// The LLM provider agent tasks use.
     #[serde(default)]
     pub llm: crate::agent::config::LlmConfig,
+    /// Webhooks and the delivery outbox.
+    #[serde(default)]
+    pub channels: crate::channels::ChannelsConfig,
 }
 
 /// Settings of the MCP endpoint (`[mcp]` in `switchyard.toml`).
@@ -163,6 +166,8 @@ pub struct Config {
     pub tasks: crate::tasks::TasksConfig,
     /// The LLM provider (with `SWITCHYARD_LLM_*` applied).
     pub llm: crate::agent::config::LlmConfig,
+    /// Webhooks and the delivery outbox.
+    pub channels: crate::channels::ChannelsConfig,
     /// Resolves the names plugins send HTTP requests to (the system's; tests set a table).
     pub resolver: crate::net::Resolver,
 }
@@ -203,6 +208,7 @@ impl Config {
             sandbox: SandboxConfig::default(),
             tasks: crate::tasks::TasksConfig::default(),
             llm: crate::agent::config::LlmConfig::default(),
+            channels: crate::channels::ChannelsConfig::default(),
             resolver: crate::net::Resolver::default(),
         }
     }
@@ -261,6 +267,8 @@ impl Config {
         config.sandbox = file.sandbox;
         config.tasks = file.tasks;
         config.llm = file.llm;
+        file.channels.validate().map_err(ConfigError::Invalid)?;
+        config.channels = file.channels;
         config
             .llm
             .apply_env(env)

@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod api;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod datadir;
 pub mod mcp;

@@ -48,6 +48,8 @@ pub struct Services {
     pub sandboxes: Arc<Sandboxes>,
     /// Sessions, tasks and their events.
     pub tasks: Arc<Tasks>,
+    /// Channel instances, webhooks and the delivery outbox.
+    pub channels: Arc<crate::channels::Channels>,
     /// When the services were opened.
     pub started: Instant,
 }
@@ -182,8 +184,16 @@ impl Services {
         let sandboxes = Sandboxes::new(driver, store.clone(), sandbox_config, instance);
         let tasks = Tasks::new(store.clone(), sandboxes.clone(), plugins.clone(), &config);
         tasks.start();
+        let channels = crate::channels::Channels::new(
+            store.clone(),
+            plugins.clone(),
+            tasks.clone(),
+            &config.channels,
+        );
+        channels.start();
         Ok(Arc::new(Self {
             tasks,
+            channels,
             auth: Auth::new(
                 store.clone(),
                 &secret,

@@ -9,6 +9,7 @@
 mod agents;
 mod audit;
 mod auth;
+mod channels;
 pub mod error;
 pub mod openapi;
 pub mod plugins;
@@ -433,6 +434,8 @@ pub fn routes(
         .or(sessions::routes(s.clone()))
         .unify()
         .or(agents::routes(s.clone()))
+        .unify()
+        .or(channels::routes(s.clone()))
         .unify()
         .or(ws::routes(s.clone()))
         .unify()

@@ -34,6 +34,9 @@ use warp::{Filter, Rejection};
         super::sessions::list, super::sessions::create, super::sessions::get, super::sessions::update,
         super::sessions::delete, super::sessions::history, super::sessions::post,
         super::agents::list, super::agents::create, super::agents::get, super::agents::update, super::agents::delete,
+        super::channels::list, super::channels::create, super::channels::get, super::channels::update,
+        super::channels::delete, super::channels::deliveries, super::channels::retry,
+        super::channels::webhook_default, super::channels::webhook_named,
     ),
     modifiers(&Security),
     tags(
@@ -49,6 +52,7 @@ use warp::{Filter, Rejection};
         (name = "tasks", description = "Work queued in a session: exec commands and agent turns, their events, cancel"),
         (name = "sessions", description = "Conversations: settings, history, messages"),
         (name = "agents", description = "Agent profiles: reusable session templates"),
+        (name = "channels", description = "Channel instances, their webhooks and the replies sent back"),
     )
 )]
 pub struct ApiDoc;

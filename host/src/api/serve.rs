@@ -180,6 +180,14 @@ pub fn route_label(path: &str) -> &'static str {
             ["sessions", _, "messages"] => "/api/v1/sessions/{id}/messages",
             ["agents"] => "/api/v1/agents",
             ["agents", _] => "/api/v1/agents/{id}",
+            ["channels"] => "/api/v1/channels",
+            ["channels", _] => "/api/v1/channels/{id}",
+            ["channels", _, "webhook"] => "/api/v1/channels/{plugin}/webhook",
+            ["channels", _, "deliveries"] => "/api/v1/channels/{id}/deliveries",
+            ["channels", _, _, "webhook"] => "/api/v1/channels/{plugin}/{instance}/webhook",
+            ["channels", _, "deliveries", _, "retry"] => {
+                "/api/v1/channels/{id}/deliveries/{delivery}/retry"
+            }
             ["ws"] => "/api/v1/ws",
             ["sandboxes", "storage"] => "/api/v1/sandboxes/storage",
             ["sandboxes", _] => "/api/v1/sandboxes/{id}",

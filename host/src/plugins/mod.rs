@@ -246,6 +246,11 @@ impl PluginManager {
         })
     }
 
+    /// Where plugin and channel secrets are sealed and read.
+    pub fn secrets(&self) -> &Arc<SqlSecrets> {
+        &self.secrets
+    }
+
     /// The runtime.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime

@@ -44,15 +44,18 @@ pub enum KvNamespace {
     Shared,
     /// The local operator's space: CLI calls made without `--user`.
     Local,
+    /// A channel instance's space (by instance id): webhook and delivery calls.
+    Channel(String),
 }
 
 impl KvNamespace {
-    /// The stored form: `user:ID`, `shared` or `local`.
+    /// The stored form: `user:ID`, `shared`, `local` or `channel:ID`.
     pub fn key(&self) -> String {
         match self {
             KvNamespace::User(id) => format!("user:{id}"),
             KvNamespace::Shared => "shared".to_string(),
             KvNamespace::Local => "local".to_string(),
+            KvNamespace::Channel(id) => format!("channel:{id}"),
         }
     }
 }

@@ -111,6 +111,21 @@ pub struct CallHooks {
 }
 
 impl LoadedComponent {
+    /// The same component with another environment (a channel instance's
+    /// configuration and secrets over the plugin's); cheap: the compiled
+    /// component is shared.
+    pub fn with_env(&self, env: PluginEnv) -> Self {
+        Self {
+            env: Arc::new(env),
+            ..self.clone()
+        }
+    }
+
+    /// The per-call limits from the manifest.
+    pub fn limits(&self) -> CallLimits {
+        self.limits
+    }
+
     /// The plugin's grants.
     pub fn env(&self) -> &PluginEnv {
         &self.env
@@ -295,8 +310,9 @@ impl Runtime {
         &self,
         c: &LoadedComponent,
         request: types::HttpRequest,
+        hooks: CallHooks,
     ) -> Result<channel::WebhookOutcome, PluginError> {
-        match self.invoke(c, Op::Webhook(request)).await? {
+        match self.invoke_traced(c, Op::Webhook(request), hooks).await.0? {
             Reply::Webhook(o) => Ok(o),
             _ => Err(mismatch()),
         }
@@ -307,8 +323,9 @@ impl Runtime {
         &self,
         c: &LoadedComponent,
         message: channel::OutboundMessage,
+        hooks: CallHooks,
     ) -> Result<(), PluginError> {
-        match self.invoke(c, Op::Deliver(message)).await? {
+        match self.invoke_traced(c, Op::Deliver(message), hooks).await.0? {
             Reply::Unit => Ok(()),
             _ => Err(mismatch()),
         }

@@ -71,7 +71,7 @@ impl Store {
         task_id: &str,
         events: &[(&str, String)],
     ) -> Result<Vec<EventRow>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = insert_events(&mut tx, task_id, events).await?;
         tx.commit().await?;
         Ok(rows)

@@ -54,7 +54,7 @@ impl KvStore for SqlKv {
     ) -> BoxFuture<'a, Result<(), KvError>> {
         Box::pin(async move {
             let namespace = ns.key();
-            let mut tx = self.store.pool().begin().await.map_err(unavailable)?;
+            let mut tx = self.store.begin_write().await.map_err(unavailable)?;
             let used: Option<i64> = sqlx::query_scalar(
                 "SELECT CAST(SUM(LENGTH(key) + LENGTH(value)) AS BIGINT) FROM plugin_kv \
                  WHERE plugin = $1 AND namespace = $2 AND key <> $3",

@@ -16,6 +16,7 @@ macro_rules! sql {
 }
 
 mod audit;
+mod channels;
 mod events;
 mod kv;
 mod plugins;
@@ -27,6 +28,7 @@ mod tokens;
 mod users;
 
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
+pub use channels::{ChannelRow, DeliveryRow, Receipt};
 pub use events::EventRow;
 pub use kv::SqlKv;
 pub use plugins::{PluginRow, SecretCipher, SqlSecrets};
@@ -202,6 +204,19 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Begin a transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so it waits its turn under `busy_timeout`
+    /// instead of failing with "database is locked" when it reads first and
+    /// another connection commits before it writes.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 }
 

@@ -94,7 +94,7 @@ impl Store {
 
     /// Delete a plugin's state with its secrets and key-value data.
     pub async fn delete_plugin(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in ["plugin_secrets", "plugin_kv"] {
             sqlx::query(sql!("DELETE FROM {table} WHERE plugin = $1"))
                 .bind(name)
@@ -119,7 +119,7 @@ impl Store {
         name: &str,
         sealed: Option<Vec<u8>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         match sealed {
             Some(bytes) => {
                 sqlx::query(
@@ -293,6 +293,35 @@ impl SqlSecrets {
     ) -> Result<(), StoreError> {
         let sealed = value.map(|v| self.cipher.seal(plugin, name, v));
         self.store.put_plugin_secret(plugin, name, sealed).await
+    }
+}
+
+impl SqlSecrets {
+    /// Seal and store (or with `None`, delete) a channel instance's secret.
+    pub async fn set_channel(
+        &self,
+        instance_id: &str,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let owner = format!("channel:{instance_id}");
+        let sealed = value.map(|v| self.cipher.seal(&owner, name, v));
+        self.store
+            .put_channel_secret(instance_id, name, sealed)
+            .await
+    }
+
+    /// A channel instance's own secret, opened; `None` when unset or unreadable.
+    pub async fn channel(&self, instance_id: &str, name: &str) -> Option<String> {
+        let sealed = match self.store.channel_secret(instance_id, name).await {
+            Ok(s) => s?,
+            Err(e) => {
+                tracing::warn!(instance = instance_id, secret = name, error = %e, "secret unavailable");
+                return None;
+            }
+        };
+        self.cipher
+            .open(&format!("channel:{instance_id}"), name, &sealed)
     }
 }
 

@@ -286,7 +286,7 @@ impl Store {
         task_id: Option<&str>,
         messages: &[(&str, String)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let last: Option<i64> =
             sqlx::query_scalar("SELECT MAX(seq) FROM session_messages WHERE session_id = $1")
                 .bind(session_id)
@@ -408,7 +408,7 @@ impl Store {
 
     /// Write an agent profile back; a default one makes the owner's others non-default.
     pub async fn update_agent(&self, a: &AgentRow) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if a.is_default {
             sqlx::query("UPDATE agents SET is_default = 0 WHERE owner_id = $1 AND id <> $2")
                 .bind(&a.owner_id)

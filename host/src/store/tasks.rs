@@ -219,35 +219,8 @@ impl Store {
         t: &TaskRow,
         events: &[(&str, String)],
     ) -> Result<Vec<EventRow>, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(sql!(
-            "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17, $18, $19, $20, $21, $22)"
-        ))
-        .bind(&t.id)
-        .bind(&t.session_id)
-        .bind(&t.owner_id)
-        .bind(t.kind.as_str())
-        .bind(&t.input)
-        .bind(t.status.as_str())
-        .bind(&t.result)
-        .bind(&t.error_code)
-        .bind(&t.error_message)
-        .bind(t.attempt)
-        .bind(&t.origin)
-        .bind(t.queued_at)
-        .bind(t.started_at)
-        .bind(t.finished_at)
-        .bind(t.run_after)
-        .bind(&t.lease_owner)
-        .bind(t.lease_until)
-        .bind(i64::from(t.cancel_requested))
-        .bind(t.last_seq)
-        .bind(&t.state)
-        .bind(t.input_tokens)
-        .bind(t.output_tokens)
-        .execute(&mut *tx)
-        .await?;
+        let mut tx = self.begin_write().await?;
+        insert_task_row(&mut tx, t).await?;
         let rows = insert_events(&mut tx, &t.id, events).await?;
         tx.commit().await?;
         Ok(rows)
@@ -352,7 +325,7 @@ impl Store {
         event: impl FnOnce(&TaskRow) -> (&'static str, String),
     ) -> Result<Option<(TaskRow, Vec<EventRow>)>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -452,7 +425,7 @@ impl Store {
         run_after: Option<i64>,
         events: &[(&str, String)],
     ) -> Result<Option<Vec<EventRow>>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE tasks SET status = $3, run_after = COALESCE($4, run_after), \
              lease_owner = CASE WHEN $3 = 'running' THEN lease_owner ELSE NULL END, \
@@ -481,7 +454,7 @@ impl Store {
         f: &Finish<'_>,
         events: &[(&str, String)],
     ) -> Result<Option<Vec<EventRow>>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE tasks SET status = $2, result = $3, error_code = $4, error_message = $5, finished_at = $6, \
              lease_owner = NULL, lease_until = NULL \
@@ -532,4 +505,40 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Insert a task row inside the caller's transaction.
+pub(crate) async fn insert_task_row(
+    conn: &mut sqlx::AnyConnection,
+    t: &TaskRow,
+) -> Result<(), StoreError> {
+    sqlx::query(sql!(
+        "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19, $20, $21, $22)"
+    ))
+    .bind(&t.id)
+    .bind(&t.session_id)
+    .bind(&t.owner_id)
+    .bind(t.kind.as_str())
+    .bind(&t.input)
+    .bind(t.status.as_str())
+    .bind(&t.result)
+    .bind(&t.error_code)
+    .bind(&t.error_message)
+    .bind(t.attempt)
+    .bind(&t.origin)
+    .bind(t.queued_at)
+    .bind(t.started_at)
+    .bind(t.finished_at)
+    .bind(t.run_after)
+    .bind(&t.lease_owner)
+    .bind(t.lease_until)
+    .bind(i64::from(t.cancel_requested))
+    .bind(t.last_seq)
+    .bind(&t.state)
+    .bind(t.input_tokens)
+    .bind(t.output_tokens)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -165,7 +165,7 @@ impl Store {
 
     /// Delete a user with their tokens and their plugin key-value data.
     pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1")
             .bind(crate::runtime::KvNamespace::User(id.to_string()).key())
             .execute(&mut *tx)

@@ -17,6 +17,8 @@ pub mod config;
 mod dispatcher;
 pub mod events;
 mod exec;
+mod inbound;
+pub use inbound::{Accepted, Inbound};
 mod output;
 pub mod sessions;
 mod view;
@@ -89,6 +91,8 @@ pub enum Origin {
     Ws,
     /// An MCP client.
     Mcp,
+    /// A channel plugin's webhook.
+    Webhook,
 }
 
 impl Origin {
@@ -98,6 +102,7 @@ impl Origin {
             Self::Rest => "rest",
             Self::Ws => "ws",
             Self::Mcp => "mcp",
+            Self::Webhook => "webhook",
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct Tasks {
     /// This process's lease-holder name.
     holder: String,
     wake: Notify,
+    /// Poked whenever a task ends (the channel outbox waits on it).
+    finished: Notify,
     /// Tasks this process runs, with the token that stops each.
     running: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -180,6 +187,7 @@ impl Tasks {
             hub: Arc::default(),
             holder: format!("host-{}", uuid::Uuid::now_v7().simple()),
             wake: Notify::new(),
+            finished: Notify::new(),
             running: Mutex::default(),
         })
     }
@@ -197,6 +205,11 @@ impl Tasks {
     /// The live fan-out.
     pub fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    /// Notified whenever a task ends.
+    pub fn finished(&self) -> &Notify {
+        &self.finished
     }
 
     /// Commit events to a task's log, then publish them.
@@ -271,16 +284,7 @@ impl Tasks {
         origin: Origin,
         title_hint: &str,
     ) -> Result<Task, TaskError> {
-        let open = self.store.user_open_tasks(&session.owner_id).await?;
-        if open >= i64::from(self.config.max_queued_per_user) {
-            return Err(TaskError::TooMany {
-                message: format!(
-                    "you have {open} tasks queued or running; the limit is {}: wait for some to finish or cancel them",
-                    self.config.max_queued_per_user
-                ),
-                retry_after: 5,
-            });
-        }
+        self.check_queue(&session.owner_id).await?;
         match session.busy_policy.as_str() {
             "reject" if self.store.session_open_tasks(&session.id).await? > 0 => {
                 return Err(TaskError::Conflict(
@@ -290,39 +294,38 @@ impl Tasks {
             "interrupt" => self.interrupt_session(caller, &session.id).await?,
             _ => {}
         }
-        let now = now_ms();
-        let row = TaskRow {
-            id: new_id(),
-            session_id: session.id.clone(),
-            owner_id: session.owner_id.clone(),
-            kind,
-            input: input.to_string(),
-            status: TaskStatus::Pending,
-            result: None,
-            error_code: None,
-            error_message: None,
-            attempt: 0,
-            origin: origin.as_str().into(),
-            queued_at: now,
-            started_at: None,
-            finished_at: None,
-            run_after: now,
-            lease_owner: None,
-            lease_until: None,
-            cancel_requested: false,
-            last_seq: 0,
-            state: "{}".into(),
-            input_tokens: 0,
-            output_tokens: 0,
-        };
-        let events = encode(&[(
-            "status",
-            serde_json::json!({ "status": "pending", "session_id": session.id }),
-        )]);
+        let row = new_task_row(session, kind, input, origin);
+        let events = pending_events(session);
         let rows = self.store.insert_task(&row, &events).await?;
-        self.hub.publish(&rows);
+        self.queued(session, row, &rows, title_hint).await
+    }
+
+    /// Refuse a new task when `owner_id` has the most queued or running tasks allowed.
+    async fn check_queue(&self, owner_id: &str) -> Result<(), TaskError> {
+        let open = self.store.user_open_tasks(owner_id).await?;
+        if open >= i64::from(self.config.max_queued_per_user) {
+            return Err(TaskError::TooMany {
+                message: format!(
+                    "you have {open} tasks queued or running; the limit is {}: wait for some to finish or cancel them",
+                    self.config.max_queued_per_user
+                ),
+                retry_after: 5,
+            });
+        }
+        Ok(())
+    }
+
+    /// Announce a task just committed with its first events `rows`.
+    async fn queued(
+        &self,
+        session: &crate::store::SessionRow,
+        row: TaskRow,
+        rows: &[EventRow],
+        title_hint: &str,
+    ) -> Result<Task, TaskError> {
+        self.hub.publish(rows);
         self.hub.task_created(&session.id, &row.id);
-        metrics::counter!("switchyard_tasks_created_total", "kind" => kind.as_str(), "origin" => origin.as_str())
+        metrics::counter!("switchyard_tasks_created_total", "kind" => row.kind.as_str(), "origin" => row.origin.clone())
             .increment(1);
         if session.title.is_empty() {
             self.name_session(session, title_hint).await;
@@ -502,6 +505,7 @@ impl Tasks {
         metrics::counter!("switchyard_tasks_finished_total", "status" => status.as_str())
             .increment(1);
         self.wake.notify_one();
+        self.finished.notify_one();
         Ok(true)
     }
 
@@ -547,6 +551,48 @@ impl Tasks {
     /// How long a lease lasts.
     fn lease(&self) -> Duration {
         Duration::from_secs(self.config.lease_secs.max(3))
+    }
+}
+
+/// The first event of a task queued in `session`.
+fn pending_events(session: &crate::store::SessionRow) -> Vec<(&'static str, String)> {
+    encode(&[(
+        "status",
+        serde_json::json!({ "status": "pending", "session_id": session.id }),
+    )])
+}
+
+/// A new pending task in `session`.
+fn new_task_row(
+    session: &crate::store::SessionRow,
+    kind: TaskKind,
+    input: serde_json::Value,
+    origin: Origin,
+) -> TaskRow {
+    let now = now_ms();
+    TaskRow {
+        id: new_id(),
+        session_id: session.id.clone(),
+        owner_id: session.owner_id.clone(),
+        kind,
+        input: input.to_string(),
+        status: TaskStatus::Pending,
+        result: None,
+        error_code: None,
+        error_message: None,
+        attempt: 0,
+        origin: origin.as_str().into(),
+        queued_at: now,
+        started_at: None,
+        finished_at: None,
+        run_after: now,
+        lease_owner: None,
+        lease_until: None,
+        cancel_requested: false,
+        last_seq: 0,
+        state: "{}".into(),
+        input_tokens: 0,
+        output_tokens: 0,
     }
 }
 
