@@ -358,23 +358,35 @@ async fn scaffold_build_install_call_for_every_kind() {
     ));
     let manager = common::manager_for(&d).await;
     let loaded = manager.load("demo-channel").await.unwrap();
-    let request = |token: &str| switchyard::runtime::types::HttpRequest {
-        method: "POST".into(),
-        path: "/".into(),
-        query: String::new(),
-        headers: vec![("x-webhook-token".into(), token.into())],
-        body: br#"{"conversation":"c1","sender":"ada","text":"hi"}"#.to_vec(),
+    let request = |token: &str| {
+        use hmac::Mac;
+        let body = br#"{"conversation":"c1","sender":"ada","text":"hi","id":"d1"}"#.to_vec();
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(token.as_bytes()).unwrap();
+        mac.update(&body);
+        let signature = hex::encode(mac.finalize().into_bytes());
+        switchyard::runtime::types::HttpRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: vec![("x-signature".into(), format!("sha256={signature}"))],
+            body,
+        }
     };
     let outcome = manager
         .runtime()
-        .handle_webhook(&loaded.component, request("t0ken"))
+        .handle_webhook(&loaded.component, request("t0ken"), Default::default())
         .await
         .unwrap();
     assert_eq!(outcome.response.status, 202);
     assert_eq!(outcome.messages[0].text, "hi");
+    assert_eq!(
+        outcome.messages[0].metadata,
+        vec![("delivery-id".to_string(), "d1".to_string())]
+    );
     let err = manager
         .runtime()
-        .handle_webhook(&loaded.component, request("wrong"))
+        .handle_webhook(&loaded.component, request("wrong"), Default::default())
         .await
         .unwrap_err();
     assert_eq!(err.kind, switchyard::runtime::ErrorKind::Denied);
@@ -397,7 +409,7 @@ async fn scaffold_build_install_call_for_every_kind() {
     let loaded = manager.load("demo-channel").await.unwrap();
     let err = manager
         .runtime()
-        .deliver(&loaded.component, reply)
+        .deliver(&loaded.component, reply, Default::default())
         .await
         .unwrap_err();
     assert_eq!(

@@ -1,9 +1,10 @@
 //! {{name}}: a switchyard channel plugin. Webhook calls carry a JSON body
-//! `{"conversation", "sender", "text"}` and an `x-webhook-token` header that
-//! must equal the granted secret `webhook_token`; replies are POSTed as JSON to
-//! the configured `reply_url`.
+//! `{"conversation", "sender", "text", "id"}` signed in `x-signature:
+//! sha256=<hex HMAC-SHA256 of the body>` with the granted secret
+//! `webhook_token`; `id` deduplicates redeliveries. Replies are POSTed as JSON
+//! to the configured `reply_url`.
 
-use switchyard_plugin_sdk::channel::constant_time_eq;
+use switchyard_plugin_sdk::channel::{DELIVERY_ID, header, verify_hmac_sha256};
 use switchyard_plugin_sdk::prelude::*;
 
 #[derive(Deserialize)]
@@ -11,6 +12,7 @@ struct Incoming {
     conversation: String,
     sender: String,
     text: String,
+    id: Option<String>,
 }
 
 struct Plugin;
@@ -25,12 +27,11 @@ impl ChannelPlugin for Plugin {
 
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome> {
         let token = config::secret("webhook_token")?;
-        let given = (request.headers.iter())
-            .find(|(name, _)| name == "x-webhook-token")
-            .map(|(_, value)| value.as_bytes())
-            .unwrap_or_default();
-        if !constant_time_eq(given, token.as_bytes()) {
-            return Err(Error::denied("bad or missing x-webhook-token"));
+        let signature = header(&request.headers, "x-signature")
+            .and_then(|v| v.strip_prefix("sha256="))
+            .ok_or_else(|| Error::denied("missing x-signature: sha256=<hex>"))?;
+        if !verify_hmac_sha256(token.as_bytes(), &request.body, signature) {
+            return Err(Error::denied("x-signature does not match the body"));
         }
         let incoming: Incoming = serde_json::from_slice(&request.body)
             .map_err(|e| Error::invalid_input(format!("body: {e}")))?;
@@ -41,7 +42,10 @@ impl ChannelPlugin for Plugin {
                 sender: incoming.sender,
                 text: incoming.text,
                 reply_target: incoming.conversation,
-                metadata: vec![],
+                metadata: incoming
+                    .id
+                    .map(|id| vec![(DELIVERY_ID.to_string(), id)])
+                    .unwrap_or_default(),
             }],
         })
     }
