@@ -361,8 +361,7 @@ async fn scaffold_build_install_call_for_every_kind() {
     let request = |token: &str| {
         use hmac::Mac;
         let body = br#"{"conversation":"c1","sender":"ada","text":"hi","id":"d1"}"#.to_vec();
-        let mut mac =
-            <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(token.as_bytes()).unwrap();
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(token.as_bytes()).unwrap();
         mac.update(&body);
         let signature = hex::encode(mac.finalize().into_bytes());
         switchyard::runtime::types::HttpRequest {

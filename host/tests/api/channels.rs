@@ -22,6 +22,7 @@ crate::on_both_backends!(
     a_reply_that_fails_twice_is_retried_until_it_lands,
     redeliveries_across_a_restart_make_one_task_and_one_reply,
     the_generic_webhook_signs_both_ways,
+    slack_challenge_and_a_reply_in_the_thread,
 );
 
 const SECRET: &str = "It's a Secret to Everybody";
@@ -46,8 +47,17 @@ fn answering(fake: &FakeLlm) {
 }
 
 /// Install `plugin`, grant it the receiver's address, and add its `default` instance.
-async fn channel(server: &Server, plugin: &str, rx: &Receiver, config: Value, secrets: Value) -> Value {
-    let up = server.admin.upload("?grant=true", package_bytes(plugin)).await;
+async fn channel(
+    server: &Server,
+    plugin: &str,
+    rx: &Receiver,
+    config: Value,
+    secrets: Value,
+) -> Value {
+    let up = server
+        .admin
+        .upload("?grant=true", package_bytes(plugin))
+        .await;
     assert_eq!(up.status, 201, "{}", up.text);
     let granted_secrets: Vec<&String> = secrets.as_object().unwrap().keys().collect();
     let r = server
@@ -66,7 +76,11 @@ async fn channel(server: &Server, plugin: &str, rx: &Receiver, config: Value, se
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert!(!r.text.contains(SECRET), "secret values never come back: {}", r.text);
+    assert!(
+        !r.text.contains(SECRET),
+        "secret values never come back: {}",
+        r.text
+    );
     r.body
 }
 
@@ -92,13 +106,22 @@ fn comment(issue: u64, text: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn post_github(anon: &Client, event: &str, delivery: &str, body: &[u8], secret: &str) -> Resp {
+async fn post_github(
+    anon: &Client,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    secret: &str,
+) -> Resp {
     let req = anon
         .request(reqwest::Method::POST, "/api/v1/channels/github/webhook")
         .header("content-type", "application/json")
         .header("x-github-event", event)
         .header("x-github-delivery", delivery)
-        .header("x-hub-signature-256", format!("sha256={}", sign(secret, body)))
+        .header(
+            "x-hub-signature-256",
+            format!("sha256={}", sign(secret, body)),
+        )
         .body(body.to_vec());
     anon.send(req).await
 }
@@ -126,7 +149,10 @@ async fn wait_delivered(client: &Client, id: &str) -> Vec<String> {
         if states.iter().any(|s| s == "delivered" || s == "failed") {
             return states;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never delivered: {states:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never delivered: {states:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -145,13 +171,24 @@ async fn a_github_mention_runs_once_and_is_answered_once(backend: Backend) {
     assert_eq!(ch["secrets"], json!(["token", "webhook_secret"]));
     let anon = server.anon();
 
-    let ping = post_github(&anon, "ping", "p-1", br#"{"zen":"Keep it simple."}"#, SECRET).await;
+    let ping = post_github(
+        &anon,
+        "ping",
+        "p-1",
+        br#"{"zen":"Keep it simple."}"#,
+        SECRET,
+    )
+    .await;
     assert_eq!(ping.status, 200, "{}", ping.text);
     let body = comment(7, "@switchyard why does it crash?");
     let first = post_github(&anon, "issue_comment", "d-1", &body, SECRET).await;
     assert_eq!(first.status, 202, "{}", first.text);
     let again = post_github(&anon, "issue_comment", "d-1", &body, SECRET).await;
-    assert_eq!(again.status, 202, "a redelivery gets the plugin's answer: {}", again.text);
+    assert_eq!(
+        again.status, 202,
+        "a redelivery gets the plugin's answer: {}",
+        again.text
+    );
 
     // Refused: nothing is queued.
     let wrong = post_github(&anon, "issue_comment", "d-2", &body, "another secret").await;
@@ -162,7 +199,10 @@ async fn a_github_mention_runs_once_and_is_answered_once(backend: Backend) {
         .request(reqwest::Method::POST, "/api/v1/channels/github/webhook")
         .header("x-github-event", "issue_comment")
         .header("x-github-delivery", "d-3")
-        .header("x-hub-signature-256", format!("sha256={}", sign(SECRET, &body)))
+        .header(
+            "x-hub-signature-256",
+            format!("sha256={}", sign(SECRET, &body)),
+        )
         .body(tampered);
     assert_eq!(anon.send(req).await.status, 401);
     let unsigned = anon
@@ -171,7 +211,12 @@ async fn a_github_mention_runs_once_and_is_answered_once(backend: Backend) {
         .body(body.clone());
     assert_eq!(anon.send(unsigned).await.status, 401);
     let huge = vec![b' '; 65 << 10];
-    assert_eq!(post_github(&anon, "issue_comment", "d-4", &huge, SECRET).await.status, 413);
+    assert_eq!(
+        post_github(&anon, "issue_comment", "d-4", &huge, SECRET)
+            .await
+            .status,
+        413
+    );
     let garbage = post_github(&anon, "issue_comment", "d-5", b"{not json", SECRET).await;
     assert_eq!(garbage.status, 400, "{}", garbage.text);
     let unknown = anon
@@ -179,7 +224,10 @@ async fn a_github_mention_runs_once_and_is_answered_once(backend: Backend) {
         .body("{}");
     assert_eq!(anon.send(unknown).await.status, 404);
     let named = anon
-        .request(reqwest::Method::POST, "/api/v1/channels/github/other/webhook")
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/channels/github/other/webhook",
+        )
         .body("{}");
     assert_eq!(anon.send(named).await.status, 404);
     let get = anon.get("/api/v1/channels/github/webhook").await;
@@ -189,22 +237,48 @@ async fn a_github_mention_runs_once_and_is_answered_once(backend: Backend) {
     assert_eq!(tasks.len(), 1, "one task for one delivery: {tasks:#?}");
     let task = wait_done(&server.admin, tasks[0]["id"].as_str().unwrap()).await;
     assert_eq!(task["status"], "completed", "{task}");
-    let prompt = fake.requests().iter().find(|r| r.body["tools"].is_array()).unwrap().body.to_string();
-    assert!(prompt.contains("why does it crash?") && prompt.contains("octocat"), "{prompt}");
+    let prompt = fake
+        .requests()
+        .iter()
+        .find(|r| r.body["tools"].is_array())
+        .unwrap()
+        .body
+        .to_string();
+    assert!(
+        prompt.contains("why does it crash?") && prompt.contains("octocat"),
+        "{prompt}"
+    );
 
     let posts = rx.wait_posts(1).await;
     let states = wait_delivered(&server.admin, task["id"].as_str().unwrap()).await;
     assert_eq!(states, ["sending", "delivered"]);
     assert_eq!(posts[0].path, "/repos/acme/app/issues/7/comments");
-    assert_eq!(posts[0].header("authorization"), Some("Bearer ghp_test_token"));
+    assert_eq!(
+        posts[0].header("authorization"),
+        Some("Bearer ghp_test_token")
+    );
     let posted = posts[0].json()["body"].as_str().unwrap().to_string();
     assert!(posted.starts_with("Here is what I found."), "{posted}");
     assert!(posted.contains("<!-- switchyard:"), "{posted}");
 
     // The same issue continues the same session; another issue gets its own.
-    let r = post_github(&anon, "issue_comment", "d-6", &comment(7, "@switchyard and now?"), SECRET).await;
+    let r = post_github(
+        &anon,
+        "issue_comment",
+        "d-6",
+        &comment(7, "@switchyard and now?"),
+        SECRET,
+    )
+    .await;
     assert_eq!(r.status, 202);
-    let r = post_github(&anon, "issue_comment", "d-7", &comment(8, "@switchyard hello"), SECRET).await;
+    let r = post_github(
+        &anon,
+        "issue_comment",
+        "d-7",
+        &comment(8, "@switchyard hello"),
+        SECRET,
+    )
+    .await;
     assert_eq!(r.status, 202);
     let tasks = webhook_tasks(&server.admin).await;
     assert_eq!(tasks.len(), 3, "{tasks:#?}");
@@ -217,28 +291,50 @@ async fn a_github_mention_runs_once_and_is_answered_once(backend: Backend) {
 
     let deliveries = server
         .admin
-        .get(&format!("/api/v1/channels/{}/deliveries", ch["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v1/channels/{}/deliveries",
+            ch["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(deliveries.status, 200, "{}", deliveries.text);
     assert_eq!(deliveries.body["items"].as_array().unwrap().len(), 3);
-    let audit = server.admin.get("/api/v1/audit?action=channel.webhook").await;
+    let audit = server
+        .admin
+        .get("/api/v1/audit?action=channel.webhook")
+        .await;
     assert!(audit.text.contains("X-Hub-Signature-256"), "{}", audit.text);
 
     // Channel instances are administrators' business; owners only read theirs.
     let (alice, _) = server.user("alice", "user").await;
-    let r = alice.post("/api/v1/channels", json!({ "plugin": "github", "name": "mine" })).await;
+    let r = alice
+        .post(
+            "/api/v1/channels",
+            json!({ "plugin": "github", "name": "mine" }),
+        )
+        .await;
     assert_eq!(r.status, 403, "{}", r.text);
-    let r = alice.get(&format!("/api/v1/channels/{}", ch["id"].as_str().unwrap())).await;
+    let r = alice
+        .get(&format!("/api/v1/channels/{}", ch["id"].as_str().unwrap()))
+        .await;
     assert_eq!(r.status, 404, "{}", r.text);
     assert_eq!(alice.get("/api/v1/channels").await.body["items"], json!([]));
-    let r = server.admin.post("/api/v1/channels", json!({ "plugin": "github" })).await;
+    let r = server
+        .admin
+        .post("/api/v1/channels", json!({ "plugin": "github" }))
+        .await;
     assert_eq!(r.status, 409, "{}", r.text);
     let r = server
         .admin
-        .post("/api/v1/channels", json!({ "plugin": "github", "name": "x", "config": { "nope": "1" } }))
+        .post(
+            "/api/v1/channels",
+            json!({ "plugin": "github", "name": "x", "config": { "nope": "1" } }),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
-    let r = server.admin.post("/api/v1/channels", json!({ "plugin": "echo-missing" })).await;
+    let r = server
+        .admin
+        .post("/api/v1/channels", json!({ "plugin": "echo-missing" }))
+        .await;
     assert_eq!(r.status, 404, "{}", r.text);
 }
 
@@ -249,15 +345,36 @@ async fn a_reply_that_fails_twice_is_retried_until_it_lands(backend: Backend) {
     rx.fail_next(2);
     let server = Server::start_with(backend, |c| llm(c, &fake)).await;
     github(&server, &rx).await;
-    let r = post_github(&server.anon(), "issue_comment", "r-1", &comment(3, "@switchyard go"), SECRET).await;
+    let r = post_github(
+        &server.anon(),
+        "issue_comment",
+        "r-1",
+        &comment(3, "@switchyard go"),
+        SECRET,
+    )
+    .await;
     assert_eq!(r.status, 202, "{}", r.text);
     let tasks = webhook_tasks(&server.admin).await;
     let id = tasks[0]["id"].as_str().unwrap();
     let states = wait_delivered(&server.admin, id).await;
-    assert_eq!(states, ["sending", "retry", "sending", "retry", "sending", "delivered"]);
+    assert_eq!(
+        states,
+        [
+            "sending",
+            "retry",
+            "sending",
+            "retry",
+            "sending",
+            "delivered"
+        ]
+    );
     let posts = rx.posts();
     assert_eq!(posts.len(), 3);
-    assert_eq!(posts.iter().filter(|p| p.ok).count(), 1, "one comment landed");
+    assert_eq!(
+        posts.iter().filter(|p| p.ok).count(),
+        1,
+        "one comment landed"
+    );
 }
 
 async fn redeliveries_across_a_restart_make_one_task_and_one_reply(backend: Backend) {
@@ -289,7 +406,10 @@ async fn redeliveries_across_a_restart_make_one_task_and_one_reply(backend: Back
     assert_eq!(tasks.len(), 1, "five sends, one task: {tasks:#?}");
     let id = tasks[0]["id"].as_str().unwrap();
     wait_done(&server.admin, id).await;
-    assert_eq!(wait_delivered(&server.admin, id).await, ["sending", "delivered"]);
+    assert_eq!(
+        wait_delivered(&server.admin, id).await,
+        ["sending", "delivered"]
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(rx.posts().len(), 1, "one reply");
 }
@@ -307,7 +427,8 @@ async fn the_generic_webhook_signs_both_ways(backend: Backend) {
         json!({ "signing_secret": "generic-secret" }),
     )
     .await;
-    let body = br#"{"conversation":"ticket-42","text":"summarize the ticket","id":"evt-1","sender":"ci"}"#;
+    let body =
+        br#"{"conversation":"ticket-42","text":"summarize the ticket","id":"evt-1","sender":"ci"}"#;
     let send = |sig: String| {
         let anon = server.anon();
         async move {
@@ -319,8 +440,18 @@ async fn the_generic_webhook_signs_both_ways(backend: Backend) {
         }
     };
     assert_eq!(send("sha256=00".into()).await.status, 401);
-    assert_eq!(send(format!("sha256={}", sign("generic-secret", body))).await.status, 202);
-    assert_eq!(send(format!("sha256={}", sign("generic-secret", body))).await.status, 202);
+    assert_eq!(
+        send(format!("sha256={}", sign("generic-secret", body)))
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        send(format!("sha256={}", sign("generic-secret", body)))
+            .await
+            .status,
+        202
+    );
     let tasks = webhook_tasks(&server.admin).await;
     assert_eq!(tasks.len(), 1);
     let posts = rx.wait_posts(1).await;
@@ -332,5 +463,86 @@ async fn the_generic_webhook_signs_both_ways(backend: Backend) {
     assert_eq!(sent["conversation"], "ticket-42");
     assert_eq!(sent["text"], "Here is what I found.");
     assert_eq!(sent["status"], "completed");
-    assert_eq!(post.header("idempotency-key"), sent["idempotency_key"].as_str());
+    assert_eq!(
+        post.header("idempotency-key"),
+        sent["idempotency_key"].as_str()
+    );
+}
+
+async fn post_slack(anon: &Client, body: &[u8], ts: u64, secret: &str) -> Resp {
+    let mut base = format!("v0:{ts}:").into_bytes();
+    base.extend_from_slice(body);
+    let req = anon
+        .request(reqwest::Method::POST, "/api/v1/channels/slack/webhook")
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", format!("v0={}", sign(secret, &base)))
+        .body(body.to_vec());
+    anon.send(req).await
+}
+
+async fn slack_challenge_and_a_reply_in_the_thread(backend: Backend) {
+    let fake = FakeLlm::start().await;
+    answering(&fake);
+    let rx = Receiver::start().await;
+    let server = Server::start_with(backend, |c| llm(c, &fake)).await;
+    channel(
+        &server,
+        "slack",
+        &rx,
+        json!({ "api_base": format!("http://{}/api", rx.addr) }),
+        json!({ "signing_secret": "slack-signing", "bot_token": "xoxb-test" }),
+    )
+    .await;
+    let anon = server.anon();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let challenge = br#"{"type":"url_verification","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}"#;
+    let r = post_slack(&anon, challenge, now, "slack-signing").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.text,
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    assert_eq!(
+        post_slack(&anon, challenge, now - 600, "slack-signing")
+            .await
+            .status,
+        401,
+        "stale"
+    );
+    assert_eq!(post_slack(&anon, challenge, now, "wrong").await.status, 401);
+
+    let mention = br#"{"type":"event_callback","team_id":"T1","event_id":"Ev42","event":{"type":"app_mention","channel":"C9","user":"U7","text":"<@B1> summarize the thread","ts":"1700000000.000100","thread_ts":"1700000000.000001"}}"#;
+    assert_eq!(
+        post_slack(&anon, mention, now, "slack-signing")
+            .await
+            .status,
+        200
+    );
+    // Slack's retry of the same event (X-Slack-Retry-Num) makes no second task.
+    let mut base = format!("v0:{now}:").into_bytes();
+    base.extend_from_slice(mention);
+    let retry = anon
+        .request(reqwest::Method::POST, "/api/v1/channels/slack/webhook")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header(
+            "x-slack-signature",
+            format!("v0={}", sign("slack-signing", &base)),
+        )
+        .header("x-slack-retry-num", "1")
+        .header("x-slack-retry-reason", "http_timeout")
+        .body(mention.to_vec());
+    assert_eq!(anon.send(retry).await.status, 200);
+    let tasks = webhook_tasks(&server.admin).await;
+    assert_eq!(tasks.len(), 1, "{tasks:#?}");
+    let posts = rx.wait_posts(1).await;
+    assert_eq!(posts[0].path, "/api/chat.postMessage");
+    assert_eq!(posts[0].header("authorization"), Some("Bearer xoxb-test"));
+    let sent = posts[0].json();
+    assert_eq!(sent["channel"], "C9");
+    assert_eq!(sent["thread_ts"], "1700000000.000001");
+    assert_eq!(sent["text"], "Here is what I found.");
 }

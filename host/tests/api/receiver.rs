@@ -92,7 +92,7 @@ impl Receiver {
                         );
                     }
                     warp::reply::with_status(
-                        warp::reply::json(&json!({ "id": posts(state).len() })),
+                        warp::reply::json(&json!({ "ok": true, "id": posts(state).len() })),
                         StatusCode::CREATED,
                     )
                 },
