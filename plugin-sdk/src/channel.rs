@@ -67,6 +67,32 @@ pub fn meta<'a>(metadata: &'a [(String, String)], key: &str) -> Option<&'a str> 
         .map(|(_, v)| v.as_str())
 }
 
+/// Export a [`ChannelPlugin`] as the component's `channel` interface.
+#[macro_export]
+macro_rules! export_channel {
+    ($plugin:ty) => {
+        struct __SwitchyardChannelExport;
+        impl $crate::channel_world::exports::switchyard::plugin::channel::Guest
+            for __SwitchyardChannelExport
+        {
+            fn describe() -> $crate::channel::ChannelInfo {
+                <$plugin as $crate::channel::ChannelPlugin>::describe()
+            }
+            fn handle_webhook(
+                request: $crate::HttpRequest,
+            ) -> ::std::result::Result<$crate::channel::WebhookOutcome, $crate::Error> {
+                <$plugin as $crate::channel::ChannelPlugin>::handle_webhook(request)
+            }
+            fn deliver(
+                message: $crate::channel::OutboundMessage,
+            ) -> ::std::result::Result<(), $crate::Error> {
+                <$plugin as $crate::channel::ChannelPlugin>::deliver(message)
+            }
+        }
+        $crate::channel_world::export_channel_world!(__SwitchyardChannelExport with_types_in $crate::channel_world);
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,30 +138,4 @@ mod tests {
         assert_eq!(header(&h, "x-hub-signature-256"), Some("sha256=ab"));
         assert_eq!(header(&h, "x-other"), None);
     }
-}
-
-/// Export a [`ChannelPlugin`] as the component's `channel` interface.
-#[macro_export]
-macro_rules! export_channel {
-    ($plugin:ty) => {
-        struct __SwitchyardChannelExport;
-        impl $crate::channel_world::exports::switchyard::plugin::channel::Guest
-            for __SwitchyardChannelExport
-        {
-            fn describe() -> $crate::channel::ChannelInfo {
-                <$plugin as $crate::channel::ChannelPlugin>::describe()
-            }
-            fn handle_webhook(
-                request: $crate::HttpRequest,
-            ) -> ::std::result::Result<$crate::channel::WebhookOutcome, $crate::Error> {
-                <$plugin as $crate::channel::ChannelPlugin>::handle_webhook(request)
-            }
-            fn deliver(
-                message: $crate::channel::OutboundMessage,
-            ) -> ::std::result::Result<(), $crate::Error> {
-                <$plugin as $crate::channel::ChannelPlugin>::deliver(message)
-            }
-        }
-        $crate::channel_world::export_channel_world!(__SwitchyardChannelExport with_types_in $crate::channel_world);
-    };
 }

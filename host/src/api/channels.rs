@@ -59,7 +59,8 @@ pub struct DeliveryList {
 pub struct DeliveryQuery {
     /// At most this many (1-500, default 50).
     #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "super::query_number")]
+    pub limit: Option<i64>,
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
@@ -340,7 +341,7 @@ pub async fn deliveries(
     }
     let items =
         c.s.channels
-            .deliveries(&c.task_caller(), &id, limit)
+            .deliveries(&c.task_caller(), &id, limit as usize)
             .await?;
     Ok(reply(StatusCode::OK, &DeliveryList { items }))
 }

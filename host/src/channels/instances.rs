@@ -67,6 +67,7 @@ pub struct NewChannel {
     pub enabled: Option<bool>,
     /// Webhook calls accepted per minute (default from `[channels]`).
     #[schema(minimum = 1, maximum = 600000)]
+    #[serde(default, deserialize_with = "whole")]
     pub rate_per_minute: Option<u32>,
 }
 
@@ -88,7 +89,28 @@ pub struct ChannelPatch {
     pub enabled: Option<bool>,
     /// Webhook calls accepted per minute.
     #[schema(minimum = 1, maximum = 600000)]
+    #[serde(default, deserialize_with = "whole")]
     pub rate_per_minute: Option<u32>,
+}
+
+/// An optional whole number: an integer, or a float without a fraction
+/// (`2.0`, which JSON Schema counts as an integer).
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let value = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e15)
+            .map(|f| f as u64)
+    });
+    value
+        .and_then(|v| u32::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!("{n} is not a whole number from 0 to {}", u32::MAX))
+        })
 }
 
 /// One reply in the outbox.
@@ -247,7 +269,7 @@ impl Channels {
     async fn check_owner(&self, owner_id: &str) -> Result<(), ChannelError> {
         match self.store.user(owner_id).await {
             Ok(_) => Ok(()),
-            Err(crate::store::StoreError::NotFound) => Err(ChannelError::Invalid(format!(
+            Err(crate::store::StoreError::NotFound) => Err(ChannelError::NotFound(format!(
                 "no user `{owner_id}` to own the channel's sessions"
             ))),
             Err(e) => Err(e.into()),
