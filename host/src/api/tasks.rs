@@ -55,7 +55,7 @@ pub struct TaskQuery {
     /// Only this session's tasks.
     #[param(max_length = 64)]
     pub session_id: Option<String>,
-    /// Only tasks from this origin (`rest`, `ws`, `mcp`).
+    /// Only tasks from this origin (`rest`, `ws`, `mcp`, `webhook`).
     #[param(max_length = 16)]
     pub origin: Option<String>,
     /// Administrators: every user's tasks.
