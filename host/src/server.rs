@@ -50,6 +50,8 @@ pub struct Services {
     pub tasks: Arc<Tasks>,
     /// Channel instances, webhooks and the delivery outbox.
     pub channels: Arc<crate::channels::Channels>,
+    /// Installed, plugin and folder skills.
+    pub skills: Arc<crate::skills::Skills>,
     /// When the services were opened.
     pub started: Instant,
 }
@@ -182,7 +184,19 @@ impl Services {
             .workspace_dir
             .get_or_insert_with(|| config.data_dir.join("workspaces"));
         let sandboxes = Sandboxes::new(driver, store.clone(), sandbox_config, instance);
-        let tasks = Tasks::new(store.clone(), sandboxes.clone(), plugins.clone(), &config);
+        let skills = crate::skills::Skills::open(
+            store.clone(),
+            Some(plugins.clone()),
+            config.skills_dir.clone(),
+        )
+        .await?;
+        let tasks = Tasks::new(
+            store.clone(),
+            sandboxes.clone(),
+            plugins.clone(),
+            skills.clone(),
+            &config,
+        );
         tasks.start();
         let channels = crate::channels::Channels::new(
             store.clone(),
@@ -194,6 +208,7 @@ impl Services {
         Ok(Arc::new(Self {
             tasks,
             channels,
+            skills,
             auth: Auth::new(
                 store.clone(),
                 &secret,

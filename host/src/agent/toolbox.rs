@@ -7,7 +7,7 @@ use super::provider::ToolDef;
 use crate::plugins::live::PluginHost;
 use crate::sandbox::exec::ExecRequest;
 use crate::sandbox::{Caller as SandboxCaller, Sandboxes};
-use crate::skills::Skill;
+use crate::skills::{Skill, Skills};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -98,6 +98,7 @@ pub struct Toolbox {
     defs: Vec<ToolDef>,
     kinds: BTreeMap<String, Kind>,
     skills: Vec<Skill>,
+    loader: Arc<Skills>,
 }
 
 impl Toolbox {
@@ -108,6 +109,7 @@ impl Toolbox {
         caller: &crate::tools::Caller,
         patterns: &[String],
         skills: Vec<Skill>,
+        loader: Arc<Skills>,
         sandboxes: bool,
     ) -> Self {
         let mut defs = Vec::new();
@@ -142,7 +144,7 @@ impl Toolbox {
         if !skills.is_empty() {
             builtin.push((
                 "load_skill",
-                "Load one of the enabled skills: its instructions and the list of its files (copied to /workspace/skills/NAME/ when they are needed there).",
+                "Load one of the enabled skills: its instructions and the list of its files (copied to /workspace/skills/NAME/ in the sandbox, where its scripts run).",
                 json!({ "type": "object", "required": ["name"], "additionalProperties": false,
                         "properties": { "name": { "type": "string", "maxLength": 64 } } }),
                 Kind::LoadSkill,
@@ -193,6 +195,7 @@ impl Toolbox {
             defs,
             kinds,
             skills,
+            loader,
         }
     }
 
@@ -212,7 +215,8 @@ impl Toolbox {
             return String::new();
         }
         let mut out = String::from(
-            "\n\nSkills you can load with the load_skill tool when a task calls for one:\n",
+            "\n\nSkills you can load with the load_skill tool when a task calls for one \
+             (each skill's files are in the sandbox under /workspace/skills/NAME/):\n",
         );
         for s in &self.skills {
             out.push_str(&format!("- {}: {}\n", s.name, s.description));
@@ -284,13 +288,15 @@ impl Toolbox {
                         names.join(", ")
                     ));
                 };
-                match crate::skills::load(host, skill).await {
+                match self.loader.load(skill).await {
                     Ok(content) => {
                         let files: Vec<&str> =
                             content.files.iter().map(|f| f.path.as_str()).collect();
                         CallResult::ok(format!(
-                            "{}\n\nFiles: {}",
+                            "{}\n\nFiles (in the sandbox under {}/{}/): {}",
                             content.instructions,
+                            crate::tasks::SKILLS_DIR,
+                            skill.name,
                             if files.is_empty() {
                                 "none".to_string()
                             } else {

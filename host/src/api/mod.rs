@@ -20,6 +20,7 @@ mod sessions;
 mod tasks;
 mod tokens;
 pub use users::check_username;
+pub mod skills;
 mod tools;
 pub mod users;
 mod ws;
@@ -428,6 +429,8 @@ pub fn routes(
         .or(sandbox_ws::routes(s.clone()))
         .unify()
         .or(ws_auth::routes(s.clone()))
+        .unify()
+        .or(skills::routes(s.clone()))
         .unify()
         .boxed();
     let orchestration = tasks::routes(s.clone())

@@ -1,11 +1,9 @@
-//! `/tools` and `/skills`: what the live plugins offer, tool calls with the
-//! caller's identity, and skill catalogs and bodies (from plugins and from the
-//! skills directory).
+//! `/tools`: what the live plugins offer and tool calls with the caller's
+//! identity.
 
 use super::error::ApiError;
 use super::{Ctx, ListOf, Segment, ctx, json_body, reply, respond};
 use crate::server::Services;
-use crate::skills::{self, Skill};
 use crate::tools::{self, Caller, ToolEntry};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -40,19 +38,6 @@ pub struct CallResult {
     pub request_id: String,
 }
 
-/// A skill with its instructions and files.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SkillBody {
-    /// Catalog entry.
-    #[schema(value_type = Object)]
-    pub skill: Skill,
-    /// The instructions (SKILL.md without front matter).
-    pub instructions: String,
-    /// Other files: path and UTF-8 text, or base64 for binary files.
-    #[schema(value_type = Vec<Object>)]
-    pub files: Vec<serde_json::Value>,
-}
-
 pub(super) fn routes(
     s: Arc<Services>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
@@ -62,22 +47,12 @@ pub(super) fn routes(
         .and_then(|c| async move { respond(list(c)) });
     let call = warp::path!("tools" / Segment / Segment)
         .and(warp::post())
-        .and(ctx(s.clone()))
+        .and(ctx(s))
         .and(json_body())
         .and_then(
             |p: Segment, t: Segment, c, b| async move { respond(call(c, p.0, t.0, b).await) },
         );
-    let skills = warp::path!("skills")
-        .and(warp::get())
-        .and(ctx(s.clone()))
-        .and_then(|c| async move { respond(list_skills(c)) });
-    let skill = warp::path!("skills" / Segment / Segment)
-        .and(warp::get())
-        .and(ctx(s))
-        .and_then(
-            |src: Segment, n: Segment, c| async move { respond(read_skill(c, src.0, n.0).await) },
-        );
-    list.or(call).unify().or(skills).unify().or(skill).unify()
+    list.or(call).unify()
 }
 
 fn caller(c: &Ctx) -> Caller {
@@ -153,58 +128,6 @@ pub async fn call(
             content,
             structured,
             request_id: c.request_id,
-        },
-    ))
-}
-
-/// Skills from the plugins you may use and from the skills directory.
-#[utoipa::path(get, path = "/api/v1/skills", tag = "skills", security(("bearer" = [])),
-    responses((status = 200, body = ListOf<Object>), (status = 401, body = super::error::ErrorBody)))]
-pub fn list_skills(c: Ctx) -> Result<warp::reply::Response, ApiError> {
-    c.require_scope("read")?;
-    let items = skills::visible(&c.s.plugins, &caller(&c), &c.s.config.skills_dir);
-    Ok(reply(StatusCode::OK, &ListOf { items, next: None }))
-}
-
-/// A skill's instructions and files. `source` is the plugin name, or `_local`
-/// for the skills directory.
-#[utoipa::path(get, path = "/api/v1/skills/{source}/{name}", tag = "skills",
-    params(("source" = String, Path, description = "Plugin name or `_local`"), ("name" = String, Path, description = "Skill name")),
-    security(("bearer" = [])),
-    responses((status = 200, body = SkillBody), (status = 401, body = super::error::ErrorBody),
-              (status = 404, body = super::error::ErrorBody), (status = 502, body = super::error::ErrorBody)))]
-pub async fn read_skill(
-    c: Ctx,
-    source: String,
-    name: String,
-) -> Result<warp::reply::Response, ApiError> {
-    c.require_scope("read")?;
-    let missing = || ApiError::not_found(format!("no skill `{name}` in `{source}`"));
-    let skill = skills::visible(&c.s.plugins, &caller(&c), &c.s.config.skills_dir)
-        .into_iter()
-        .find(|s| s.name == name && s.plugin == source)
-        .ok_or_else(missing)?;
-    let content = match skills::load(&c.s.plugins, &skill).await {
-        Ok(content) => content,
-        Err(skills::LoadError::Gone(_)) => return Err(missing()),
-        Err(skills::LoadError::Plugin(e)) => return Err(e.into()),
-        Err(e @ skills::LoadError::Folder { .. }) => {
-            return Err(ApiError::internal("reading the skill", &e));
-        }
-    };
-    let files = content.files.iter().map(|f| match std::str::from_utf8(&f.content) {
-        Ok(text) => serde_json::json!({ "path": f.path, "text": text }),
-        Err(_) => {
-            use base64::Engine;
-            serde_json::json!({ "path": f.path, "base64": base64::engine::general_purpose::STANDARD.encode(&f.content) })
-        }
-    }).collect();
-    Ok(reply(
-        StatusCode::OK,
-        &SkillBody {
-            skill,
-            instructions: content.instructions,
-            files,
         },
     ))
 }

@@ -4,6 +4,7 @@ mod image;
 mod mcp;
 mod plugin;
 mod serve;
+mod skill;
 mod tool;
 mod user;
 
@@ -80,6 +81,9 @@ enum Command {
     /// List and call the tools of installed plugins, without a server.
     #[command(subcommand)]
     Tool(tool::ToolCommand),
+    /// Validate, install, list and remove Agent Skills.
+    #[command(subcommand)]
+    Skill(skill::SkillCommand),
     /// Build the sandbox worker image.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -131,6 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => user::run(cmd, &config).await,
         Command::Plugin(cmd) => plugin::run(cmd, &config).await,
         Command::Tool(cmd) => tool::run(cmd, &config).await,
+        Command::Skill(cmd) => skill::run(cmd, &config).await,
         Command::Image(cmd) => image::run(cmd, &config).await,
     }
 }

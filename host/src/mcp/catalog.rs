@@ -11,11 +11,10 @@
 use crate::plugins::live::{Live, PluginHost};
 use crate::prompts::PromptEntry;
 use crate::resources::{ResourceEntry, TemplateEntry};
-use crate::skills::{self, Skill};
+use crate::skills::{Skill, Skills};
 use crate::tools::{Caller, ToolEntry};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::path::Path;
 use std::sync::Arc;
 
 /// The separator between a plugin's name and a tool's or prompt's.
@@ -90,7 +89,7 @@ fn assign_names<'a>(items: impl Iterator<Item = (&'a str, &'a str, bool)> + Clon
 
 impl View {
     /// Build `caller`'s view of the live plugins and the skills directory.
-    pub fn build(host: &PluginHost, caller: &Caller, skills_dir: &Path) -> Self {
+    pub fn build(host: &PluginHost, caller: &Caller, skills: &Skills) -> Self {
         let live = visible_live(host, caller);
         let mut view = View::default();
         let tools: Vec<(&Live, &ToolEntry)> = live
@@ -112,7 +111,7 @@ impl View {
             .iter()
             .flat_map(|l| l.contents.prompts.iter().map(move |p| (l.as_ref(), p)))
             .collect();
-        let skill_list = skills::visible(host, caller, skills_dir);
+        let skill_list = skills.visible(caller);
         let mut names = assign_names(
             prompts
                 .iter()

@@ -65,7 +65,7 @@ impl Handler {
     }
 
     fn view(&self, caller: &Caller) -> View {
-        View::build(&self.s.plugins, caller, &self.s.config.skills_dir)
+        View::build(&self.s.plugins, caller, &self.s.skills)
     }
 
     /// The view of a caller allowed to `read`.
@@ -297,7 +297,10 @@ impl ServerHandler for Handler {
                 convert::prompt_result(filled)?
             }
             PromptSource::Skill(skill) => {
-                let content = crate::skills::load(&self.s.plugins, skill)
+                let content = self
+                    .s
+                    .skills
+                    .load(skill)
                     .await
                     .map_err(|e| McpError::internal_error(e.to_string(), None))?;
                 convert::skill_prompt(skill, content)?
@@ -318,7 +321,7 @@ impl ServerHandler for Handler {
             .map(convert::resource)
             .collect::<Result<_, _>>()?;
         for (name, skill) in &view.skills {
-            match crate::skills::load(&self.s.plugins, skill).await {
+            match self.s.skills.load(skill).await {
                 Ok(content) => resources.extend(convert::skill_resources(name, skill, &content)?),
                 Err(e) => {
                     tracing::warn!(skill = %skill.name, error = %e, "cannot list a skill's files")

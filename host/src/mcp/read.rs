@@ -74,7 +74,9 @@ async fn read_skill_file(
         .ok_or_else(|| not_found(uri))?;
     let (name, path) = rest.split_once('/').ok_or_else(|| not_found(uri))?;
     let skill = view.skill(name).ok_or_else(|| not_found(uri))?;
-    let content = crate::skills::load(&s.plugins, skill)
+    let content = s
+        .skills
+        .load(skill)
         .await
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
     let mime = Some(convert::skill_mime(path).to_string());

@@ -1,11 +1,16 @@
-//! Skills (Agent Skills): `SKILL.md` folders shipped in plugin packages, read by
-//! the host without WASM, and skills served by plugins that export `skill`.
-//! Both are checked against the same rules.
+//! Skills (Agent Skills): `SKILL.md` folders shipped in plugin packages or in
+//! the skills directory, read by the host without WASM; skills served by
+//! plugins that export `skill`; and skills users install as archives
+//! ([`installed`]). All are checked against the same rules, which agree with
+//! the reference validator (`skills-ref`).
 
-use crate::plugins::live::PluginHost;
+pub mod archive;
+pub mod installed;
+
+pub use installed::{SkillError, Skills};
+
 use crate::runtime::skill::{SkillContent, SkillFile, SkillInfo};
-use crate::tools::Caller;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,13 +18,16 @@ use std::path::{Path, PathBuf};
 /// Largest SKILL.md accepted (bytes).
 pub const MAX_SKILL_MD: u64 = 512 * 1024;
 
-/// Where a skill comes from (serialized as `export` or `folder`: server paths stay private).
+/// Where a skill comes from (serialized as `export`, `folder` or `installed`:
+/// server paths stay private).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// Served by the plugin's `skill` export.
     Export,
-    /// A `skills/<name>/` folder in the plugin package.
+    /// A `skills/<name>/` folder in the plugin package or the skills directory.
     Folder(PathBuf),
+    /// Installed by a user; the id of its row in the store.
+    Installed(String),
 }
 
 impl Serialize for Source {
@@ -27,6 +35,7 @@ impl Serialize for Source {
         s.serialize_str(match self {
             Self::Export => "export",
             Self::Folder(_) => "folder",
+            Self::Installed(_) => "installed",
         })
     }
 }
@@ -34,7 +43,8 @@ impl Serialize for Source {
 /// One skill's catalog entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skill {
-    /// The plugin that ships it.
+    /// The plugin that ships it, `_local` for the skills directory, or
+    /// `@USER` for a skill USER installed.
     pub plugin: String,
     /// Its name.
     pub name: String,
@@ -48,6 +58,12 @@ pub struct Skill {
     pub metadata: BTreeMap<String, String>,
     /// Where it comes from.
     pub source: Source,
+    /// Who installed it (installed skills only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `private` or `shared` (installed skills only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
 }
 
 impl Skill {
@@ -60,6 +76,8 @@ impl Skill {
             license: None,
             metadata: BTreeMap::new(),
             source: Source::Export,
+            owner: None,
+            visibility: None,
         }
     }
 }
@@ -78,20 +96,42 @@ pub struct FrontMatter {
     /// Environment requirements.
     #[serde(default)]
     pub compatibility: Option<String>,
-    /// String metadata.
-    #[serde(default)]
+    /// String metadata (scalar values are read as strings, as YAML 1.2 core).
+    #[serde(default, deserialize_with = "scalar_map")]
     pub metadata: BTreeMap<String, String>,
     /// Pre-approved tools.
     #[serde(default, rename = "allowed-tools")]
     pub allowed_tools: Option<String>,
 }
 
-/// Check a skill name: 1-64 chars of `a-z`, `0-9`, `-`, no leading, trailing or double hyphen.
+/// Read `metadata` values that are YAML scalars as strings, as the reference
+/// validator (strict YAML, every scalar a string) does.
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    use serde::de::Error;
+    let raw = BTreeMap::<String, serde_norway::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_norway::Value::String(s) => s,
+                serde_norway::Value::Bool(b) => b.to_string(),
+                serde_norway::Value::Number(n) => n.to_string(),
+                serde_norway::Value::Null => String::new(),
+                _ => return Err(D::Error::custom(format!("metadata `{k}` must be a string"))),
+            };
+            Ok((k, text))
+        })
+        .collect()
+}
+
+/// Check a skill name as the Agent Skills reference does: after NFKC
+/// normalization, 1-64 lowercase letters, digits and single inner hyphens.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    use unicode_normalization::UnicodeNormalization;
+    let normal: String = name.nfkc().collect();
+    let ok = normal == name
+        && (1..=64).contains(&name.chars().count())
+        && name.to_lowercase() == name
+        && name.chars().all(|c| c.is_alphanumeric() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-')
         && !name.contains("--");
@@ -99,7 +139,19 @@ pub fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "skill name `{name}` must be 1-64 chars of a-z, 0-9 and single inner hyphens"
+            "skill name `{name}` must be 1-64 lowercase letters, digits and single inner hyphens"
+        ))
+    }
+}
+
+/// A skill's name must equal the name of its folder.
+pub fn check_folder(name: &str, folder: &str) -> Result<(), String> {
+    use unicode_normalization::UnicodeNormalization;
+    if folder.nfkc().collect::<String>() == name {
+        Ok(())
+    } else {
+        Err(format!(
+            "the folder `{folder}` must carry the skill's name `{name}`"
         ))
     }
 }
@@ -149,12 +201,7 @@ pub fn read_dir(dir: &Path, plugin: &str) -> Result<Vec<Skill>, String> {
         let text = String::from_utf8(bytes)
             .map_err(|_| format!("skills/{folder}/SKILL.md is not UTF-8"))?;
         let (front, _) = parse(&text).map_err(|e| format!("skills/{folder}: {e}"))?;
-        if front.name != folder {
-            return Err(format!(
-                "skills/{folder}: the name `{}` must equal the folder name",
-                front.name
-            ));
-        }
+        check_folder(&front.name, &folder).map_err(|e| format!("skills/{folder}: {e}"))?;
         skills.push(Skill {
             plugin: plugin.to_string(),
             name: front.name,
@@ -162,6 +209,8 @@ pub fn read_dir(dir: &Path, plugin: &str) -> Result<Vec<Skill>, String> {
             license: front.license,
             metadata: front.metadata,
             source: Source::Folder(entry.path()),
+            owner: None,
+            visibility: None,
         });
     }
     skills.sort_by(|a, b| a.name.cmp(&b.name));
@@ -170,65 +219,6 @@ pub fn read_dir(dir: &Path, plugin: &str) -> Result<Vec<Skill>, String> {
 
 /// The source name of skills from the skills directory (plugin names never start with `_`).
 pub const LOCAL: &str = "_local";
-
-/// Every skill `caller` may use: those of the live plugins they can see, then
-/// those of the skills directory (an invalid directory is logged and skipped).
-pub fn visible(host: &PluginHost, caller: &Caller, skills_dir: &Path) -> Vec<Skill> {
-    let mut items: Vec<Skill> = host
-        .snapshot()
-        .values()
-        .filter(|l| l.installed.visible_to(&caller.user_id, caller.admin))
-        .flat_map(|l| l.contents.skills.iter().cloned())
-        .collect();
-    match read_dir(skills_dir, LOCAL) {
-        Ok(local) => items.extend(local),
-        Err(e) => tracing::warn!(error = %e, "the skills directory has an invalid skill"),
-    }
-    items
-}
-
-/// Why a skill could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// Its plugin is gone or cannot run.
-    #[error("skill `{0}` is not available")]
-    Gone(String),
-    /// Its folder could not be read.
-    #[error("reading skill `{name}`: {reason}")]
-    Folder {
-        /// The skill.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// Its plugin failed.
-    #[error(transparent)]
-    Plugin(#[from] crate::runtime::PluginError),
-}
-
-/// The instructions and files of `skill` (from its folder, or from its plugin).
-pub async fn load(host: &PluginHost, skill: &Skill) -> Result<SkillContent, LoadError> {
-    match &skill.source {
-        Source::Folder(dir) => load_folder(dir).map_err(|reason| LoadError::Folder {
-            name: skill.name.clone(),
-            reason,
-        }),
-        Source::Export => {
-            let live = host
-                .get(&skill.plugin)
-                .ok_or_else(|| LoadError::Gone(skill.name.clone()))?;
-            let component = live
-                .component
-                .as_ref()
-                .ok_or_else(|| LoadError::Gone(skill.name.clone()))?;
-            Ok(host
-                .manager()
-                .runtime()
-                .load_skill(component, &skill.name)
-                .await?)
-        }
-    }
-}
 
 /// Most files returned for one skill folder.
 const MAX_SKILL_FILES: usize = 64;

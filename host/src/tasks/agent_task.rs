@@ -21,6 +21,9 @@ struct TaskJournal<'a> {
     tasks: &'a Tasks,
     task: &'a TaskRow,
     session: &'a SessionRow,
+    /// The enabled skills, copied into the sandbox on its first use in the task.
+    skills: Vec<crate::skills::Skill>,
+    copied: tokio::sync::OnceCell<()>,
 }
 
 fn role(m: &Message) -> &'static str {
@@ -67,10 +70,15 @@ impl Journal for TaskJournal<'_> {
     }
 
     async fn sandbox(&self) -> Result<String, String> {
-        self.tasks
+        let id = self
+            .tasks
             .ensure_sandbox(self.session)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        self.copied
+            .get_or_init(|| self.tasks.put_skills(self.task, &id, &self.skills))
+            .await;
+        Ok(id)
     }
 }
 
@@ -131,12 +139,15 @@ impl Tasks {
             username: owner.username.clone(),
             admin: owner.role == crate::store::Role::Admin,
         };
-        let enabled: Vec<String> = serde_json::from_str(&session.skills).unwrap_or_default();
-        let skills = crate::skills::visible(&self.plugins, &caller, &self.skills_dir)
-            .into_iter()
-            .filter(|s| enabled.contains(&s.name))
-            .collect();
-        let toolbox = Toolbox::build(&self.plugins, &caller, &patterns, skills, true);
+        let skills = self.session_skills(&session).await;
+        let toolbox = Toolbox::build(
+            &self.plugins,
+            &caller,
+            &patterns,
+            skills.clone(),
+            self.skills.clone(),
+            true,
+        );
         let mut system = session.instructions.clone();
         system.push_str(&toolbox.skill_catalog());
         let mut state: TurnState = serde_json::from_str(&task.state).unwrap_or_default();
@@ -167,6 +178,8 @@ impl Tasks {
             tasks: self,
             task,
             session: &session,
+            skills,
+            copied: tokio::sync::OnceCell::new(),
         };
         let turn = Turn {
             provider: &provider,

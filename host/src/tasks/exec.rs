@@ -122,6 +122,8 @@ impl Tasks {
             },
             () = cancel.cancelled() => return Outcome::Canceled("canceled by its owner".into()),
         };
+        let skills = self.session_skills(&session).await;
+        self.put_skills(task, &sandbox, &skills).await;
         let owner = Caller {
             user_id: task.owner_id.clone(),
             admin: false,

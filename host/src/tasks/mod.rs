@@ -22,11 +22,13 @@ pub use inbound::{Accepted, Inbound};
 mod output;
 pub mod sessions;
 mod view;
+mod workspace;
 
 pub use crate::sandbox::Caller;
 pub use config::TasksConfig;
 pub use events::{Event, Follow, FollowError, Hub, SessionNotice};
 pub use view::{ErrorInfo, Task, Usage};
+pub use workspace::SKILLS_DIR;
 
 use crate::plugins::live::PluginHost;
 use crate::sandbox::Sandboxes;
@@ -157,8 +159,8 @@ pub struct Tasks {
     config: TasksConfig,
     /// The `[llm]` settings.
     llm: crate::agent::config::LlmConfig,
-    /// Plain SKILL.md folders.
-    skills_dir: std::path::PathBuf,
+    /// Every skill source.
+    skills: Arc<crate::skills::Skills>,
     hub: Arc<Hub>,
     /// This process's lease-holder name.
     holder: String,
@@ -175,6 +177,7 @@ impl Tasks {
         store: Store,
         sandboxes: Arc<Sandboxes>,
         plugins: Arc<PluginHost>,
+        skills: Arc<crate::skills::Skills>,
         config: &crate::config::Config,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -183,7 +186,7 @@ impl Tasks {
             plugins,
             config: config.tasks.clone(),
             llm: config.llm.clone(),
-            skills_dir: config.skills_dir.clone(),
+            skills,
             hub: Arc::default(),
             holder: format!("host-{}", uuid::Uuid::now_v7().simple()),
             wake: Notify::new(),
