@@ -196,12 +196,20 @@ impl Skills {
         self.visible(caller)
     }
 
-    /// The skills named in `names` that `caller` may use, the first of each name.
+    /// The skills named in `names` (`NAME`, the first of that name in
+    /// [`Self::visible`]'s order, or `SOURCE/NAME`) that `caller` may use.
     pub async fn enabled(&self, caller: &Caller, names: &[String]) -> Vec<Skill> {
+        let visible = self.current(caller).await;
         let mut out: Vec<Skill> = Vec::new();
-        for skill in self.current(caller).await {
-            if names.contains(&skill.name) && !out.iter().any(|s| s.name == skill.name) {
-                out.push(skill);
+        for wanted in names {
+            let found = visible.iter().find(|s| match wanted.rsplit_once('/') {
+                Some((source, name)) => s.plugin == source && s.name == name,
+                None => s.name == *wanted,
+            });
+            if let Some(skill) = found
+                && !out.iter().any(|s| s.name == skill.name)
+            {
+                out.push(skill.clone());
             }
         }
         out

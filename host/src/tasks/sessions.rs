@@ -199,7 +199,8 @@ pub(super) fn skill_names_schema() -> utoipa::openapi::schema::Array {
         .items(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .pattern(Some("^[a-z0-9/-]{1,64}$")),
+                .pattern(Some("^(?:[a-z0-9@_.-]*/)?[a-z0-9]+(?:-[a-z0-9]+)*$"))
+                .max_length(Some(64)),
         )
         .max_items(Some(100))
         .build()
@@ -210,12 +211,20 @@ pub(super) fn check_skills(skills: &[String]) -> Result<String, TaskError> {
         return Err(TaskError::Invalid("at most 100 skills".into()));
     }
     for s in skills {
-        let ok = (1..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'/');
-        if !ok {
+        let (source, name) = s.rsplit_once('/').unwrap_or(("", s));
+        let source_ok = source.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.' | '@')
+        });
+        let name_ok = !name.is_empty()
+            && name.split('-').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        if s.len() > 64 || !source_ok || !name_ok {
             return Err(TaskError::Invalid(format!(
-                "`{}` is not a skill name (1-64 of a-z, 0-9, - and /)",
+                "`{}` is not a skill: name it NAME, or SOURCE/NAME (e.g. @alice/csv-chart), at most 64 characters",
                 s.chars().take(64).collect::<String>()
             )));
         }

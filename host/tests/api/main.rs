@@ -23,6 +23,7 @@ mod sandbox_files;
 mod sandbox_procs;
 mod sandboxes;
 mod sessions;
+mod skills;
 mod standby;
 mod store;
 mod store_tasks;
