@@ -543,3 +543,104 @@ fn tool_call_runs_as_a_user_or_the_local_operator() {
         stderr(&unknown)
     );
 }
+
+#[test]
+fn skills_are_validated_installed_listed_shown_and_removed() {
+    let data = TempDir::new().unwrap();
+    let skills = Path::new(env!("CARGO_MANIFEST_DIR")).join("../skills");
+    let csv = skills.join("csv-chart");
+    let csv = csv.to_str().unwrap();
+    let help = ok(switchyard(data.path(), &["skill", "--help"]));
+    for sub in [
+        "validate",
+        "install",
+        "list",
+        "show",
+        "visibility",
+        "remove",
+    ] {
+        assert!(help.contains(sub), "`skill {sub}` missing:\n{help}");
+        ok(switchyard(data.path(), &["skill", sub, "--help"]));
+    }
+    assert!(
+        ok(switchyard(data.path(), &["skill", "validate", csv]))
+            .contains("`csv-chart` is a valid skill")
+    );
+    let bad = TempDir::new().unwrap();
+    let folder = bad.path().join("Bad");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("SKILL.md"),
+        "---\nname: Bad\ndescription: d\n---\n",
+    )
+    .unwrap();
+    let refused = switchyard(
+        data.path(),
+        &["skill", "validate", folder.to_str().unwrap()],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("lowercase"),
+        "{}",
+        stderr(&refused)
+    );
+    // Without a user there is nobody to own it, and the error says what to do.
+    let nobody = switchyard(data.path(), &["skill", "install", csv]);
+    assert!(!nobody.status.success());
+    assert!(
+        stderr(&nobody).contains("switchyard user create"),
+        "{}",
+        stderr(&nobody)
+    );
+    ok(run(
+        data.path(),
+        &["user", "create", "root", "--admin"],
+        Some("a-long-password\n"),
+        &[],
+    ));
+    assert!(
+        ok(switchyard(
+            data.path(),
+            &["skill", "install", csv, "--visibility", "shared"]
+        ))
+        .contains("Installed @root/csv-chart (shared)")
+    );
+    let again = switchyard(data.path(), &["skill", "install", csv]);
+    assert!(stderr(&again).contains("replace"), "{}", stderr(&again));
+    assert!(
+        ok(switchyard(
+            data.path(),
+            &["skill", "install", csv, "--replace"]
+        ))
+        .contains("Replaced")
+    );
+    let list = ok(switchyard(data.path(), &["skill", "list"]));
+    assert!(list.contains("@root/csv-chart\tshared"), "{list}");
+    let json: Value =
+        serde_json::from_str(&ok(switchyard(data.path(), &["skill", "list", "--json"]))).unwrap();
+    assert_eq!(json[0]["name"], "csv-chart");
+    let show = ok(switchyard(
+        data.path(),
+        &["skill", "show", "@root/csv-chart"],
+    ));
+    assert!(
+        show.contains("# CSV to chart") && show.contains("scripts/csv_chart.py"),
+        "{show}"
+    );
+    assert!(
+        ok(switchyard(
+            data.path(),
+            &["skill", "visibility", "@root/csv-chart", "private"]
+        ))
+        .contains("now private")
+    );
+    assert!(
+        ok(switchyard(
+            data.path(),
+            &["skill", "remove", "@root/csv-chart"]
+        ))
+        .contains("Removed")
+    );
+    let gone = switchyard(data.path(), &["skill", "show", "@root/csv-chart"]);
+    assert!(stderr(&gone).contains("no skill"), "{}", stderr(&gone));
+}

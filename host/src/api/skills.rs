@@ -32,7 +32,8 @@ pub struct SkillBody {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InstallQuery {
-    /// `private` (default: only you and administrators) or `shared` (every user).
+    /// `private` (only you and administrators; the default for a new skill)
+    /// or `shared` (every user). A replaced skill keeps its own unless given.
     #[serde(default)]
     #[param(value_type = Option<String>)]
     pub visibility: Option<Visibility>,
@@ -185,11 +186,10 @@ pub async fn install(
         }
     }
     let who = caller(&c);
-    let visibility = q.visibility.unwrap_or(Visibility::Private);
     let (skill, replaced) = match c
         .s
         .skills
-        .install(&who, &bytes, visibility, q.replace)
+        .install(&who, &bytes, q.visibility, q.replace)
         .await
     {
         Ok(s) => s,
@@ -208,7 +208,7 @@ pub async fn install(
         "skill.install",
         &format!("skill:{}/{}", skill.plugin, skill.name),
         "ok",
-        serde_json::json!({ "visibility": visibility.as_str(), "replace": replaced }),
+        serde_json::json!({ "visibility": skill.visibility, "replace": replaced }),
     )
     .await;
     let status = if replaced {

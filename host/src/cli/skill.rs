@@ -27,9 +27,10 @@ pub enum SkillCommand {
         /// The user who owns it [default: the first administrator].
         #[arg(long)]
         owner: Option<String>,
-        /// Share it with every user (default: private to its owner).
-        #[arg(long)]
-        shared: bool,
+        /// Share it with every user, or make it private [default: private for a
+        /// new skill; a replaced one keeps its own].
+        #[arg(long, value_enum)]
+        visibility: Option<VisibilityArg>,
         /// Replace the owner's skill of the same name.
         #[arg(long)]
         replace: bool,
@@ -147,24 +148,21 @@ pub async fn run(cmd: SkillCommand, config: &Config) -> anyhow::Result<ExitCode>
         SkillCommand::Install {
             path,
             owner,
-            shared,
+            visibility,
             replace,
         } => {
             let (store, skills) = open(config).await?;
             let who = acting(&store, owner.as_deref()).await?;
             let bytes = read_skill(&path)?;
-            let visibility = if shared {
-                Visibility::Shared
-            } else {
-                Visibility::Private
-            };
-            let (skill, replaced) = skills.install(&who, &bytes, visibility, replace).await?;
+            let (skill, replaced) = skills
+                .install(&who, &bytes, visibility.map(Visibility::from), replace)
+                .await?;
             println!(
                 "{} {}/{} ({})",
                 if replaced { "Replaced" } else { "Installed" },
                 skill.plugin,
                 skill.name,
-                visibility.as_str()
+                skill.visibility.as_deref().unwrap_or("private")
             );
         }
         SkillCommand::List { json } => {

@@ -230,20 +230,21 @@ impl Skills {
     }
 
     /// Install the skill archive `bytes` as `caller`'s, replacing their skill
-    /// of the same name when `replace`; answers the skill and whether it
-    /// replaced one.
+    /// of the same name when `replace`; without a `visibility` a new skill is
+    /// private and a replaced one keeps its own. Answers the skill and whether
+    /// it replaced one.
     pub async fn install(
         &self,
         caller: &Caller,
         bytes: &[u8],
-        visibility: Visibility,
+        visibility: Option<Visibility>,
         replace: bool,
     ) -> Result<(Skill, bool), SkillError> {
         let bundle = archive::open(bytes).map_err(SkillError::Invalid)?;
-        let row = self.row_for(caller, &bundle, visibility);
+        let row = self.row_for(caller, &bundle, visibility.unwrap_or(Visibility::Private));
         let (stored, replaced) = self
             .store
-            .put_skill(&row, &bundle.files, replace)
+            .put_skill(&row, &bundle.files, replace, visibility.is_none())
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(m) => SkillError::Conflict(format!(

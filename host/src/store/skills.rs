@@ -58,25 +58,32 @@ fn skill_row(row: &AnyRow) -> Result<SkillRow, StoreError> {
 impl Store {
     /// Install a skill with its files, or replace the owner's skill of the same
     /// name when `replace` (keeping its id and install time); a name already
-    /// taken without `replace` is a conflict. Answers the stored row and
-    /// whether it replaced one.
+    /// taken without `replace` is a conflict. A replaced skill keeps its
+    /// visibility when `keep_visibility`. Answers the stored row and whether
+    /// it replaced one.
     pub async fn put_skill(
         &self,
         row: &SkillRow,
         files: &[(String, Vec<u8>)],
         replace: bool,
+        keep_visibility: bool,
     ) -> Result<(SkillRow, bool), StoreError> {
         let mut tx = self.begin_write().await?;
-        let existing =
-            sqlx::query("SELECT id, created_at FROM skills WHERE owner_id = $1 AND name = $2")
-                .bind(&row.owner_id)
-                .bind(&row.name)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| -> Result<(String, i64), StoreError> {
-                    Ok((r.try_get("id")?, r.try_get("created_at")?))
-                })
-                .transpose()?;
+        let existing = sqlx::query(
+            "SELECT id, created_at, visibility FROM skills WHERE owner_id = $1 AND name = $2",
+        )
+        .bind(&row.owner_id)
+        .bind(&row.name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| -> Result<(String, i64, String), StoreError> {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("created_at")?,
+                r.try_get("visibility")?,
+            ))
+        })
+        .transpose()?;
         let mut stored = row.clone();
         let replaced = existing.is_some();
         match existing {
@@ -86,9 +93,12 @@ impl Store {
                     row.name
                 )));
             }
-            Some((id, created_at)) => {
+            Some((id, created_at, visibility)) => {
                 stored.id = id;
                 stored.created_at = created_at;
+                if keep_visibility {
+                    stored.visibility = visibility;
+                }
                 stored.updated_at = now_ms();
                 sqlx::query("DELETE FROM skill_files WHERE skill_id = $1")
                     .bind(&stored.id)

@@ -177,6 +177,17 @@ async fn installed_skills_are_private_until_shared_and_changed_only_by_their_own
         .await;
     assert_eq!(shared.status, 200, "{}", shared.text);
     assert_eq!(shared.body["visibility"], "shared");
+    let kept = install(
+        &alice,
+        "?replace=true",
+        tar_gz("csv-chart"),
+        "application/gzip",
+    )
+    .await;
+    assert_eq!(
+        kept.body["visibility"], "shared",
+        "a replaced skill keeps its visibility"
+    );
     assert!(names(&bob.get("/api/v1/skills").await).contains(&"@alice/csv-chart".into()));
     assert_eq!(bob.get("/api/v1/skills/@alice/csv-chart").await.status, 200);
     assert_eq!(
@@ -341,8 +352,18 @@ async fn hostile_and_invalid_skill_archives_are_refused(backend: Backend) {
         assert_eq!(r.code(), "invalid_skill", "{what}");
         assert!(r.text.contains(says), "{what}: {}", r.text);
     }
-    let huge = install(&alice, "", vec![0x1f; 9 << 20], "application/gzip").await;
-    assert_eq!(huge.status, 413, "{}", huge.text);
+    // Declared too large: answered 413 before the body is read (raw socket, so
+    // the client cannot race the early answer while still sending).
+    let huge = crate::bad_input::raw_http(
+        &server.base,
+        &format!(
+            "POST /api/v1/skills HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/gzip\r\ncontent-length: {}\r\n\r\n",
+            alice.token.as_deref().unwrap(),
+            9 << 20
+        ),
+    )
+    .await;
+    assert!(huge.starts_with("HTTP/1.1 413"), "{huge}");
     let list = alice.get("/api/v1/skills").await;
     assert!(
         !list.text.contains("@alice"),
@@ -409,9 +430,12 @@ async fn an_enabled_skill_runs_its_script_in_the_sandbox(backend: Backend) {
     );
     let ran = results[1]["data"]["content"].as_str().unwrap();
     assert_eq!(results[1]["data"]["is_error"], false, "{ran}");
+    let exec: Value = serde_json::from_str(ran).unwrap();
+    assert_eq!(exec["exit_code"], 0, "{ran}");
+    let stdout = exec["stdout"].as_str().unwrap();
     assert!(
-        ran.contains("\"chart\": \"/workspace/output/sales.svg\"") && ran.contains("<svg"),
-        "{ran}"
+        stdout.contains("\"chart\": \"/workspace/output/sales.svg\"") && stdout.ends_with("<svg"),
+        "{stdout}"
     );
     assert!(
         evs.iter().any(|e| e["type"] == "log"
