@@ -35,7 +35,7 @@ pub struct InstallQuery {
     /// `private` (only you and administrators; the default for a new skill)
     /// or `shared` (every user). A replaced skill keeps its own unless given.
     #[serde(default)]
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub visibility: Option<Visibility>,
     /// Replace your skill of the same name instead of answering 409.
     #[serde(default)]
@@ -52,7 +52,6 @@ pub struct SkillArchive(pub Vec<u8>);
 #[serde(deny_unknown_fields)]
 pub struct SkillPatch {
     /// `private` or `shared`.
-    #[schema(value_type = String)]
     pub visibility: Visibility,
 }
 
@@ -159,7 +158,7 @@ pub async fn list_skills(c: Ctx) -> Result<warp::reply::Response, ApiError> {
         description = "A .tar.gz or .zip of the skill folder"),
     security(("bearer" = [])),
     responses((status = 201, body = Object, description = "Installed"), (status = 200, body = Object, description = "Replaced"),
-              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
+              (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
               (status = 409, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
               (status = 422, body = super::error::ErrorBody)))]
 pub async fn install(
