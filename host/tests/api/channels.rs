@@ -4,8 +4,9 @@
 //! task whose result is posted back once; redeliveries — also across a host
 //! restart — make no second task and no second reply; a reply that fails twice
 //! is retried until it lands; bad signatures, oversized bodies and unknown
-//! channels are refused with nothing queued; only administrators manage
-//! channel instances.
+//! channels are refused with nothing queued; a channel plugin that traps, spins
+//! or runs out of memory answers 5xx, is audited and queues nothing; only
+//! administrators manage channel instances.
 
 use crate::harness::{Backend, Client, Resp, Server, package_bytes};
 use crate::receiver::Receiver;
@@ -23,6 +24,7 @@ crate::on_both_backends!(
     redeliveries_across_a_restart_make_one_task_and_one_reply,
     the_generic_webhook_signs_both_ways,
     slack_challenge_and_a_reply_in_the_thread,
+    a_channel_plugin_that_traps_or_stalls_answers_5xx_and_queues_nothing,
 );
 
 const SECRET: &str = "It's a Secret to Everybody";
@@ -545,4 +547,49 @@ async fn slack_challenge_and_a_reply_in_the_thread(backend: Backend) {
     assert_eq!(sent["channel"], "C9");
     assert_eq!(sent["thread_ts"], "1700000000.000001");
     assert_eq!(sent["text"], "Here is what I found.");
+}
+
+async fn a_channel_plugin_that_traps_or_stalls_answers_5xx_and_queues_nothing(backend: Backend) {
+    let server = Server::start(backend).await;
+    let admin = &server.admin;
+    let up = admin
+        .upload("?grant=true", package_bytes("hostile-channel"))
+        .await;
+    assert_eq!(up.status, 201, "{}", up.text);
+    let r = admin
+        .post("/api/v1/channels", json!({ "plugin": "hostile-channel" }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let anon = server.anon();
+    let hook = |body: &'static str| {
+        anon.request(
+            reqwest::Method::POST,
+            "/api/v1/channels/hostile-channel/webhook",
+        )
+        .body(body)
+    };
+    for body in ["trap", "spin", "memory"] {
+        let r = anon.send(hook(body)).await;
+        assert!(
+            (500..600).contains(&r.status),
+            "{body}: a 5xx so the provider retries, got {} {}",
+            r.status,
+            r.text
+        );
+    }
+    assert!(webhook_tasks(admin).await.is_empty(), "nothing was queued");
+    let audit = admin.get("/api/v1/audit?action=channel.webhook").await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    let entries = audit.body["items"].as_array().unwrap();
+    assert!(
+        entries.len() >= 3,
+        "each failure is audited: {}",
+        audit.text
+    );
+    // The host and the plugin are still fine: a good request queues one task.
+    let ok = anon.send(hook("hello after the crashes")).await;
+    assert_eq!(ok.status, 202, "{}", ok.text);
+    let tasks = webhook_tasks(admin).await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    server.stop().await;
 }
