@@ -5,7 +5,9 @@
 //! before the kill missing after it, the command that was running fails with
 //! `host_restarted` (a command never runs twice), the task queued behind it
 //! runs, and the agent task resumes from its last completed step with the
-//! tool call that was in flight reported to the model as interrupted.
+//! tool call that was in flight reported to the model as interrupted. A
+//! channel reply cut off mid-send by SIGKILL shows as `unknown` after the
+//! restart and is sent again once, with the same idempotency key.
 
 mod common;
 
@@ -22,7 +24,7 @@ fn serve(data: &std::path::Path, database: Option<&str>, llm: &FakeLlm) -> (Chil
     let config = data.join("crash.toml");
     std::fs::write(
         &config,
-        "[tasks]\nlease_secs = 3\n\n[sandbox]\nwarm_pool = 0\n",
+        "[tasks]\nlease_secs = 3\n\n[sandbox]\nwarm_pool = 0\n\n[channels]\ndelivery_lease_secs = 3\ndelivery_backoff_secs = 1\n",
     )
     .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
@@ -330,4 +332,198 @@ async fn sigkill_mid_task_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_task_on_postgres() {
     killed_mid_task_then_restarted(Some(common::fresh_postgres().await)).await;
+}
+
+/// A callback endpoint that records every request and never answers the first
+/// one (the host is killed while it waits); later ones get 200.
+struct Stall {
+    addr: std::net::SocketAddr,
+    keys: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stall {
+    async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = keys.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head and the body its content-length announces.
+                let request = loop {
+                    let Ok(n) = socket.read(&mut chunk).await else {
+                        break None;
+                    };
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let head = text[..end].to_ascii_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break Some(head);
+                        }
+                    }
+                };
+                let Some(head) = request else { continue };
+                let key = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("idempotency-key:"))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                let first = {
+                    let mut keys = seen.lock().unwrap();
+                    keys.push(key);
+                    keys.len() == 1
+                };
+                if first {
+                    held.push(socket);
+                } else {
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                }
+            }
+        });
+        Self { addr, keys, task }
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.keys.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn reply_cut_off_mid_send_is_sent_again_once(database: Option<String>) {
+    use hmac::Mac;
+    const SECRET: &str = "crash-webhook-secret";
+    let data = tempfile::TempDir::new().unwrap();
+    let llm = FakeLlm::start().await;
+    let callback = Stall::start().await;
+    let (mut first, base) = serve(data.path(), database.as_deref(), &llm);
+    let api = Api::login(&base).await;
+    let package = std::fs::read(common::archive("webhook")).unwrap();
+    let up = api
+        .http
+        .post(format!("{base}/api/v1/plugins?grant=true"))
+        .bearer_auth(&api.token)
+        .header("content-type", "application/gzip")
+        .body(package)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    api.post(
+        "/api/v1/plugins/webhook/grants",
+        json!({ "http": [format!("127.0.0.1:{}", callback.addr.port())], "secrets": ["signing_secret"] }),
+    )
+    .await;
+    api.post(
+        "/api/v1/channels",
+        json!({
+            "plugin": "webhook",
+            "config": { "callback_url": format!("http://{}/result", callback.addr) },
+            "secrets": { "signing_secret": SECRET },
+        }),
+    )
+    .await;
+    llm.set_responder(|_, _| Reply::text("the result"));
+    let body = json!({ "conversation": "c1", "text": "hello", "id": "delivery-1" }).to_string();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let hook = api
+        .http
+        .post(format!("{base}/api/v1/channels/webhook/webhook"))
+        .header("x-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status(), 202);
+    // Kill the host while the callback holds the first attempt open.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while callback.keys().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reply never went out:\n{}",
+            log_tail(data.path())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    kill9(&mut first);
+
+    let (mut second, base) = serve(data.path(), database.as_deref(), &llm);
+    let api = Api::login(&base).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while callback.keys().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cut-off reply was never sent again:\n{}",
+            log_tail(data.path())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tasks = api.get("/api/v1/tasks?origin=webhook").await;
+    let items = tasks["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "one task: {tasks}");
+    let id = items[0]["id"].as_str().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let states = loop {
+        let states: Vec<String> = api
+            .events(id)
+            .await
+            .iter()
+            .filter(|e| e["type"] == "delivery")
+            .map(|e| e["data"]["state"].as_str().unwrap_or("").to_string())
+            .collect();
+        if states.last().is_some_and(|s| s == "delivered") {
+            break states;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let unknown = states
+        .iter()
+        .position(|s| s == "unknown")
+        .expect("an unknown attempt");
+    assert!(unknown < states.len() - 1, "{states:?}");
+    assert_contiguous(&api.events(id).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let keys = callback.keys();
+    assert_eq!(keys.len(), 2, "sent once more, not again: {keys:?}");
+    assert!(
+        !keys[0].is_empty() && keys[0] == keys[1],
+        "same idempotency key: {keys:?}"
+    );
+    kill9(&mut second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_reply_on_sqlite() {
+    reply_cut_off_mid_send_is_sent_again_once(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_reply_on_postgres() {
+    reply_cut_off_mid_send_is_sent_again_once(Some(common::fresh_postgres().await)).await;
 }
