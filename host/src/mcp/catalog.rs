@@ -193,8 +193,14 @@ pub fn resolve_tool(host: &PluginHost, caller: &Caller, name: &str) -> Option<(S
 
 /// A fingerprint of what `caller` sees: changes whenever a visible plugin is
 /// added, removed, upgraded, reconfigured, enabled or disabled.
-pub fn fingerprint(host: &PluginHost, caller: &Caller) -> u64 {
+pub fn fingerprint(host: &PluginHost, skills: &Skills, caller: &Caller) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for skill in skills.visible(caller) {
+        if matches!(skill.source, crate::skills::Source::Installed(_)) {
+            skill.plugin.hash(&mut hasher);
+            skill.name.hash(&mut hasher);
+        }
+    }
     for l in host
         .snapshot()
         .values()

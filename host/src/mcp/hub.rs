@@ -78,14 +78,23 @@ impl Drop for Tracked<'_> {
 }
 
 impl Hub {
-    /// A hub that follows plugin changes of `s` until the services are dropped.
+    /// A hub that follows plugin and installed-skill changes of `s` until the
+    /// services are dropped.
     pub fn start(s: &Arc<Services>) -> Arc<Self> {
         let hub = Arc::new(Self::default());
         let mut changes = s.plugins.changes();
+        let mut skills = s.skills.changes();
         let services = Arc::downgrade(s);
         let weak = Arc::downgrade(&hub);
         tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
+            loop {
+                let moved = tokio::select! {
+                    r = changes.changed() => r.is_ok(),
+                    r = skills.changed() => r.is_ok(),
+                };
+                if !moved {
+                    break;
+                }
                 let (Some(s), Some(hub)) = (services.upgrade(), weak.upgrade()) else {
                     break;
                 };
@@ -103,7 +112,7 @@ impl Hub {
         caller: Caller,
         subscriptions: Subscriptions,
     ) {
-        let seen = catalog::fingerprint(&s.plugins, &caller);
+        let seen = catalog::fingerprint(&s.plugins, &s.skills, &caller);
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|x| !x.peer.is_transport_closed());
             sessions.push(Session {
@@ -131,7 +140,7 @@ impl Hub {
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|x| !x.peer.is_transport_closed());
             for session in sessions.iter_mut() {
-                let now = catalog::fingerprint(&s.plugins, &session.caller);
+                let now = catalog::fingerprint(&s.plugins, &s.skills, &session.caller);
                 if now != session.seen {
                     session.seen = now;
                     let uris: Vec<String> = session

@@ -86,6 +86,8 @@ pub struct Skills {
     plugins: Option<Arc<PluginHost>>,
     dir: PathBuf,
     cache: RwLock<Cache>,
+    /// Bumped whenever the installed catalog changes (MCP sessions follow it).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// The `@USER` source name of skills USER installed.
@@ -123,7 +125,13 @@ impl Skills {
                 rows: Arc::new(rows),
                 loaded: Instant::now(),
             }),
+            changes: tokio::sync::watch::Sender::new(0),
         }))
+    }
+
+    /// Changes of the installed catalog, on this host or seen from the store.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     fn rows(&self) -> Arc<Vec<SkillRow>> {
@@ -136,11 +144,19 @@ impl Skills {
     /// Reload the installed catalog from the store.
     pub async fn reload(&self) -> Result<(), StoreError> {
         let rows = self.store.skills().await?;
-        if let Ok(mut cache) = self.cache.write() {
-            *cache = Cache {
-                rows: Arc::new(rows),
-                loaded: Instant::now(),
-            };
+        let moved = match self.cache.write() {
+            Ok(mut cache) => {
+                let moved = *cache.rows != rows;
+                *cache = Cache {
+                    rows: Arc::new(rows),
+                    loaded: Instant::now(),
+                };
+                moved
+            }
+            Err(_) => false,
+        };
+        if moved {
+            self.changes.send_modify(|v| *v += 1);
         }
         Ok(())
     }

@@ -361,6 +361,62 @@ async fn a_live_install_notifies_connected_sessions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installed_skill_notifies_sessions_and_becomes_a_prompt() {
+    let server = Server::start(Backend::Sqlite).await;
+    let m = Mcp::open(&server.admin).await;
+    let stream = server
+        .admin
+        .request(reqwest::Method::GET, "/mcp")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &m.session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut body = stream.bytes_stream();
+    let skill = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../skills/release-notes");
+    let archive = switchyard::skills::archive::pack_folder(&skill).unwrap();
+    let up = server
+        .admin
+        .send(
+            server
+                .admin
+                .request(reqwest::Method::POST, "/api/v1/skills")
+                .header("content-type", "application/gzip")
+                .body(archive),
+        )
+        .await;
+    assert_eq!(up.status, 201, "{}", up.text);
+    let mut seen = String::new();
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("notifications/prompts/list_changed") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "no list_changed within 10 s: {seen}");
+    let prompt = m.rpc("prompts/get", json!({"name": "release-notes"})).await;
+    let text = prompt["result"]["messages"][0]["content"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("Release notes from git history"), "{prompt}");
+    let script = m
+        .rpc(
+            "resources/read",
+            json!({"uri": "skill://release-notes/scripts/release_notes.py"}),
+        )
+        .await;
+    assert!(
+        script.to_string().contains("Conventional Commit"),
+        "{script}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skills_are_prompts_and_their_files_resources() {
     let server = server_with(&["starter-skills"]).await;
     let m = Mcp::open(&server.admin).await;
