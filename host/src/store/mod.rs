@@ -91,6 +91,40 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// This process's writer turn on SQLite (one writer at a time).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction (use it as a connection; end it with
+/// [`WriteTx::commit`]). On SQLite it holds this process's writer turn.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    /// Commit, then give up the writer turn.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Roll back, then give up the writer turn.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 /// The SQLite URL for the default database file in `data_dir`.
@@ -153,7 +187,11 @@ impl Store {
             .connect(url)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", redact_url(url))))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            writer: Default::default(),
+        })
     }
 
     /// Connect and apply pending migrations.
@@ -211,13 +249,23 @@ impl Store {
     /// Begin a transaction that will write. On SQLite it takes the write lock at
     /// once (`BEGIN IMMEDIATE`), so it waits its turn under `busy_timeout`
     /// instead of failing with "database is locked" when it reads first and
-    /// another connection commits before it writes.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    /// another connection commits before it writes. Writers of this process
+    /// queue for their turn on an async lock first: SQLite's own busy handler
+    /// waits by sleeping whole milliseconds, which caps contended writes at a
+    /// few hundred per second.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                Ok(WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                })
+            }
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            }),
         }
     }
 }
