@@ -281,8 +281,14 @@ mod tests {
         assert!(
             parse("---\nname: Bad\ndescription: d\n---\n")
                 .unwrap_err()
-                .contains("a-z")
+                .contains("lowercase")
         );
+        // As the reference validator: Unicode letters, metadata scalars as strings.
+        assert!(parse("---\nname: données\ndescription: d\n---\n").is_ok());
+        let (f, _) =
+            parse("---\nname: ok\ndescription: d\nmetadata:\n  version: 1.5\n---\n").unwrap();
+        assert_eq!(f.metadata["version"], "1.5");
+        assert!(parse("---\nname: -x\ndescription: d\n---\n").is_err());
         assert!(
             parse("---\nname: ok\ndescription: d\nextra: 1\n---\n")
                 .unwrap_err()

@@ -323,12 +323,12 @@ async fn bad_and_hostile_input_leaves_the_session_healthy() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_install_notifies_connected_sessions() {
-    let server = Server::start(Backend::Sqlite).await;
-    let m = Mcp::open(&server.admin).await;
-    let stream = server
-        .admin
+/// The session's server-to-client event stream (`GET /mcp`).
+async fn notifications(
+    client: &Client,
+    m: &Mcp,
+) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin + use<> {
+    let stream = client
         .request(reqwest::Method::GET, "/mcp")
         .header("accept", "text/event-stream")
         .header("mcp-session-id", &m.session)
@@ -336,7 +336,32 @@ async fn a_live_install_notifies_connected_sessions() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    let mut body = stream.bytes_stream();
+    stream.bytes_stream()
+}
+
+/// Read `body` until a `method` notification arrives (panics after 10 s).
+async fn wait_for_notification(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    method: &str,
+) {
+    let mut seen = String::new();
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(chunk)) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(method) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "no {method} within 10 s: {seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_install_notifies_connected_sessions() {
+    let server = Server::start(Backend::Sqlite).await;
+    let m = Mcp::open(&server.admin).await;
+    let mut body = notifications(&server.admin, &m).await;
     assert_eq!(
         server
             .admin
@@ -345,17 +370,7 @@ async fn a_live_install_notifies_connected_sessions() {
             .status,
         201
     );
-    let mut seen = String::new();
-    let waited = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(chunk)) = body.next().await {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains("notifications/tools/list_changed") {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "no list_changed within 10 s: {seen}");
+    wait_for_notification(&mut body, "notifications/tools/list_changed").await;
     assert!(m.tool_names().await.contains(&"echo__echo".to_string()));
     server.stop().await;
 }
@@ -364,16 +379,7 @@ async fn a_live_install_notifies_connected_sessions() {
 async fn an_installed_skill_notifies_sessions_and_becomes_a_prompt() {
     let server = Server::start(Backend::Sqlite).await;
     let m = Mcp::open(&server.admin).await;
-    let stream = server
-        .admin
-        .request(reqwest::Method::GET, "/mcp")
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &m.session)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    let mut body = stream.bytes_stream();
+    let mut body = notifications(&server.admin, &m).await;
     let skill = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../skills/release-notes");
     let archive = switchyard::skills::archive::pack_folder(&skill).unwrap();
     let up = server
@@ -387,17 +393,7 @@ async fn an_installed_skill_notifies_sessions_and_becomes_a_prompt() {
         )
         .await;
     assert_eq!(up.status, 201, "{}", up.text);
-    let mut seen = String::new();
-    let waited = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(chunk)) = body.next().await {
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if seen.contains("notifications/prompts/list_changed") {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "no list_changed within 10 s: {seen}");
+    wait_for_notification(&mut body, "notifications/prompts/list_changed").await;
     let prompt = m.rpc("prompts/get", json!({"name": "release-notes"})).await;
     let text = prompt["result"]["messages"][0]["content"]["text"]
         .as_str()
