@@ -71,6 +71,9 @@ pub struct FileConfig {
     /// Webhooks and the delivery outbox.
     #[serde(default)]
     pub channels: crate::channels::ChannelsConfig,
+    /// The scheduler.
+    #[serde(default)]
+    pub schedules: crate::schedules::SchedulesConfig,
 }
 
 /// Settings of the MCP endpoint (`[mcp]` in `switchyard.toml`).
@@ -168,6 +171,8 @@ pub struct Config {
     pub llm: crate::agent::config::LlmConfig,
     /// Webhooks and the delivery outbox.
     pub channels: crate::channels::ChannelsConfig,
+    /// The scheduler.
+    pub schedules: crate::schedules::SchedulesConfig,
     /// Resolves the names plugins send HTTP requests to (the system's; tests set a table).
     pub resolver: crate::net::Resolver,
 }
@@ -209,6 +214,7 @@ impl Config {
             tasks: crate::tasks::TasksConfig::default(),
             llm: crate::agent::config::LlmConfig::default(),
             channels: crate::channels::ChannelsConfig::default(),
+            schedules: crate::schedules::SchedulesConfig::default(),
             resolver: crate::net::Resolver::default(),
         }
     }
@@ -269,6 +275,8 @@ impl Config {
         config.llm = file.llm;
         file.channels.validate().map_err(ConfigError::Invalid)?;
         config.channels = file.channels;
+        file.schedules.validate().map_err(ConfigError::Invalid)?;
+        config.schedules = file.schedules;
         config
             .llm
             .apply_env(env)

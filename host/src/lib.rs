@@ -22,6 +22,7 @@ pub mod prompts;
 pub mod resources;
 pub mod runtime;
 pub mod sandbox;
+pub mod schedules;
 pub mod server;
 pub mod skills;
 pub mod store;

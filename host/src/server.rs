@@ -52,6 +52,8 @@ pub struct Services {
     pub channels: Arc<crate::channels::Channels>,
     /// Installed, plugin and folder skills.
     pub skills: Arc<crate::skills::Skills>,
+    /// Schedules and the scheduler.
+    pub schedules: Arc<crate::schedules::Schedules>,
     /// When the services were opened.
     pub started: Instant,
 }
@@ -205,7 +207,15 @@ impl Services {
             &config.channels,
         );
         channels.start();
+        let schedules = crate::schedules::Schedules::new(
+            store.clone(),
+            Some(tasks.clone()),
+            &config,
+            crate::schedules::system_clock(),
+        );
+        schedules.start();
         Ok(Arc::new(Self {
+            schedules,
             tasks,
             channels,
             skills,

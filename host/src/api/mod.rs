@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod plugins;
 mod sandbox_ws;
 mod sandboxes;
+mod schedules;
 pub mod serve;
 mod sessions;
 mod tasks;
@@ -439,6 +440,8 @@ pub fn routes(
         .or(agents::routes(s.clone()))
         .unify()
         .or(channels::routes(s.clone()))
+        .unify()
+        .or(schedules::routes(s.clone()))
         .unify()
         .or(ws::routes(s.clone()))
         .unify()

@@ -37,6 +37,9 @@ use warp::{Filter, Rejection};
         super::channels::list, super::channels::create, super::channels::get, super::channels::update,
         super::channels::delete, super::channels::deliveries, super::channels::retry,
         super::channels::webhook_default, super::channels::webhook_named,
+        super::schedules::list, super::schedules::create, super::schedules::preview, super::schedules::get,
+        super::schedules::update, super::schedules::delete, super::schedules::pause, super::schedules::resume,
+        super::schedules::runs,
     ),
     modifiers(&Security),
     tags(
@@ -53,6 +56,7 @@ use warp::{Filter, Rejection};
         (name = "sessions", description = "Conversations: settings, history, messages"),
         (name = "agents", description = "Agent profiles: reusable session templates"),
         (name = "channels", description = "Channel instances, their webhooks and the replies sent back"),
+        (name = "schedules", description = "Work that starts on its own: once, interval or cron, with overlap and catch-up policies"),
     )
 )]
 pub struct ApiDoc;

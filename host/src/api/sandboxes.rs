@@ -69,7 +69,16 @@ pub struct DeleteQuery {
     pub keep_volume: Option<bool>,
 }
 
-/// A path in the workspace.
+/// A file in the workspace.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FileQuery {
+    /// The file, relative to `/workspace` or absolute inside it (required).
+    #[param(max_length = 4096)]
+    pub path: Option<String>,
+}
+
+/// A directory of the workspace and how deep to list it.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PathQuery {
@@ -157,12 +166,12 @@ pub(super) fn routes(
     let download = file
         .and(warp::get())
         .and(ctx(s.clone()))
-        .and(query::<PathQuery>())
+        .and(query::<FileQuery>())
         .and_then(|id: Segment, c, q| async move { respond(download(c, id.0, q).await) });
     let upload = file
         .and(warp::put())
         .and(ctx(s.clone()))
-        .and(query::<PathQuery>())
+        .and(query::<FileQuery>())
         .and(warp::header::optional::<u64>("content-length"))
         .and(warp::body::stream())
         .and_then(|id: Segment, c, q, len, body| async move {
@@ -382,12 +391,12 @@ pub async fn list_files(
 }
 
 /// Download a file, byte for byte.
-#[utoipa::path(get, path = "/api/v1/sandboxes/{id}/file", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), PathQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/sandboxes/{id}/file", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), FileQuery), security(("bearer" = [])),
     responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
               (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
               (status = 503, body = super::error::ErrorBody)))]
-pub async fn download(c: Ctx, id: String, q: PathQuery) -> Result<warp::reply::Response, ApiError> {
+pub async fn download(c: Ctx, id: String, q: FileQuery) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     let path = q
         .path
@@ -412,7 +421,7 @@ pub async fn download(c: Ctx, id: String, q: PathQuery) -> Result<warp::reply::R
 
 /// Upload a file (the raw request body), creating parent directories; the old
 /// file is replaced only once every byte arrived.
-#[utoipa::path(put, path = "/api/v1/sandboxes/{id}/file", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), PathQuery), security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/sandboxes/{id}/file", tag = "sandboxes", params(("id" = String, Path, description = "Sandbox id"), FileQuery), security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = Written), (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
@@ -420,7 +429,7 @@ pub async fn download(c: Ctx, id: String, q: PathQuery) -> Result<warp::reply::R
 pub async fn upload<S, B>(
     c: Ctx,
     id: String,
-    q: PathQuery,
+    q: FileQuery,
     len: Option<u64>,
     body: S,
 ) -> Result<warp::reply::Response, ApiError>

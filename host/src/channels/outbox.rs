@@ -45,6 +45,7 @@ impl Channels {
         let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
         let reclaim_every = Duration::from_secs(self.config.delivery_lease_secs.max(1));
         let mut last_reclaim: Option<tokio::time::Instant> = None;
+        let mut finished = self.tasks.finished();
         loop {
             if last_reclaim.is_none_or(|t| t.elapsed() >= reclaim_every) {
                 self.reclaim().await;
@@ -72,7 +73,7 @@ impl Channels {
             }
             tokio::select! {
                 () = self.wake.notified() => {}
-                () = self.tasks.finished().notified() => {}
+                _ = finished.changed() => {}
                 () = tokio::time::sleep(POLL) => {}
             }
         }

@@ -3,6 +3,7 @@
 mod image;
 mod mcp;
 mod plugin;
+mod schedule;
 mod serve;
 mod skill;
 mod tool;
@@ -84,6 +85,9 @@ enum Command {
     /// Validate, install, list and remove Agent Skills.
     #[command(subcommand)]
     Skill(skill::SkillCommand),
+    /// Create, list, preview, pause, resume and delete schedules, and read their runs.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
     /// Build the sandbox worker image.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -136,6 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin(cmd) => plugin::run(cmd, &config).await,
         Command::Tool(cmd) => tool::run(cmd, &config).await,
         Command::Skill(cmd) => skill::run(cmd, &config).await,
+        Command::Schedule(cmd) => schedule::run(cmd, &config).await,
         Command::Image(cmd) => image::run(cmd, &config).await,
     }
 }

@@ -48,6 +48,11 @@ impl ToolCall<'_> {
         if let Some(result) = super::task_tools::call(self.s, self.who, &request.name, args).await {
             return result;
         }
+        if let Some(result) =
+            super::schedule_tools::call(self.s, self.who, &request.name, args).await
+        {
+            return result;
+        }
         require(self.who, "tools:call")?;
         if let Some(result) =
             super::sandbox_tools::call(self.s, self.who, &request.name, args).await

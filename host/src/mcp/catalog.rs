@@ -77,7 +77,8 @@ fn assign_names<'a>(items: impl Iterator<Item = (&'a str, &'a str, bool)> + Clon
     items
         .map(|(plugin, name, bare)| {
             let reserved = super::sandbox_tools::NAMES.contains(&name)
-                || super::task_tools::NAMES.contains(&name);
+                || super::task_tools::NAMES.contains(&name)
+                || super::schedule_tools::NAMES.contains(&name);
             if bare && !reserved && !name.contains(SEPARATOR) && claims.get(name) == Some(&1) {
                 name.to_string()
             } else {
@@ -174,7 +175,10 @@ pub fn resolve_tool(host: &PluginHost, caller: &Caller, name: &str) -> Option<(S
     if let Some((plugin, tool)) = name.split_once(SEPARATOR) {
         return Some((plugin.to_string(), tool.to_string()));
     }
-    if super::sandbox_tools::NAMES.contains(&name) || super::task_tools::NAMES.contains(&name) {
+    if super::sandbox_tools::NAMES.contains(&name)
+        || super::task_tools::NAMES.contains(&name)
+        || super::schedule_tools::NAMES.contains(&name)
+    {
         return None;
     }
     let snapshot = host.snapshot();

@@ -218,6 +218,7 @@ impl ServerHandler for Handler {
         let view = self.read_view(&cx)?;
         let mut tools = super::sandbox_tools::tools();
         tools.extend(super::task_tools::tools());
+        tools.extend(super::schedule_tools::tools());
         for (name, entry) in &view.tools {
             tools.push(convert::tool(name, entry)?);
         }

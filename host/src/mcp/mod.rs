@@ -22,6 +22,7 @@ mod malformed;
 mod observer;
 mod read;
 pub mod sandbox_tools;
+pub mod schedule_tools;
 pub mod task_tools;
 pub mod tasks;
 

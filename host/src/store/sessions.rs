@@ -134,25 +134,8 @@ pub struct MessageRow {
 impl Store {
     /// Store a new session.
     pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
-        sqlx::query(sql!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(&s.id)
-        .bind(&s.owner_id)
-        .bind(&s.agent_id)
-        .bind(&s.title)
-        .bind(&s.instructions)
-        .bind(&s.provider)
-        .bind(&s.model)
-        .bind(&s.skills)
-        .bind(&s.busy_policy)
-        .bind(&s.sandbox_id)
-        .bind(i64::from(s.archived))
-        .bind(s.created_at)
-        .bind(s.updated_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        insert_session_row(&mut conn, s).await
     }
 
     /// One session by id.
@@ -454,4 +437,30 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Insert a session on `conn` (inside a caller's transaction).
+pub(crate) async fn insert_session_row(
+    conn: &mut sqlx::AnyConnection,
+    s: &SessionRow,
+) -> Result<(), StoreError> {
+    sqlx::query(sql!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(&s.id)
+        .bind(&s.owner_id)
+        .bind(&s.agent_id)
+        .bind(&s.title)
+        .bind(&s.instructions)
+        .bind(&s.provider)
+        .bind(&s.model)
+        .bind(&s.skills)
+        .bind(&s.busy_policy)
+        .bind(&s.sandbox_id)
+        .bind(i64::from(s.archived))
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -84,7 +84,8 @@ impl TaskKind {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    /// The kind called `s`.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "agent" => Ok(Self::Agent),
             "exec" => Ok(Self::Exec),

@@ -95,6 +95,8 @@ pub enum Origin {
     Mcp,
     /// A channel plugin's webhook.
     Webhook,
+    /// A schedule.
+    Schedule,
 }
 
 impl Origin {
@@ -105,6 +107,7 @@ impl Origin {
             Self::Ws => "ws",
             Self::Mcp => "mcp",
             Self::Webhook => "webhook",
+            Self::Schedule => "schedule",
         }
     }
 }
@@ -165,8 +168,8 @@ pub struct Tasks {
     /// This process's lease-holder name.
     holder: String,
     wake: Notify,
-    /// Poked whenever a task ends (the channel outbox waits on it).
-    finished: Notify,
+    /// Counts the tasks that ended (the channel outbox and the scheduler watch it).
+    finished: tokio::sync::watch::Sender<u64>,
     /// Tasks this process runs, with the token that stops each.
     running: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -190,7 +193,7 @@ impl Tasks {
             hub: Arc::default(),
             holder: format!("host-{}", uuid::Uuid::now_v7().simple()),
             wake: Notify::new(),
-            finished: Notify::new(),
+            finished: tokio::sync::watch::Sender::new(0),
             running: Mutex::default(),
         })
     }
@@ -210,9 +213,9 @@ impl Tasks {
         &self.hub
     }
 
-    /// Notified whenever a task ends.
-    pub fn finished(&self) -> &Notify {
-        &self.finished
+    /// Changes whenever a task ends.
+    pub fn finished(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.finished.subscribe()
     }
 
     /// Commit events to a task's log, then publish them.
@@ -245,27 +248,7 @@ impl Tasks {
         req: NewTask,
         origin: Origin,
     ) -> Result<Task, TaskError> {
-        self.check_input_size(&req.input)?;
-        let title_hint = match req.kind {
-            TaskKind::Exec => {
-                let exec: crate::sandbox::exec::ExecRequest =
-                    serde_json::from_value(req.input.clone())
-                        .map_err(|e| TaskError::Invalid(format!("invalid exec input: {e}")))?;
-                exec::check(&exec)?;
-                exec.command
-                    .clone()
-                    .or_else(|| exec.argv.as_ref().map(|a| a.join(" ")))
-                    .unwrap_or_default()
-            }
-            TaskKind::Agent => {
-                let input: AgentInput = serde_json::from_value(req.input.clone())
-                    .map_err(|e| TaskError::Invalid(format!("invalid agent input: {e}")))?;
-                if input.content.trim().is_empty() {
-                    return Err(TaskError::Invalid("content must not be empty".into()));
-                }
-                input.content
-            }
-        };
+        let title_hint = self.check_task(req.kind, &req.input)?;
         let session = match &req.session_id {
             Some(id) => self.session_row(caller, id).await?,
             None => {
@@ -275,6 +258,16 @@ impl Tasks {
         };
         self.enqueue(caller, &session, req.kind, req.input, origin, &title_hint)
             .await
+    }
+
+    /// Check a task's input (size and shape) as `create` would; the text a new
+    /// session's title is made from.
+    pub(crate) fn check_task(
+        &self,
+        kind: TaskKind,
+        input: &serde_json::Value,
+    ) -> Result<String, TaskError> {
+        check_task_input(self.config.max_input_bytes, kind, input)
     }
 
     /// Queue a task in `session` (policy and limits checked).
@@ -304,7 +297,7 @@ impl Tasks {
     }
 
     /// Refuse a new task when `owner_id` has the most queued or running tasks allowed.
-    async fn check_queue(&self, owner_id: &str) -> Result<(), TaskError> {
+    pub(crate) async fn check_queue(&self, owner_id: &str) -> Result<(), TaskError> {
         let open = self.store.user_open_tasks(owner_id).await?;
         if open >= i64::from(self.config.max_queued_per_user) {
             return Err(TaskError::TooMany {
@@ -319,7 +312,7 @@ impl Tasks {
     }
 
     /// Announce a task just committed with its first events `rows`.
-    async fn queued(
+    pub(crate) async fn queued(
         &self,
         session: &crate::store::SessionRow,
         row: TaskRow,
@@ -340,7 +333,27 @@ impl Tasks {
         })
     }
 
-    async fn interrupt_session(&self, caller: &Caller, session_id: &str) -> Result<(), TaskError> {
+    /// Cancel a task on behalf of the system (a schedule's `cancel_other`),
+    /// whoever owns it; a finished task is left alone.
+    pub(crate) async fn cancel_for(&self, id: &str, reason: &str) -> Result<(), TaskError> {
+        let Some(row) = self.store.task(id).await? else {
+            return Ok(());
+        };
+        let system = Caller {
+            user_id: row.owner_id.clone(),
+            admin: true,
+        };
+        match self.cancel_row(&system, &row, reason).await {
+            Ok(()) | Err(TaskError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn interrupt_session(
+        &self,
+        caller: &Caller,
+        session_id: &str,
+    ) -> Result<(), TaskError> {
         let filter = TaskFilter {
             session_id: Some(session_id),
             ..TaskFilter::default()
@@ -508,7 +521,7 @@ impl Tasks {
         metrics::counter!("switchyard_tasks_finished_total", "status" => status.as_str())
             .increment(1);
         self.wake.notify_one();
-        self.finished.notify_one();
+        self.finished.send_modify(|n| *n = n.wrapping_add(1));
         Ok(true)
     }
 
@@ -557,8 +570,42 @@ impl Tasks {
     }
 }
 
+/// Check a task's input as `POST /tasks` does (at most `max_input_bytes`,
+/// the shape its kind needs); the text a new session's title is made from.
+pub fn check_task_input(
+    max_input_bytes: usize,
+    kind: TaskKind,
+    input: &serde_json::Value,
+) -> Result<String, TaskError> {
+    let size = input.to_string().len();
+    if size > max_input_bytes {
+        return Err(TaskError::TooLarge(format!(
+            "the task input is {size} bytes; the limit is {max_input_bytes} ([tasks] max_input_bytes)"
+        )));
+    }
+    Ok(match kind {
+        TaskKind::Exec => {
+            let exec: crate::sandbox::exec::ExecRequest = serde_json::from_value(input.clone())
+                .map_err(|e| TaskError::Invalid(format!("invalid exec input: {e}")))?;
+            exec::check(&exec)?;
+            exec.command
+                .clone()
+                .or_else(|| exec.argv.as_ref().map(|a| a.join(" ")))
+                .unwrap_or_default()
+        }
+        TaskKind::Agent => {
+            let input: AgentInput = serde_json::from_value(input.clone())
+                .map_err(|e| TaskError::Invalid(format!("invalid agent input: {e}")))?;
+            if input.content.trim().is_empty() {
+                return Err(TaskError::Invalid("content must not be empty".into()));
+            }
+            input.content
+        }
+    })
+}
+
 /// The first event of a task queued in `session`.
-fn pending_events(session: &crate::store::SessionRow) -> Vec<(&'static str, String)> {
+pub(crate) fn pending_events(session: &crate::store::SessionRow) -> Vec<(&'static str, String)> {
     encode(&[(
         "status",
         serde_json::json!({ "status": "pending", "session_id": session.id }),
@@ -566,7 +613,7 @@ fn pending_events(session: &crate::store::SessionRow) -> Vec<(&'static str, Stri
 }
 
 /// A new pending task in `session`.
-fn new_task_row(
+pub(crate) fn new_task_row(
     session: &crate::store::SessionRow,
     kind: TaskKind,
     input: serde_json::Value,

@@ -312,6 +312,17 @@ impl Tasks {
         caller: &Caller,
         req: NewSession,
     ) -> Result<SessionRow, TaskError> {
+        let row = self.build_session(caller, req).await?;
+        self.store.insert_session(&row).await?;
+        Ok(row)
+    }
+
+    /// A new session's row, checked but not stored (a caller's transaction stores it).
+    pub(crate) async fn build_session(
+        &self,
+        caller: &Caller,
+        req: NewSession,
+    ) -> Result<SessionRow, TaskError> {
         let profile = match &req.agent_id {
             Some(id) => Some(self.agent_row(caller, id).await?),
             None => self.store.default_agent(&caller.user_id).await?,
@@ -351,7 +362,6 @@ impl Tasks {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_session(&row).await?;
         Ok(row)
     }
 

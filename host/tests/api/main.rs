@@ -22,6 +22,7 @@ mod sandbox_disk;
 mod sandbox_files;
 mod sandbox_procs;
 mod sandboxes;
+mod schedules;
 mod sessions;
 mod skills;
 mod standby;
