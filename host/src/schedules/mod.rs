@@ -305,7 +305,7 @@ impl Schedules {
         }
         if let Some(id) = session_id {
             let session = self.store.session(id).await?;
-            if !session.is_some_and(|s| s.owner_id == caller.user_id) {
+            if session.is_none_or(|s| s.owner_id != caller.user_id) {
                 return Err(ScheduleError::NotFound(format!(
                     "no session `{id}` of yours: runs go to a session of the schedule's owner"
                 )));
@@ -313,7 +313,7 @@ impl Schedules {
         }
         if let Some(id) = agent_id {
             let agent = self.store.agent(id).await?;
-            if !agent.is_some_and(|a| a.owner_id == caller.user_id || a.shared || caller.admin) {
+            if agent.is_none_or(|a| a.owner_id != caller.user_id && !a.shared && !caller.admin) {
                 return Err(ScheduleError::NotFound(format!("no agent `{id}`")));
             }
         }
