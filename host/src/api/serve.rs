@@ -188,6 +188,12 @@ pub fn route_label(path: &str) -> &'static str {
             ["channels", _, "deliveries", _, "retry"] => {
                 "/api/v1/channels/{id}/deliveries/{delivery}/retry"
             }
+            ["schedules"] => "/api/v1/schedules",
+            ["schedules", "preview"] => "/api/v1/schedules/preview",
+            ["schedules", _] => "/api/v1/schedules/{id}",
+            ["schedules", _, "pause"] => "/api/v1/schedules/{id}/pause",
+            ["schedules", _, "resume"] => "/api/v1/schedules/{id}/resume",
+            ["schedules", _, "runs"] => "/api/v1/schedules/{id}/runs",
             ["ws"] => "/api/v1/ws",
             ["sandboxes", "storage"] => "/api/v1/sandboxes/storage",
             ["sandboxes", _] => "/api/v1/sandboxes/{id}",

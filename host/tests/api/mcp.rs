@@ -617,3 +617,77 @@ async fn sessions_are_bounded_per_user_and_initialized_once() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_created_listed_and_deleted_through_mcp_tools() {
+    let server = Server::start(Backend::Sqlite).await;
+    let (alice, _) = server.user("alice", "user").await;
+    let m = Mcp::open(&alice).await;
+    let names = m.tool_names().await;
+    for tool in ["schedule_create", "schedule_list", "schedule_delete"] {
+        assert!(names.contains(&tool.to_string()), "{names:?}");
+    }
+    let created = m
+        .call(
+            "schedule_create",
+            json!({ "name": "morning", "trigger": { "type": "cron", "expression": "0 7 * * *", "timezone": "Europe/Paris" },
+                    "task": { "kind": "agent", "input": { "content": "Plan the day" } }, "catchup": "none" }),
+        )
+        .await;
+    assert_eq!(created["result"]["isError"], false, "{created}");
+    let schedule: Value =
+        serde_json::from_str(created["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    let id = schedule["id"].as_str().unwrap().to_string();
+    assert!(
+        schedule["next_runs"][0]
+            .as_str()
+            .unwrap()
+            .contains("T07:00:00+01:00"),
+        "{schedule}"
+    );
+    let bad = m
+        .call(
+            "schedule_create",
+            json!({ "name": "bad", "trigger": { "type": "cron", "expression": "every morning", "timezone": "Europe/Paris" },
+                    "task": { "kind": "agent", "input": { "content": "x" } } }),
+        )
+        .await;
+    assert_eq!(bad["result"]["isError"], true, "{bad}");
+    assert!(bad.to_string().contains("not a cron expression"), "{bad}");
+    let listed = m.call("schedule_list", json!({})).await;
+    assert!(listed.to_string().contains(&id), "{listed}");
+    // Another user neither sees nor deletes it.
+    let (bob, _) = server.user("bob", "user").await;
+    let other = Mcp::open(&bob).await;
+    assert!(
+        !other
+            .call("schedule_list", json!({}))
+            .await
+            .to_string()
+            .contains(&id)
+    );
+    let refused = other
+        .call("schedule_delete", json!({ "schedule_id": id }))
+        .await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let deleted = m
+        .call("schedule_delete", json!({ "schedule_id": id }))
+        .await;
+    assert_eq!(deleted["result"]["isError"], false, "{deleted}");
+    assert!(
+        !m.call("schedule_list", json!({}))
+            .await
+            .to_string()
+            .contains(&id)
+    );
+    let audit = server
+        .admin
+        .get("/api/v1/audit?action=schedule.delete")
+        .await;
+    assert!(
+        audit.body.to_string().contains("schedule.delete"),
+        "{}",
+        audit.body
+    );
+    server.stop().await;
+}
