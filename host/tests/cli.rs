@@ -644,3 +644,121 @@ fn skills_are_validated_installed_listed_shown_and_removed() {
     let gone = switchyard(data.path(), &["skill", "show", "@root/csv-chart"]);
     assert!(stderr(&gone).contains("no skill"), "{}", stderr(&gone));
 }
+
+#[test]
+fn schedules_are_created_previewed_paused_listed_and_deleted() {
+    let data = TempDir::new().unwrap();
+    let help = ok(switchyard(data.path(), &["schedule", "--help"]));
+    for sub in [
+        "create", "list", "show", "preview", "pause", "resume", "delete", "runs",
+    ] {
+        assert!(help.contains(sub), "`schedule {sub}` missing:\n{help}");
+        ok(switchyard(data.path(), &["schedule", sub, "--help"]));
+    }
+    let preview = ok(switchyard(
+        data.path(),
+        &[
+            "schedule",
+            "preview",
+            "--cron",
+            "0 12 * * *",
+            "--timezone",
+            "Asia/Kolkata",
+            "--count",
+            "2",
+        ],
+    ));
+    assert_eq!(preview.lines().count(), 2, "{preview}");
+    assert!(preview.contains("T12:00:00+05:30"), "{preview}");
+    let no_admin = switchyard(
+        data.path(),
+        &["schedule", "create", "x", "--every", "1h", "--exec", "true"],
+    );
+    assert!(!no_admin.status.success());
+    assert!(
+        stderr(&no_admin).contains("switchyard user create"),
+        "{}",
+        stderr(&no_admin)
+    );
+    ok(run(
+        data.path(),
+        &["user", "create", "root", "--admin"],
+        Some("root-password-1\n"),
+        &[],
+    ));
+    let created = ok(switchyard(
+        data.path(),
+        &[
+            "schedule",
+            "create",
+            "nightly",
+            "--cron",
+            "0 2 * * *",
+            "--timezone",
+            "Europe/Berlin",
+            "--exec",
+            "make report",
+        ],
+    ));
+    assert!(created.contains("Created schedule `nightly`"), "{created}");
+    let bad = switchyard(
+        data.path(),
+        &[
+            "schedule", "create", "fast", "--every", "30s", "--exec", "true",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("min_interval_secs"),
+        "{}",
+        stderr(&bad)
+    );
+    let zone = switchyard(
+        data.path(),
+        &[
+            "schedule",
+            "create",
+            "z",
+            "--cron",
+            "0 2 * * *",
+            "--timezone",
+            "Moon/Base",
+            "--exec",
+            "true",
+        ],
+    );
+    assert!(stderr(&zone).contains("IANA"), "{}", stderr(&zone));
+    let missing_zone = switchyard(
+        data.path(),
+        &[
+            "schedule",
+            "create",
+            "z",
+            "--cron",
+            "0 2 * * *",
+            "--exec",
+            "true",
+        ],
+    );
+    assert_eq!(
+        missing_zone.status.code(),
+        Some(2),
+        "usage error: --cron needs --timezone"
+    );
+    assert!(ok(switchyard(data.path(), &["schedule", "pause", "nightly"])).contains("paused"));
+    let list = ok(switchyard(data.path(), &["schedule", "list"]));
+    assert!(
+        list.contains("nightly") && list.contains("paused"),
+        "{list}"
+    );
+    assert!(ok(switchyard(data.path(), &["schedule", "resume", "nightly"])).contains("active"));
+    let shown: serde_json::Value = serde_json::from_str(&ok(switchyard(
+        data.path(),
+        &["schedule", "show", "nightly"],
+    )))
+    .unwrap();
+    assert_eq!(shown["task"]["input"]["command"], "make report");
+    assert!(ok(switchyard(data.path(), &["schedule", "runs", "nightly"])).contains("No runs yet"));
+    assert!(ok(switchyard(data.path(), &["schedule", "delete", "nightly"])).contains("Deleted"));
+    assert!(ok(switchyard(data.path(), &["schedule", "list"])).contains("No schedules yet"));
+}

@@ -82,16 +82,17 @@ pub enum ScheduleCommand {
 
 /// When runs start: exactly one of `--cron`, `--every`, `--at`.
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false, id = "when")]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("when").required(true).multiple(false).args(["cron", "every", "at"])))]
 pub struct TriggerArgs {
     /// A five-field cron expression (`0 9 * * MON-FRI`, `@hourly`); needs `--timezone`.
-    #[arg(long, group = "when", requires = "timezone")]
+    #[arg(long, requires = "timezone")]
     cron: Option<String>,
     /// An interval: seconds, or with a unit (`90s`, `15m`, `2h`, `1d`).
-    #[arg(long, group = "when")]
+    #[arg(long)]
     every: Option<String>,
     /// Once, at an RFC 3339 time with its offset (`2026-12-24T18:00:00+01:00`).
-    #[arg(long, group = "when")]
+    #[arg(long)]
     at: Option<String>,
     /// The IANA time zone of `--cron` (`Europe/Berlin`, `UTC`).
     #[arg(long)]
