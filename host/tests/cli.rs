@@ -752,7 +752,7 @@ fn schedules_are_created_previewed_paused_listed_and_deleted() {
         "{list}"
     );
     assert!(ok(switchyard(data.path(), &["schedule", "resume", "nightly"])).contains("active"));
-    let shown: serde_json::Value = serde_json::from_str(&ok(switchyard(
+    let shown: Value = serde_json::from_str(&ok(switchyard(
         data.path(),
         &["schedule", "show", "nightly"],
     )))
