@@ -603,6 +603,7 @@ async fn sessions_are_bounded_per_user_and_initialized_once() {
             .all(
                 |t| switchyard::mcp::sandbox_tools::NAMES.contains(&t.as_str())
                     || switchyard::mcp::task_tools::NAMES.contains(&t.as_str())
+                    || switchyard::mcp::schedule_tools::NAMES.contains(&t.as_str())
             ),
         "other users are not limited"
     );
