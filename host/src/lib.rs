@@ -7,7 +7,8 @@
 //! [`prompts`] and [`resources`] are the typed faces of what plugins export;
 //! [`api`] (REST) and [`mcp`] (Model Context Protocol) are thin faces over the
 //! same [`server::Services`]; [`config`] says where data lives; [`net`] is the
-//! outbound address rule; [`agent`] talks to the LLM providers.
+//! outbound address rule; [`agent`] talks to the LLM providers; [`remote`] is
+//! the MCP client that lends the agent external MCP servers' tools.
 
 pub mod agent;
 pub mod api;
@@ -19,6 +20,7 @@ pub mod mcp;
 pub mod net;
 pub mod plugins;
 pub mod prompts;
+pub mod remote;
 pub mod resources;
 pub mod runtime;
 pub mod sandbox;

@@ -205,6 +205,56 @@ impl fmt::Debug for Resolver {
     }
 }
 
+/// Whether a URL host names a place outside the public internet without any
+/// lookup: a non-public numeric address or `localhost`.
+pub fn host_is_private(host: &str) -> bool {
+    match parse_ip_literal(host) {
+        Some(ip) => !is_public(ip),
+        None => host.eq_ignore_ascii_case("localhost") || host.is_empty(),
+    }
+}
+
+/// The public addresses of `host` (system resolver); an error saying so when it
+/// has none, so a name that resolves to a private address is refused.
+pub async fn public_addrs(host: &str) -> std::io::Result<Vec<SocketAddr>> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await?
+        .filter(|a| is_public(a.ip()))
+        .collect();
+    if found.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "`{host}` is not a public address; only administrators may reach loopback, private or link-local addresses"
+            ),
+        ));
+    }
+    Ok(found)
+}
+
+/// The TLS client settings every outbound connection uses (webpki roots, ring), built once.
+pub fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+            };
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "TLS settings");
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth()
+                });
+            Arc::new(config)
+        })
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{IpNet, is_public, parse_ip_literal};

@@ -54,6 +54,8 @@ pub struct Services {
     pub skills: Arc<crate::skills::Skills>,
     /// Schedules and the scheduler.
     pub schedules: Arc<crate::schedules::Schedules>,
+    /// External MCP servers and their connections.
+    pub remotes: Arc<crate::remote::Remotes>,
     /// When the services were opened.
     pub started: Instant,
 }
@@ -192,11 +194,21 @@ impl Services {
             config.skills_dir.clone(),
         )
         .await?;
+        let remotes = crate::remote::Remotes::new(
+            store.clone(),
+            plugins.manager().secrets().cipher().clone(),
+            plugins.clone(),
+            Some(sandboxes.clone()),
+        );
+        if let Err(e) = remotes.start().await {
+            tracing::warn!(error = %e, "cannot read the external MCP servers");
+        }
         let tasks = Tasks::new(
             store.clone(),
             sandboxes.clone(),
             plugins.clone(),
             skills.clone(),
+            remotes.clone(),
             &config,
         );
         tasks.start();
@@ -216,6 +228,7 @@ impl Services {
         schedules.start();
         Ok(Arc::new(Self {
             schedules,
+            remotes,
             tasks,
             channels,
             skills,

@@ -1,10 +1,11 @@
-//! What the agent may call: the owner's visible plugin tools (named as over
-//! MCP, `PLUGIN__TOOL`), the sandbox tools on the session's sandbox,
+//! What the agent may call: the owner's visible plugin tools and external MCP
+//! servers' tools (named as over MCP, `PLUGIN__TOOL` and `SERVER__TOOL`), the sandbox tools on the session's sandbox,
 //! `load_skill` for the session's enabled skills and `ask_user` — filtered by
 //! the agent profile's tool patterns — and running one call.
 
 use super::provider::ToolDef;
 use crate::plugins::live::PluginHost;
+use crate::remote::Remotes;
 use crate::sandbox::exec::ExecRequest;
 use crate::sandbox::{Caller as SandboxCaller, Sandboxes};
 use crate::skills::{Skill, Skills};
@@ -28,6 +29,15 @@ pub enum Kind {
         /// Annotated as destructive.
         destructive: bool,
     },
+    /// A tool of an external MCP server.
+    Remote {
+        /// The server's name.
+        server: String,
+        /// The tool on it.
+        tool: String,
+        /// Annotated as destructive.
+        destructive: bool,
+    },
     /// One of `sandbox_exec`, `sandbox_read_file`, `sandbox_write_file`, `sandbox_list_files`.
     Sandbox(&'static str),
     /// `load_skill`.
@@ -40,7 +50,7 @@ impl Kind {
     /// Whether the `destructive` approval policy stops this call for a yes.
     pub fn destructive(&self) -> bool {
         match self {
-            Self::Plugin { destructive, .. } => *destructive,
+            Self::Plugin { destructive, .. } | Self::Remote { destructive, .. } => *destructive,
             Self::Sandbox(name) => matches!(*name, "sandbox_exec" | "sandbox_write_file"),
             Self::LoadSkill | Self::AskUser => false,
         }
@@ -99,6 +109,7 @@ pub struct Toolbox {
     kinds: BTreeMap<String, Kind>,
     skills: Vec<Skill>,
     loader: Arc<Skills>,
+    remotes: Arc<Remotes>,
 }
 
 impl Toolbox {
@@ -106,6 +117,7 @@ impl Toolbox {
     /// sandbox tools only when sandboxes can start.
     pub fn build(
         host: &PluginHost,
+        remotes: &Arc<Remotes>,
         caller: &crate::tools::Caller,
         patterns: &[String],
         skills: Vec<Skill>,
@@ -128,6 +140,25 @@ impl Toolbox {
                 name,
                 Kind::Plugin {
                     plugin: entry.plugin.clone(),
+                    tool: entry.name.clone(),
+                    destructive: entry.annotations.destructive == Some(true),
+                },
+            );
+        }
+        for entry in remotes.visible(caller) {
+            let name = format!("{}__{}", entry.plugin, entry.name);
+            if name.len() > 64 || kinds.contains_key(&name) || !allowed(patterns, &name) {
+                continue;
+            }
+            defs.push(ToolDef {
+                name: name.clone(),
+                description: entry.description.clone(),
+                input_schema: entry.input_schema.clone(),
+            });
+            kinds.insert(
+                name,
+                Kind::Remote {
+                    server: entry.plugin.clone(),
                     tool: entry.name.clone(),
                     destructive: entry.annotations.destructive == Some(true),
                 },
@@ -196,6 +227,7 @@ impl Toolbox {
             kinds,
             skills,
             loader,
+            remotes: remotes.clone(),
         }
     }
 
@@ -276,6 +308,27 @@ impl Toolbox {
                     Err(e) => CallResult::error(e.to_string()),
                 }
             }
+            Kind::Remote { server, tool, .. } => {
+                let arguments = match serde_json::from_str::<Value>(arguments) {
+                    Ok(Value::Object(map)) => map,
+                    _ => return CallResult::error("the arguments must be a JSON object"),
+                };
+                match self
+                    .remotes
+                    .call(caller, server, tool, Some(arguments), cancel)
+                    .await
+                {
+                    Ok(result) => {
+                        let text = remote_text(&result);
+                        if result.is_error == Some(true) {
+                            CallResult::error(cap(text))
+                        } else {
+                            CallResult::ok(text)
+                        }
+                    }
+                    Err(e) => CallResult::error(e.to_string()),
+                }
+            }
             Kind::LoadSkill => {
                 let name = serde_json::from_str::<Value>(arguments)
                     .ok()
@@ -310,6 +363,25 @@ impl Toolbox {
             Kind::Sandbox(_) | Kind::AskUser => CallResult::error("this tool is not a plugin tool"),
         }
     }
+}
+
+/// The text of an external tool's result for the model: text blocks as they
+/// are, anything else (and structured content without text) as JSON.
+fn remote_text(result: &rmcp::model::CallToolResult) -> String {
+    let mut parts: Vec<String> = result
+        .content
+        .iter()
+        .map(|block| match block.as_text() {
+            Some(t) => t.text.clone(),
+            None => serde_json::to_string(block).unwrap_or_default(),
+        })
+        .collect();
+    if parts.is_empty()
+        && let Some(structured) = &result.structured_content
+    {
+        parts.push(structured.to_string());
+    }
+    parts.join("\n")
 }
 
 fn kind_allowed(kind: &Kind, patterns: &[String], name: &str) -> bool {

@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod channels;
 pub mod error;
+mod mcp_servers;
 pub mod openapi;
 pub mod plugins;
 mod sandbox_ws;
@@ -442,6 +443,8 @@ pub fn routes(
         .or(channels::routes(s.clone()))
         .unify()
         .or(schedules::routes(s.clone()))
+        .unify()
+        .or(mcp_servers::routes(s.clone()))
         .unify()
         .or(ws::routes(s.clone()))
         .unify()

@@ -40,6 +40,9 @@ use warp::{Filter, Rejection};
         super::schedules::list, super::schedules::create, super::schedules::preview, super::schedules::get,
         super::schedules::update, super::schedules::delete, super::schedules::pause, super::schedules::resume,
         super::schedules::runs,
+        super::mcp_servers::list, super::mcp_servers::create, super::mcp_servers::get,
+        super::mcp_servers::update, super::mcp_servers::delete, super::mcp_servers::reconnect,
+        super::mcp_servers::tools,
     ),
     modifiers(&Security),
     tags(
@@ -57,6 +60,7 @@ use warp::{Filter, Rejection};
         (name = "agents", description = "Agent profiles: reusable session templates"),
         (name = "channels", description = "Channel instances, their webhooks and the replies sent back"),
         (name = "schedules", description = "Work that starts on its own: once, interval or cron, with overlap and catch-up policies"),
+        (name = "mcp-servers", description = "External MCP servers whose tools join your tool set as SERVER__TOOL"),
     )
 )]
 pub struct ApiDoc;

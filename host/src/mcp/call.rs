@@ -60,6 +60,28 @@ impl ToolCall<'_> {
             return result;
         }
         let caller = caller_of(self.who);
+        if let Some((server, tool)) = request.name.split_once(catalog::SEPARATOR)
+            && self.s.remotes.offers(&caller, server)
+        {
+            let outcome = self
+                .s
+                .remotes
+                .call(
+                    &caller,
+                    server,
+                    tool,
+                    request.arguments.clone(),
+                    &self.cancel,
+                )
+                .await;
+            return match outcome {
+                Ok(result) => Ok(result),
+                Err(crate::remote::CallError::Unknown(_)) => Err(unknown_tool(&request.name)),
+                Err(e) => Ok(CallToolResult::error(vec![ContentBlock::text(
+                    e.to_string(),
+                )])),
+            };
+        }
         let plugins = &self.s.plugins;
         let (plugin, tool) = catalog::resolve_tool(plugins, &caller, &request.name)
             .ok_or_else(|| unknown_tool(&request.name))?;

@@ -196,9 +196,16 @@ pub fn resolve_tool(host: &PluginHost, caller: &Caller, name: &str) -> Option<(S
 }
 
 /// A fingerprint of what `caller` sees: changes whenever a visible plugin is
-/// added, removed, upgraded, reconfigured, enabled or disabled.
-pub fn fingerprint(host: &PluginHost, skills: &Skills, caller: &Caller) -> u64 {
+/// added, removed, upgraded, reconfigured, enabled or disabled, and whenever
+/// an external MCP server's tools change.
+pub fn fingerprint(
+    host: &PluginHost,
+    skills: &Skills,
+    remotes: &crate::remote::Remotes,
+    caller: &Caller,
+) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    remotes.fingerprint(caller, &mut hasher);
     for skill in skills.visible(caller) {
         if matches!(skill.source, crate::skills::Source::Installed(_)) {
             skill.plugin.hash(&mut hasher);

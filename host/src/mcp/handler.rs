@@ -222,6 +222,18 @@ impl ServerHandler for Handler {
         for (name, entry) in &view.tools {
             tools.push(convert::tool(name, entry)?);
         }
+        let caller = caller_of(&self.who(&cx)?);
+        for entry in self.s.remotes.visible(&caller) {
+            let name = format!(
+                "{}{}{}",
+                entry.plugin,
+                super::catalog::SEPARATOR,
+                entry.name
+            );
+            if !tools.iter().any(|t| t.name == name) {
+                tools.push(convert::tool(&name, &entry)?);
+            }
+        }
         Ok(ListToolsResult::with_all_items(tools))
     }
 

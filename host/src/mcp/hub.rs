@@ -78,12 +78,13 @@ impl Drop for Tracked<'_> {
 }
 
 impl Hub {
-    /// A hub that follows plugin and installed-skill changes of `s` until the
-    /// services are dropped.
+    /// A hub that follows plugin, installed-skill and external-server tool
+    /// changes of `s` until the services are dropped.
     pub fn start(s: &Arc<Services>) -> Arc<Self> {
         let hub = Arc::new(Self::default());
         let mut changes = s.plugins.changes();
         let mut skills = s.skills.changes();
+        let mut remotes = s.remotes.changes();
         let services = Arc::downgrade(s);
         let weak = Arc::downgrade(&hub);
         tokio::spawn(async move {
@@ -91,6 +92,7 @@ impl Hub {
                 let moved = tokio::select! {
                     r = changes.changed() => r.is_ok(),
                     r = skills.changed() => r.is_ok(),
+                    r = remotes.changed() => r.is_ok(),
                 };
                 if !moved {
                     break;
@@ -112,7 +114,7 @@ impl Hub {
         caller: Caller,
         subscriptions: Subscriptions,
     ) {
-        let seen = catalog::fingerprint(&s.plugins, &s.skills, &caller);
+        let seen = catalog::fingerprint(&s.plugins, &s.skills, &s.remotes, &caller);
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|x| !x.peer.is_transport_closed());
             sessions.push(Session {
@@ -140,7 +142,7 @@ impl Hub {
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.retain(|x| !x.peer.is_transport_closed());
             for session in sessions.iter_mut() {
-                let now = catalog::fingerprint(&s.plugins, &s.skills, &session.caller);
+                let now = catalog::fingerprint(&s.plugins, &s.skills, &s.remotes, &session.caller);
                 if now != session.seen {
                     session.seen = now;
                     let uris: Vec<String> = session

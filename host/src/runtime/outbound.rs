@@ -5,7 +5,6 @@
 
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -22,29 +21,6 @@ pub(super) type Sent = (
     http::Response<WasiBody>,
     Box<dyn Future<Output = Result<(), Error>> + Send>,
 );
-
-/// The TLS client settings (webpki roots, ring), built once.
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "TLS settings");
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth()
-                });
-            Arc::new(config)
-        })
-        .clone()
-}
 
 /// Send `request` to one of `addrs` (tried in order), naming `host` for TLS.
 pub(super) async fn send(
@@ -79,7 +55,7 @@ pub(super) async fn send(
             Ok(ip) => rustls::pki_types::ServerName::from(ip),
             Err(_) => rustls::pki_types::ServerName::try_from(bare.to_string())?,
         };
-        let connector = tokio_rustls::TlsConnector::from(tls_config());
+        let connector = tokio_rustls::TlsConnector::from(crate::net::tls_config());
         Box::new(connector.connect(name, tcp).await.map_err(Error::Tls)?)
     } else {
         Box::new(tcp)

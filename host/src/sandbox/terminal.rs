@@ -1,5 +1,7 @@
-//! Interactive terminals: a login shell on a TTY in a sandbox, ended with
-//! everything it started when it closes.
+//! Interactive terminals (a login shell on a TTY) and attached programs (a
+//! command with its standard input and output as a byte pipe, as stdio MCP
+//! servers need) in a sandbox, each ended with everything it started when it
+//! closes.
 
 use super::driver::{Chunk, ExecSpec};
 use super::{Caller, SandboxError, Sandboxes};
@@ -60,13 +62,73 @@ impl Sandboxes {
         Ok(terminal)
     }
 
+    /// Start `argv` without a terminal, its standard input attached: the
+    /// returned [`Terminal`]'s output is the program's standard output alone;
+    /// each line it writes to standard error goes to the log, tagged `label`.
+    pub async fn attach(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        argv: Vec<String>,
+        label: &str,
+    ) -> Result<Terminal, SandboxError> {
+        let row = self.row(caller, id).await?;
+        let tag = self.new_tag();
+        let spec = ExecSpec {
+            argv,
+            env: vec![format!("SY_EXEC={tag}")],
+            workdir: super::files::WORKSPACE.into(),
+            tty: false,
+            stdin: true,
+        };
+        let (container, mut session) = self.start_exec(&row, &spec).await?;
+        self.busy(&row.id);
+        let input = session
+            .input
+            .take()
+            .ok_or_else(|| SandboxError::Failed("the program has no input".into()))?;
+        let label = label.to_string();
+        let output = session
+            .output
+            .filter_map(move |c| {
+                let item = match c {
+                    Ok(Chunk::Stdout(b)) => Some(Ok(b)),
+                    Ok(Chunk::Stderr(b)) => {
+                        for line in String::from_utf8_lossy(&b)
+                            .lines()
+                            .filter(|l| !l.trim().is_empty())
+                        {
+                            let line: String = line.chars().take(2000).collect();
+                            tracing::info!(program = %label, stderr = %line, "sandboxed program");
+                        }
+                        None
+                    }
+                    Err(e) => Some(Err(e.to_string())),
+                };
+                std::future::ready(item)
+            })
+            .boxed();
+        Ok(Terminal {
+            exec_id: session.id.clone(),
+            output,
+            input,
+            closer: Some(Closer {
+                service: self.clone(),
+                sandbox: row.id,
+                container,
+                tag,
+            }),
+        })
+    }
+
     /// Resize a terminal.
     pub async fn resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), SandboxError> {
         Ok(self.driver.resize(exec_id, rows, cols).await?)
     }
 }
 
-/// An open terminal; dropping it ends the shell and everything it started.
+/// An open terminal or attached program; dropping it ends the program and
+/// everything it started.
 pub struct Terminal {
     /// Engine exec id (for [`Sandboxes::resize`]).
     pub exec_id: String,

@@ -284,6 +284,11 @@ impl SqlSecrets {
         Self { store, cipher }
     }
 
+    /// The cipher values are sealed with.
+    pub fn cipher(&self) -> &SecretCipher {
+        &self.cipher
+    }
+
     /// Seal and store (or with `None`, delete) a secret.
     pub async fn set(
         &self,

@@ -142,6 +142,7 @@ impl Tasks {
         let skills = self.session_skills(&session).await;
         let toolbox = Toolbox::build(
             &self.plugins,
+            &self.remotes,
             &caller,
             &patterns,
             skills.clone(),

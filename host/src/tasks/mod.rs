@@ -159,6 +159,8 @@ pub struct Tasks {
     store: Store,
     sandboxes: Arc<Sandboxes>,
     plugins: Arc<PluginHost>,
+    /// External MCP servers (the agent's tools beside the plugins').
+    remotes: Arc<crate::remote::Remotes>,
     config: TasksConfig,
     /// The `[llm]` settings.
     llm: crate::agent::config::LlmConfig,
@@ -181,12 +183,14 @@ impl Tasks {
         sandboxes: Arc<Sandboxes>,
         plugins: Arc<PluginHost>,
         skills: Arc<crate::skills::Skills>,
+        remotes: Arc<crate::remote::Remotes>,
         config: &crate::config::Config,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             sandboxes,
             plugins,
+            remotes,
             config: config.tasks.clone(),
             llm: config.llm.clone(),
             skills,

@@ -63,6 +63,41 @@ impl std::fmt::Debug for ToolEntry {
 }
 
 impl ToolEntry {
+    /// A tool of `plugin` (or of an external MCP server) with its input and
+    /// output schemas checked: the input schema must describe an object and
+    /// both must compile.
+    pub fn new(
+        plugin: &str,
+        name: String,
+        title: Option<String>,
+        description: String,
+        (input_schema, output_schema): (Value, Option<Value>),
+        annotations: Annotations,
+    ) -> Result<Self, String> {
+        if input_schema.get("type") != Some(&Value::from("object")) {
+            return Err(format!(
+                "tool `{name}`: the input schema must describe an object (\"type\": \"object\")"
+            ));
+        }
+        let validator = jsonschema::validator_for(&input_schema)
+            .map_err(|e| format!("tool `{name}`: input schema is not a valid JSON Schema: {e}"))?;
+        if let Some(schema) = &output_schema {
+            jsonschema::validator_for(schema).map_err(|e| {
+                format!("tool `{name}`: output schema is not a valid JSON Schema: {e}")
+            })?;
+        }
+        Ok(Self {
+            plugin: plugin.to_string(),
+            name,
+            title,
+            description,
+            input_schema,
+            output_schema,
+            annotations,
+            validator: Arc::new(validator),
+        })
+    }
+
     /// Parse `arguments` and check them against the input schema; the error lists
     /// each violation with its JSON pointer.
     pub fn check_arguments(&self, arguments: &str) -> Result<Value, PluginError> {
@@ -145,40 +180,28 @@ pub fn check_specs(plugin: &str, specs: Vec<tool::ToolSpec>) -> Result<Vec<ToolE
         }
         let input_schema: Value = serde_json::from_str(&spec.input_schema)
             .map_err(|e| format!("tool `{name}`: input schema is not JSON: {e}"))?;
-        if input_schema.get("type") != Some(&Value::from("object")) {
-            return Err(format!(
-                "tool `{name}`: the input schema must describe an object (\"type\": \"object\")"
-            ));
-        }
-        let validator = jsonschema::validator_for(&input_schema)
-            .map_err(|e| format!("tool `{name}`: input schema is not a valid JSON Schema: {e}"))?;
         let output_schema = match spec.output_schema {
-            Some(text) => {
-                let schema: Value = serde_json::from_str(&text)
-                    .map_err(|e| format!("tool `{name}`: output schema is not JSON: {e}"))?;
-                jsonschema::validator_for(&schema).map_err(|e| {
-                    format!("tool `{name}`: output schema is not a valid JSON Schema: {e}")
-                })?;
-                Some(schema)
-            }
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("tool `{name}`: output schema is not JSON: {e}"))?,
+            ),
             None => None,
         };
         let a = spec.annotations;
-        entries.push(ToolEntry {
-            plugin: plugin.to_string(),
+        let annotations = Annotations {
+            read_only: a.read_only,
+            destructive: a.destructive,
+            idempotent: a.idempotent,
+            open_world: a.open_world,
+        };
+        entries.push(ToolEntry::new(
+            plugin,
             name,
-            title: spec.title,
-            description: spec.description,
-            input_schema,
-            output_schema,
-            annotations: Annotations {
-                read_only: a.read_only,
-                destructive: a.destructive,
-                idempotent: a.idempotent,
-                open_world: a.open_world,
-            },
-            validator: Arc::new(validator),
-        });
+            spec.title,
+            spec.description,
+            (input_schema, output_schema),
+            annotations,
+        )?);
     }
     Ok(entries)
 }

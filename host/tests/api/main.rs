@@ -13,6 +13,7 @@ mod channels;
 mod contract;
 mod flow;
 mod mcp;
+mod mcp_servers;
 mod mcp_tasks;
 mod plugin_http;
 mod plugin_isolation;

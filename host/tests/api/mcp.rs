@@ -324,7 +324,7 @@ async fn bad_and_hostile_input_leaves_the_session_healthy() {
 }
 
 /// The session's server-to-client event stream (`GET /mcp`).
-async fn notifications(
+pub async fn notifications(
     client: &Client,
     m: &Mcp,
 ) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin + use<> {
@@ -340,7 +340,7 @@ async fn notifications(
 }
 
 /// Read `body` until a `method` notification arrives (panics after 10 s).
-async fn wait_for_notification(
+pub async fn wait_for_notification(
     body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
     method: &str,
 ) {

@@ -4,10 +4,9 @@
 //! server's own network.
 
 use super::super::error::ApiError;
-use crate::net::{is_public, parse_ip_literal};
+use crate::net::{host_is_private, public_addrs};
 use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use warp::http::StatusCode;
 
@@ -115,13 +114,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// Whether the URL's host is an IP literal outside the public internet.
 fn literal_is_private(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return true;
-    };
-    match parse_ip_literal(host) {
-        Some(ip) => !is_public(ip),
-        None => host.eq_ignore_ascii_case("localhost"),
-    }
+    url.host_str().is_none_or(host_is_private)
 }
 
 /// A resolver that keeps only public addresses.
@@ -130,14 +123,7 @@ struct PublicOnly;
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         Box::pin(async move {
-            let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| is_public(a.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(refused(&host).into());
-            }
+            let found = public_addrs(name.as_str()).await?;
             Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
         })
     }
