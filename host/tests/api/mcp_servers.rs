@@ -515,3 +515,43 @@ async fn a_hostile_server_cannot_hurt_the_host() {
     assert_eq!(admin.get("/api/v1/health").await.status, 200);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_runs_a_stdio_server_inside_a_sandbox() {
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = &server.admin;
+    // The server's files go into the sandbox it will run in.
+    let sandbox = crate::sandboxes::create(admin, json!({ "name": "mcp-calc" })).await;
+    let script = include_str!("../mcp-stdio/server.py");
+    let put = admin
+        .send(
+            admin
+                .request(
+                    reqwest::Method::PUT,
+                    &format!("/api/v1/sandboxes/{sandbox}/file?path=server.py"),
+                )
+                .body(script),
+        )
+        .await;
+    assert!(put.status < 300, "{}", put.text);
+    let r = admin
+        .post(
+            "/api/v1/mcp-servers",
+            json!({ "name": "calc", "command": ["python3", "/workspace/server.py"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["transport"], "stdio");
+    assert_eq!(r.body["status"]["state"], "ready", "{}", r.text);
+    assert_eq!(r.body["status"]["server_info"], "py-stdio 1.0");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let m = Mcp::open(admin).await;
+    let sum = m.call("calc__add", json!({ "a": 2, "b": 40 })).await;
+    assert_eq!(text_of(&sum), "42", "{sum}");
+    // Removing the server ends the program and removes its sandbox.
+    assert_eq!(admin.delete(&format!("/api/v1/mcp-servers/{id}")).await.status, 204);
+    let gone = admin.get(&format!("/api/v1/sandboxes/{sandbox}")).await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
+    crate::sandboxes::cleanup(&server).await;
+    server.stop().await;
+}
