@@ -27,7 +27,11 @@ const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(5);
 #[serde(deny_unknown_fields)]
 pub struct NewServer {
     /// The `NAME` of `NAME__TOOL`: 1-48 chars of a-z, 0-9 and single hyphens, starting with a letter.
-    #[schema(max_length = 48)]
+    #[schema(
+        min_length = 1,
+        max_length = 48,
+        pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+    )]
     pub name: String,
     /// The streamable-HTTP endpoint (`http://` or `https://`); non-administrators
     /// may name public addresses only.
@@ -35,6 +39,7 @@ pub struct NewServer {
     pub url: Option<String>,
     /// Administrators, instead of `url`: a stdio server (program and arguments)
     /// run inside a sandbox of theirs.
+    #[schema(min_items = 1, max_items = 64)]
     pub command: Option<Vec<String>>,
     /// Request headers (for example `Authorization: Bearer …`), kept sealed:
     /// only their names are ever shown.
@@ -59,6 +64,7 @@ pub struct ServerPatch {
     #[schema(max_length = 2048)]
     pub url: Option<String>,
     /// A new stdio command (administrators).
+    #[schema(min_items = 1, max_items = 64)]
     pub command: Option<Vec<String>>,
     /// New request headers: they replace all of the old ones.
     pub headers: Option<BTreeMap<String, String>>,

@@ -549,7 +549,13 @@ async fn an_admin_runs_a_stdio_server_inside_a_sandbox() {
     let sum = m.call("calc__add", json!({ "a": 2, "b": 40 })).await;
     assert_eq!(text_of(&sum), "42", "{sum}");
     // Removing the server ends the program and removes its sandbox.
-    assert_eq!(admin.delete(&format!("/api/v1/mcp-servers/{id}")).await.status, 204);
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/mcp-servers/{id}"))
+            .await
+            .status,
+        204
+    );
     let gone = admin.get(&format!("/api/v1/sandboxes/{sandbox}")).await;
     assert_eq!(gone.status, 404, "{}", gone.text);
     crate::sandboxes::cleanup(&server).await;
