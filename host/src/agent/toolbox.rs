@@ -126,26 +126,11 @@ impl Toolbox {
     ) -> Self {
         let mut defs = Vec::new();
         let mut kinds = BTreeMap::new();
-        for entry in crate::tools::visible(host, caller) {
-            let name = format!("{}__{}", entry.plugin, entry.name);
-            if name.len() > 64 || !allowed(patterns, &name) {
-                continue;
-            }
-            defs.push(ToolDef {
-                name: name.clone(),
-                description: entry.description.clone(),
-                input_schema: entry.input_schema.clone(),
-            });
-            kinds.insert(
-                name,
-                Kind::Plugin {
-                    plugin: entry.plugin.clone(),
-                    tool: entry.name.clone(),
-                    destructive: entry.annotations.destructive == Some(true),
-                },
-            );
-        }
-        for entry in remotes.visible(caller) {
+        let plugin_tools = crate::tools::visible(host, caller)
+            .into_iter()
+            .map(|e| (e, false));
+        let remote_tools = remotes.visible(caller).into_iter().map(|e| (e, true));
+        for (entry, remote) in plugin_tools.chain(remote_tools) {
             let name = format!("{}__{}", entry.plugin, entry.name);
             if name.len() > 64 || kinds.contains_key(&name) || !allowed(patterns, &name) {
                 continue;
@@ -155,14 +140,21 @@ impl Toolbox {
                 description: entry.description.clone(),
                 input_schema: entry.input_schema.clone(),
             });
-            kinds.insert(
-                name,
+            let destructive = entry.annotations.destructive == Some(true);
+            let kind = if remote {
                 Kind::Remote {
-                    server: entry.plugin.clone(),
-                    tool: entry.name.clone(),
-                    destructive: entry.annotations.destructive == Some(true),
-                },
-            );
+                    server: entry.plugin,
+                    tool: entry.name,
+                    destructive,
+                }
+            } else {
+                Kind::Plugin {
+                    plugin: entry.plugin,
+                    tool: entry.name,
+                    destructive,
+                }
+            };
+            kinds.insert(name, kind);
         }
         let path = |what: &str| json!({ "type": "string", "description": format!("{what}, relative to /workspace"), "maxLength": 4096 });
         let mut builtin = vec![(

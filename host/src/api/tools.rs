@@ -1,5 +1,5 @@
-//! `/tools`: what the live plugins offer and tool calls with the caller's
-//! identity.
+//! `/tools`: what the live plugins and the caller's external MCP servers offer,
+//! and tool calls with the caller's identity.
 
 use super::error::ApiError;
 use super::{Ctx, ListOf, Segment, ctx, json_body, reply, respond};
@@ -63,12 +63,16 @@ fn caller(c: &Ctx) -> Caller {
     }
 }
 
-/// Every tool of the enabled plugins you may use, with JSON Schemas.
+/// Every tool of the enabled plugins you may use, then the tools of your
+/// connected external MCP servers (`plugin` is then the server's name), with
+/// JSON Schemas.
 #[utoipa::path(get, path = "/api/v1/tools", tag = "tools", security(("bearer" = [])),
     responses((status = 200, body = ListOf<Object>), (status = 401, body = super::error::ErrorBody)))]
 pub fn list(c: Ctx) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
-    let items: Vec<ToolEntry> = tools::visible(&c.s.plugins, &caller(&c));
+    let caller = caller(&c);
+    let mut items: Vec<ToolEntry> = tools::visible(&c.s.plugins, &caller);
+    items.extend(c.s.remotes.visible(&caller));
     Ok(reply(StatusCode::OK, &ListOf { items, next: None }))
 }
 
@@ -95,6 +99,9 @@ pub async fn call(
     c.require_scope("tools:call")?;
     if !body.arguments.is_object() {
         return Err(ApiError::bad_request("arguments must be a JSON object"));
+    }
+    if c.s.plugins.get(&plugin).is_none() && c.s.remotes.offers(&caller(&c), &plugin) {
+        return call_remote(c, &plugin, tool, body.arguments).await;
     }
     let arguments = body.arguments.to_string();
     let (result, denied) = tools::call_live(
@@ -127,6 +134,74 @@ pub async fn call(
         &CallResult {
             content,
             structured,
+            request_id: c.request_id,
+        },
+    ))
+}
+
+/// A tool call to an external MCP server, its content in this API's block shapes.
+async fn call_remote(
+    c: Ctx,
+    server: &str,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> Result<warp::reply::Response, ApiError> {
+    use crate::remote::CallError;
+    use rmcp::model::ContentBlock;
+    let serde_json::Value::Object(arguments) = arguments else {
+        return Err(ApiError::bad_request("arguments must be a JSON object"));
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let _cancel_on_drop = cancel.clone().drop_guard();
+    let result =
+        c.s.remotes
+            .call(&caller(&c), server, tool, Some(arguments), &cancel)
+            .await
+            .map_err(|e| {
+                let message = e.to_string();
+                match e {
+                    CallError::Unknown(_) => ApiError::not_found(message),
+                    CallError::InvalidArguments(_) => {
+                        ApiError::new(StatusCode::BAD_REQUEST, "invalid_arguments", message)
+                    }
+                    CallError::Unavailable(_) => {
+                        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "tool_unavailable", message)
+                    }
+                    CallError::Timeout(_) => {
+                        ApiError::new(StatusCode::GATEWAY_TIMEOUT, "tool_timeout", message)
+                    }
+                    CallError::Failed(_) | CallError::Cancelled => {
+                        ApiError::new(StatusCode::BAD_GATEWAY, "tool_failed", message)
+                    }
+                }
+            })?;
+    let content: Vec<serde_json::Value> = result
+        .content
+        .iter()
+        .map(|block| match block {
+            ContentBlock::Text(t) => serde_json::json!({ "type": "text", "text": t.text }),
+            ContentBlock::Image(i) => {
+                serde_json::json!({ "type": "image", "mime": i.mime_type, "data": i.data })
+            }
+            ContentBlock::Audio(a) => {
+                serde_json::json!({ "type": "audio", "mime": a.mime_type, "data": a.data })
+            }
+            other => serde_json::to_value(other).unwrap_or_default(),
+        })
+        .collect();
+    if result.is_error == Some(true) {
+        let text: Vec<&str> = content.iter().filter_map(|b| b["text"].as_str()).collect();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tool_failed",
+            format!("`{server}__{tool}` failed: {}", text.join("\n")),
+        ));
+    }
+    Ok(reply(
+        StatusCode::OK,
+        &CallResult {
+            content,
+            structured: result.structured_content,
             request_id: c.request_id,
         },
     ))

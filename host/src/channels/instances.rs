@@ -276,6 +276,23 @@ impl Channels {
         }
     }
 
+    /// The agent profile new sessions start from must be one the owner may use.
+    async fn check_agent(
+        &self,
+        owner_id: &str,
+        agent_id: Option<&str>,
+    ) -> Result<(), ChannelError> {
+        let Some(id) = agent_id else {
+            return Ok(());
+        };
+        match self.store.agent(id).await? {
+            Some(a) if a.owner_id == owner_id || a.shared => Ok(()),
+            _ => Err(ChannelError::NotFound(format!(
+                "no agent profile `{id}` that the channel's owner may use"
+            ))),
+        }
+    }
+
     fn require_admin(caller: &Caller) -> Result<(), ChannelError> {
         if caller.admin {
             Ok(())
@@ -296,6 +313,8 @@ impl Channels {
         self.check_against_plugin(&req.plugin, &config, &secrets)?;
         let owner_id = req.owner_id.unwrap_or_else(|| caller.user_id.clone());
         self.check_owner(&owner_id).await?;
+        let agent_id = req.agent_id.filter(|a| !a.is_empty());
+        self.check_agent(&owner_id, agent_id.as_deref()).await?;
         let rate = check_rate(
             req.rate_per_minute
                 .unwrap_or(self.config.default_rate_per_minute),
@@ -306,7 +325,7 @@ impl Channels {
             plugin: req.plugin,
             name,
             owner_id,
-            agent_id: req.agent_id.filter(|a| !a.is_empty()),
+            agent_id,
             config: serde_json::to_string(&config).unwrap_or_else(|_| "{}".into()),
             enabled: req.enabled.unwrap_or(true),
             rate_per_minute: i64::from(rate),
@@ -324,6 +343,7 @@ impl Channels {
                 )
                 .await?;
         }
+        self.forget_recent();
         self.view_of(&row).await
     }
 
@@ -374,6 +394,7 @@ impl Channels {
             }
         }
         row.config = serde_json::to_string(&config).unwrap_or_else(|_| "{}".into());
+        let recheck_agent = patch.owner_id.is_some() || patch.agent_id.is_some();
         if let Some(owner) = patch.owner_id {
             self.check_owner(&owner).await?;
             row.owner_id = owner;
@@ -387,6 +408,10 @@ impl Channels {
         if let Some(rate) = patch.rate_per_minute {
             row.rate_per_minute = i64::from(check_rate(rate)?);
         }
+        if recheck_agent {
+            self.check_agent(&row.owner_id, row.agent_id.as_deref())
+                .await?;
+        }
         self.store.update_channel(&row).await?;
         let sealer = self.plugins.manager().secrets();
         for (name, value) in &secrets {
@@ -398,6 +423,7 @@ impl Channels {
                 )
                 .await?;
         }
+        self.forget_recent();
         let row = self.row(caller, id).await?;
         self.view_of(&row).await
     }
@@ -408,6 +434,7 @@ impl Channels {
         Self::require_admin(caller)?;
         self.row(caller, id).await?;
         self.store.delete_channel(id).await?;
+        self.forget_recent();
         self.limiters
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -13,6 +13,7 @@
 pub mod config;
 mod instances;
 pub mod outbox;
+mod recent;
 mod secrets;
 pub mod webhook;
 
@@ -21,7 +22,7 @@ pub use instances::{Channel, ChannelPatch, Delivery, NewChannel};
 pub use webhook::{WebhookCall, WebhookReply};
 
 use crate::plugins::live::PluginHost;
-use crate::store::{Store, StoreError};
+use crate::store::{ChannelRow, Store, StoreError};
 use crate::tasks::{TaskError, Tasks};
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::collections::HashMap;
@@ -93,6 +94,10 @@ pub struct Channels {
     holder: String,
     /// Poked when a reply may have become due.
     wake: Notify,
+    /// Instance rows lately read for webhooks, by (plugin, name).
+    recent_rows: recent::Recent<(String, String), ChannelRow>,
+    /// Instance secrets lately opened.
+    recent_secrets: Arc<recent::Recent<(String, String), Option<String>>>,
 }
 
 impl Channels {
@@ -111,7 +116,15 @@ impl Channels {
             limiters: Mutex::default(),
             holder: format!("outbox-{}", uuid::Uuid::now_v7().simple()),
             wake: Notify::new(),
+            recent_rows: recent::Recent::default(),
+            recent_secrets: Arc::default(),
         })
+    }
+
+    /// Forget the remembered instance rows and secrets (after a change).
+    fn forget_recent(&self) {
+        self.recent_rows.clear();
+        self.recent_secrets.clear();
     }
 
     /// Settings.

@@ -89,11 +89,19 @@ impl Channels {
                 call.plugin
             ))
         };
-        let row = self
-            .store
-            .channel_named(&call.plugin, name)
-            .await?
-            .ok_or_else(not_found)?;
+        let key = (call.plugin.clone(), name.to_string());
+        let row = match self.recent_rows.get(&key) {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .store
+                    .channel_named(&call.plugin, name)
+                    .await?
+                    .ok_or_else(not_found)?;
+                self.recent_rows.put(key, row.clone());
+                row
+            }
+        };
         if !row.enabled {
             return Err(not_found());
         }
@@ -122,6 +130,7 @@ impl Channels {
         env.secret_source = Some(Arc::new(InstanceSecrets {
             secrets: self.plugins.manager().secrets().clone(),
             instance_id: row.id.clone(),
+            recent: self.recent_secrets.clone(),
         }));
         Ok(component.with_env(env))
     }

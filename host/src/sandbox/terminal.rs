@@ -3,7 +3,7 @@
 //! servers need) in a sandbox, each ended with everything it started when it
 //! closes.
 
-use super::driver::{Chunk, ExecSpec};
+use super::driver::{Chunk, ExecSession, ExecSpec};
 use super::{Caller, SandboxError, Sandboxes};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -20,25 +20,14 @@ impl Sandboxes {
         rows: u16,
         cols: u16,
     ) -> Result<Terminal, SandboxError> {
-        let row = self.row(caller, id).await?;
-        let tag = self.new_tag();
-        let spec = ExecSpec {
-            argv: vec![
-                "sh".into(),
-                "-c".into(),
-                "echo 1000 > /proc/self/oom_score_adj; exec bash -l".into(),
-            ],
-            env: vec![format!("SY_EXEC={tag}"), "TERM=xterm-256color".into()],
-            workdir: super::files::WORKSPACE.into(),
-            tty: true,
-            stdin: true,
-        };
-        let (container, mut session) = self.start_exec(&row, &spec).await?;
-        self.busy(&row.id);
-        let input = session
-            .input
-            .take()
-            .ok_or_else(|| SandboxError::Failed("the terminal has no input".into()))?;
+        let argv = vec![
+            "sh".into(),
+            "-c".into(),
+            "echo 1000 > /proc/self/oom_score_adj; exec bash -l".into(),
+        ];
+        let (session, input, closer) = self
+            .start_attached(caller, id, argv, Some("TERM=xterm-256color"))
+            .await?;
         let terminal = Terminal {
             exec_id: session.id.clone(),
             output: session
@@ -49,12 +38,7 @@ impl Sandboxes {
                 })
                 .boxed(),
             input,
-            closer: Some(Closer {
-                service: self.clone(),
-                sandbox: row.id,
-                container,
-                tag,
-            }),
+            closer: Some(closer),
         };
         if rows > 0 && cols > 0 {
             let _ = self.driver.resize(&terminal.exec_id, rows, cols).await;
@@ -72,21 +56,7 @@ impl Sandboxes {
         argv: Vec<String>,
         label: &str,
     ) -> Result<Terminal, SandboxError> {
-        let row = self.row(caller, id).await?;
-        let tag = self.new_tag();
-        let spec = ExecSpec {
-            argv,
-            env: vec![format!("SY_EXEC={tag}")],
-            workdir: super::files::WORKSPACE.into(),
-            tty: false,
-            stdin: true,
-        };
-        let (container, mut session) = self.start_exec(&row, &spec).await?;
-        self.busy(&row.id);
-        let input = session
-            .input
-            .take()
-            .ok_or_else(|| SandboxError::Failed("the program has no input".into()))?;
+        let (session, input, closer) = self.start_attached(caller, id, argv, None).await?;
         let label = label.to_string();
         let output = session
             .output
@@ -112,13 +82,43 @@ impl Sandboxes {
             exec_id: session.id.clone(),
             output,
             input,
-            closer: Some(Closer {
-                service: self.clone(),
-                sandbox: row.id,
-                container,
-                tag,
-            }),
+            closer: Some(closer),
         })
+    }
+
+    /// Start `argv` with standard input attached, on a TTY when `term` names
+    /// the terminal type; the sandbox counts as busy until the closer runs.
+    async fn start_attached(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        argv: Vec<String>,
+        term: Option<&str>,
+    ) -> Result<(ExecSession, Pin<Box<dyn AsyncWrite + Send>>, Closer), SandboxError> {
+        let row = self.row(caller, id).await?;
+        let tag = self.new_tag();
+        let mut env = vec![format!("SY_EXEC={tag}")];
+        env.extend(term.map(str::to_string));
+        let spec = ExecSpec {
+            argv,
+            env,
+            workdir: super::files::WORKSPACE.into(),
+            tty: term.is_some(),
+            stdin: true,
+        };
+        let (container, mut session) = self.start_exec(&row, &spec).await?;
+        self.busy(&row.id);
+        let closer = Closer {
+            service: self.clone(),
+            sandbox: row.id,
+            container,
+            tag,
+        };
+        let Some(input) = session.input.take() else {
+            closer.close();
+            return Err(SandboxError::Failed("the program has no input".into()));
+        };
+        Ok((session, input, closer))
     }
 
     /// Resize a terminal.
@@ -146,15 +146,22 @@ struct Closer {
     tag: String,
 }
 
+impl Closer {
+    /// End the program and everything it started, and release the sandbox.
+    fn close(self) {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                self.service.kill(&self.container, &self.tag).await;
+                self.service.done(&self.sandbox).await;
+            });
+        }
+    }
+}
+
 impl Drop for Terminal {
     fn drop(&mut self) {
-        if let Some(c) = self.closer.take()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            handle.spawn(async move {
-                c.service.kill(&c.container, &c.tag).await;
-                c.service.done(&c.sandbox).await;
-            });
+        if let Some(c) = self.closer.take() {
+            c.close();
         }
     }
 }

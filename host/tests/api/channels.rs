@@ -342,6 +342,23 @@ async fn a_github_mention_runs_once_and_is_answered_once(backend: Backend) {
         .post("/api/v1/channels", json!({ "plugin": "echo-missing" }))
         .await;
     assert_eq!(r.status, 404, "{}", r.text);
+    // The agent profile sessions start from must exist and be the owner's to use.
+    let r = server
+        .admin
+        .post(
+            "/api/v1/channels",
+            json!({ "plugin": "github", "name": "y", "agent_id": "no-such-agent" }),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = server
+        .admin
+        .patch(
+            &format!("/api/v1/channels/{}", ch["id"].as_str().unwrap()),
+            json!({ "agent_id": "no-such-agent" }),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
 }
 
 async fn a_reply_that_fails_twice_is_retried_until_it_lands(backend: Backend) {

@@ -122,6 +122,34 @@ async fn an_external_server_lends_its_tools_to_mcp_and_agent_tasks(backend: Back
     let bad = m.call("up__echo__echo", json!({ "text": 7 })).await;
     assert_eq!(bad["result"]["isError"], true, "{bad}");
 
+    // Over REST, beside the plugins' tools.
+    let listed = admin.get("/api/v1/tools").await;
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["plugin"] == "up" && t["name"] == "echo__echo"),
+        "{}",
+        listed.text
+    );
+    let rest = admin
+        .call("up", "echo__echo", json!({ "text": "over rest" }))
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    assert!(
+        rest.body["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("over rest"),
+        "{}",
+        rest.text
+    );
+    let rest = admin.call("up", "echo__echo", json!({ "text": 1 })).await;
+    assert_eq!(rest.status, 400, "{}", rest.text);
+    let rest = admin.call("up", "no_such_tool", json!({})).await;
+    assert_eq!(rest.status, 404, "{}", rest.text);
+
     // To an agent task.
     fake.push(Reply::tool_call(
         "call_1",
