@@ -5,7 +5,6 @@
 use super::error::ApiError;
 use super::{Ctx, Segment, ctx, json_body, query, reply, respond};
 use crate::remote::{NewServer, RemoteError, Server, ServerPatch};
-use crate::tools::Caller;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use warp::http::StatusCode;
@@ -67,12 +66,6 @@ pub struct RemoteTool {
 pub struct ToolList {
     /// The tools (none unless the server is ready).
     pub items: Vec<RemoteTool>,
-}
-
-impl Ctx {
-    fn tool_caller(&self) -> Caller {
-        crate::mcp::handler::caller_of(&self.who)
-    }
 }
 
 pub(super) fn routes(
@@ -150,7 +143,7 @@ pub async fn list(c: Ctx, q: ServerQuery) -> Result<warp::reply::Response, ApiEr
     c.require_scope("read")?;
     let items =
         c.s.remotes
-            .list(&c.tool_caller(), q.all == Some(true))
+            .list(&super::tools::caller(&c), q.all == Some(true))
             .await?;
     Ok(reply(StatusCode::OK, &ServerList { items }))
 }
@@ -169,7 +162,7 @@ pub async fn list(c: Ctx, q: ServerQuery) -> Result<warp::reply::Response, ApiEr
 pub async fn create(c: Ctx, body: NewServer) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("plugins:write")?;
     let name = body.name.clone();
-    let result = c.s.remotes.create(&c.tool_caller(), body).await;
+    let result = c.s.remotes.create(&super::tools::caller(&c), body).await;
     let target = result.as_ref().map_or_else(
         |_| {
             format!(
@@ -190,7 +183,7 @@ pub async fn get(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> 
     c.require_scope("read")?;
     Ok(reply(
         StatusCode::OK,
-        &c.s.remotes.get(&c.tool_caller(), &id).await?,
+        &c.s.remotes.get(&super::tools::caller(&c), &id).await?,
     ))
 }
 
@@ -206,7 +199,10 @@ pub async fn update(
     body: ServerPatch,
 ) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("plugins:write")?;
-    let result = c.s.remotes.update(&c.tool_caller(), &id, body).await;
+    let result =
+        c.s.remotes
+            .update(&super::tools::caller(&c), &id, body)
+            .await;
     let target = format!("mcp-server:{}", id.chars().take(64).collect::<String>());
     let server = audited(&c, "mcp_server.update", &target, result).await?;
     Ok(reply(StatusCode::OK, &server))
@@ -217,7 +213,7 @@ pub async fn update(
     responses((status = 204, description = "Removed"), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("plugins:write")?;
-    let result = c.s.remotes.delete(&c.tool_caller(), &id).await;
+    let result = c.s.remotes.delete(&super::tools::caller(&c), &id).await;
     let target = format!("mcp-server:{}", id.chars().take(64).collect::<String>());
     audited(&c, "mcp_server.delete", &target, result).await?;
     Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
@@ -231,7 +227,9 @@ pub async fn reconnect(c: Ctx, id: String) -> Result<warp::reply::Response, ApiE
     c.require_scope("plugins:write")?;
     Ok(reply(
         StatusCode::OK,
-        &c.s.remotes.reconnect(&c.tool_caller(), &id).await?,
+        &c.s.remotes
+            .reconnect(&super::tools::caller(&c), &id)
+            .await?,
     ))
 }
 
@@ -242,7 +240,7 @@ pub async fn tools(c: Ctx, id: String) -> Result<warp::reply::Response, ApiError
     c.require_scope("read")?;
     let items =
         c.s.remotes
-            .tools(&c.tool_caller(), &id)
+            .tools(&super::tools::caller(&c), &id)
             .await?
             .into_iter()
             .map(|t| RemoteTool {

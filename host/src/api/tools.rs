@@ -55,12 +55,9 @@ pub(super) fn routes(
     list.or(call).unify()
 }
 
-fn caller(c: &Ctx) -> Caller {
-    Caller {
-        user_id: c.who.user.id.clone(),
-        username: c.who.user.username.clone(),
-        admin: c.who.is_admin(),
-    }
+/// The caller as the tool services see it.
+pub(super) fn caller(c: &Ctx) -> Caller {
+    crate::mcp::handler::caller_of(&c.who)
 }
 
 /// Every tool of the enabled plugins you may use, then the tools of your
