@@ -27,6 +27,16 @@ const MAX_PAGES: usize = 20;
 /// Longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// Why a connected client was given up.
+enum End {
+    /// The link was stopped for good.
+    Stopped,
+    /// A call found it broken and already recorded why.
+    Broke,
+    /// The connection failed for this reason.
+    Lost(String),
+}
+
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -143,7 +153,6 @@ pub struct Link {
     revision: AtomicU64,
     nudge: Notify,
     broken: Notify,
-    broken_reason: Mutex<Option<String>>,
     refetch: Arc<Notify>,
     stop: CancellationToken,
     moved: tokio::sync::watch::Sender<u64>,
@@ -165,7 +174,6 @@ impl Link {
             revision: AtomicU64::new(0),
             nudge: Notify::new(),
             broken: Notify::new(),
-            broken_reason: Mutex::default(),
             refetch: Arc::new(Notify::new()),
             stop: CancellationToken::new(),
             moved: tokio::sync::watch::Sender::new(0),
@@ -207,11 +215,11 @@ impl Link {
         self.stop.cancel();
     }
 
-    /// Note that a call found the connection broken: reconnect.
+    /// Note that a call found the connection broken: the status says so and
+    /// the tools leave the lists before this returns; then reconnect.
     pub fn broke(&self, reason: &str) {
-        if let Ok(mut r) = self.broken_reason.lock() {
-            *r = Some(reason.to_string());
-        }
+        tracing::warn!(server = %self.row.name, error = %reason, "external MCP server connection lost");
+        self.set_error(reason.to_string());
         self.broken.notify_one();
     }
 
@@ -286,11 +294,12 @@ impl Link {
             };
             match attempt {
                 Ok(client) => {
-                    let reason = self.serve(&client, &*changed).await;
+                    let end = self.serve(&client, &*changed).await;
                     let _ = client.cancel().await;
-                    match reason {
-                        None => return,
-                        Some(reason) => {
+                    match end {
+                        End::Stopped => return,
+                        End::Broke => changed(),
+                        End::Lost(reason) => {
                             tracing::warn!(server = %self.row.name, error = %reason, "external MCP server connection lost");
                             self.set_error(reason);
                             changed();
@@ -312,15 +321,15 @@ impl Link {
         }
     }
 
-    /// Use a connected client until it breaks (the reason) or the link stops (`None`).
-    async fn serve(&self, client: &Client, changed: &(dyn Fn() + Send + Sync)) -> Option<String> {
+    /// Use a connected client until it breaks or the link stops.
+    async fn serve(&self, client: &Client, changed: &(dyn Fn() + Send + Sync)) -> End {
         let peer = client.peer().clone();
         let info = client
             .peer_info()
             .and_then(|i| i.server_info.clone())
             .map(|i| format!("{} {}", i.name, i.version));
         if let Err(reason) = self.fetch_tools(&peer).await {
-            return Some(reason);
+            return End::Lost(reason);
         }
         if let Ok(mut p) = self.peer.lock() {
             *p = Some(peer.clone());
@@ -338,14 +347,11 @@ impl Link {
         let mut closed = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                () = self.stop.cancelled() => return None,
-                () = self.broken.notified() => {
-                    let reason = self.broken_reason.lock().ok().and_then(|mut r| r.take());
-                    return Some(reason.unwrap_or_else(|| "the connection broke".into()));
-                }
+                () = self.stop.cancelled() => return End::Stopped,
+                () = self.broken.notified() => return End::Broke,
                 () = self.refetch.notified() => {
                     if let Err(reason) = self.fetch_tools(&peer).await {
-                        return Some(reason);
+                        return End::Lost(reason);
                     }
                     self.revision.fetch_add(1, Ordering::Relaxed);
                     self.update(|_| {});
@@ -354,13 +360,13 @@ impl Link {
                 _ = ping.tick() => {
                     match tokio::time::timeout(LIST_TIMEOUT, peer.send_request(rmcp::model::ClientRequest::PingRequest(Default::default()))).await {
                         Ok(Ok(_)) => {}
-                        Ok(Err(e)) => return Some(format!("ping failed: {e}")),
-                        Err(_) => return Some(format!("no answer to ping within {} s", LIST_TIMEOUT.as_secs())),
+                        Ok(Err(e)) => return End::Lost(format!("ping failed: {e}")),
+                        Err(_) => return End::Lost(format!("no answer to ping within {} s", LIST_TIMEOUT.as_secs())),
                     }
                 }
                 _ = closed.tick() => {
                     if peer.is_transport_closed() {
-                        return Some("the server closed the connection".into());
+                        return End::Lost("the server closed the connection".into());
                     }
                 }
             }
