@@ -4,11 +4,10 @@
 //! delivery outbox.
 //!
 //! A webhook message becomes a task in one transaction with its dedupe record
-//! and its outbox row ([`Store::insert_channel_task`]): either all three exist
-//! or none, so a redelivery is refused exactly when a task was queued.
+//! and its outbox row (see the `intake` module): either all three exist or
+//! none, so a redelivery is refused exactly when a task was queued.
 
-use super::events::{EventRow, insert_events};
-use super::tasks::{TaskRow, insert_task_row};
+use super::sessions::SessionRow;
 use super::{Backend, Store, StoreError, now_ms};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -320,6 +319,20 @@ impl Store {
         .await?)
     }
 
+    /// The session a conversation is bound to, read in one query.
+    pub async fn conversation_session_row(
+        &self,
+        instance_id: &str,
+        key: &str,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        self.session_where(
+            "id = (SELECT session_id FROM channel_conversations \
+             WHERE instance_id = $1 AND conversation_key = $2)",
+            &[instance_id, key],
+        )
+        .await
+    }
+
     /// Bind a conversation to `session_id` unless it is bound already; the
     /// session it is bound to afterwards (the first binding wins a race).
     pub async fn bind_conversation(
@@ -352,40 +365,6 @@ impl Store {
         .bind(r.key)
         .fetch_optional(self.pool())
         .await?)
-    }
-
-    /// Queue a channel message's task in one transaction with its first
-    /// events, its dedupe record (when the message has a delivery id) and its
-    /// outbox row. `None` when the receipt exists already: nothing was written.
-    pub async fn insert_channel_task(
-        &self,
-        task: &TaskRow,
-        events: &[(&str, String)],
-        receipt: Option<Receipt<'_>>,
-        delivery: &DeliveryRow,
-    ) -> Result<Option<Vec<EventRow>>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if let Some(r) = receipt {
-            let fresh = sqlx::query(
-                "INSERT INTO channel_receipts (instance_id, delivery_key, task_id, received_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id, delivery_key) DO NOTHING",
-            )
-            .bind(r.instance_id)
-            .bind(r.key)
-            .bind(&task.id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-            if fresh.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Ok(None);
-            }
-        }
-        insert_task_row(&mut tx, task).await?;
-        let rows = insert_events(&mut tx, &task.id, events).await?;
-        insert_delivery(&mut tx, delivery).await?;
-        tx.commit().await?;
-        Ok(Some(rows))
     }
 
     /// Drop dedupe records received before `before` (ms); how many.
@@ -553,30 +532,36 @@ impl Store {
     }
 }
 
-async fn insert_delivery(
+/// Insert outbox rows with one statement inside the caller's transaction.
+pub(crate) async fn insert_deliveries(
     conn: &mut sqlx::AnyConnection,
-    d: &DeliveryRow,
+    rows: &[&DeliveryRow],
 ) -> Result<(), StoreError> {
-    sqlx::query(sql!(
-        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15)"
-    ))
-    .bind(&d.id)
-    .bind(&d.task_id)
-    .bind(&d.instance_id)
-    .bind(&d.conversation_key)
-    .bind(&d.reply_target)
-    .bind(&d.metadata)
-    .bind(&d.idempotency_key)
-    .bind(&d.state)
-    .bind(d.attempts)
-    .bind(d.next_attempt_at)
-    .bind(&d.last_error)
-    .bind(&d.lease_owner)
-    .bind(d.lease_until)
-    .bind(d.created_at)
-    .bind(d.updated_at)
-    .execute(&mut *conn)
-    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values = super::placeholders(rows.len(), 15);
+    let mut query = sqlx::query(sql!(
+        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {values}"
+    ));
+    for d in rows {
+        query = query
+            .bind(&d.id)
+            .bind(&d.task_id)
+            .bind(&d.instance_id)
+            .bind(&d.conversation_key)
+            .bind(&d.reply_target)
+            .bind(&d.metadata)
+            .bind(&d.idempotency_key)
+            .bind(&d.state)
+            .bind(d.attempts)
+            .bind(d.next_attempt_at)
+            .bind(&d.last_error)
+            .bind(&d.lease_owner)
+            .bind(d.lease_until)
+            .bind(d.created_at)
+            .bind(d.updated_at);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }

@@ -64,6 +64,49 @@ pub(crate) async fn insert_events(
     Ok(rows)
 }
 
+/// The first events of tasks inserted in this transaction with `last_seq`
+/// set to their count: numbered from 1, inserted with one statement.
+pub(crate) async fn insert_first_events(
+    conn: &mut sqlx::AnyConnection,
+    tasks: &[(&str, &[(&str, String)])],
+) -> Result<Vec<Vec<EventRow>>, StoreError> {
+    let created_at = now_ms();
+    let rows: Vec<Vec<EventRow>> = tasks
+        .iter()
+        .map(|(task_id, events)| {
+            events
+                .iter()
+                .zip(1..)
+                .map(|((kind, payload), seq)| EventRow {
+                    task_id: task_id.to_string(),
+                    seq,
+                    kind: kind.to_string(),
+                    payload: payload.clone(),
+                    created_at,
+                })
+                .collect()
+        })
+        .collect();
+    let all: Vec<&EventRow> = rows.iter().flatten().collect();
+    if all.is_empty() {
+        return Ok(rows);
+    }
+    let values = super::placeholders(all.len(), 5);
+    let mut query = sqlx::query(sql!(
+        "INSERT INTO task_events (task_id, seq, kind, payload, created_at) VALUES {values}"
+    ));
+    for e in all {
+        query = query
+            .bind(&e.task_id)
+            .bind(e.seq)
+            .bind(&e.kind)
+            .bind(&e.payload)
+            .bind(e.created_at);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(rows)
+}
+
 impl Store {
     /// Append events to a task's log and commit them; the stored rows.
     pub async fn append_events(

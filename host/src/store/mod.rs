@@ -18,6 +18,7 @@ macro_rules! sql {
 mod audit;
 mod channels;
 mod events;
+mod intake;
 mod kv;
 mod mcp_servers;
 mod plugins;
@@ -33,6 +34,7 @@ mod users;
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
 pub use channels::{ChannelRow, DeliveryRow, Receipt};
 pub use events::EventRow;
+pub use intake::{ChannelTask, Queued};
 pub use kv::SqlKv;
 pub use mcp_servers::McpServerRow;
 pub use plugins::{PluginRow, SecretCipher, SqlSecrets};
@@ -50,7 +52,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The row does not exist.
     #[error("not found")]
@@ -97,6 +99,7 @@ pub struct Store {
     backend: Backend,
     /// This process's writer turn on SQLite (one writer at a time).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    intake: std::sync::Arc<intake::Intake>,
 }
 
 /// A write transaction (use it as a connection; end it with
@@ -195,6 +198,7 @@ impl Store {
             pool,
             backend,
             writer: Default::default(),
+            intake: Default::default(),
         })
     }
 
@@ -274,6 +278,23 @@ impl Store {
     }
 }
 
+/// `($1, …, $cols), ($cols+1, …), …`: the placeholders of a multi-row insert.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// A URL with any password replaced by `***`, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -340,5 +361,11 @@ mod tests {
             "postgres://localhost/db"
         );
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn placeholders_number_every_value() {
+        assert_eq!(super::placeholders(1, 2), "($1, $2)");
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 }

@@ -140,8 +140,22 @@ impl Store {
 
     /// One session by id.
     pub async fn session(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
-        sqlx::query(sql!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"))
-            .bind(id)
+        self.session_where("id = $1", &[id]).await
+    }
+
+    /// The session matching `condition` (a fixed SQL condition over `args`).
+    pub(crate) async fn session_where(
+        &self,
+        condition: &'static str,
+        args: &[&str],
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let mut query = sqlx::query(sql!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE {condition}"
+        ));
+        for a in args {
+            query = query.bind(*a);
+        }
+        query
             .fetch_optional(self.pool())
             .await?
             .as_ref()

@@ -513,33 +513,44 @@ pub(crate) async fn insert_task_row(
     conn: &mut sqlx::AnyConnection,
     t: &TaskRow,
 ) -> Result<(), StoreError> {
-    sqlx::query(sql!(
-        "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22)"
-    ))
-    .bind(&t.id)
-    .bind(&t.session_id)
-    .bind(&t.owner_id)
-    .bind(t.kind.as_str())
-    .bind(&t.input)
-    .bind(t.status.as_str())
-    .bind(&t.result)
-    .bind(&t.error_code)
-    .bind(&t.error_message)
-    .bind(t.attempt)
-    .bind(&t.origin)
-    .bind(t.queued_at)
-    .bind(t.started_at)
-    .bind(t.finished_at)
-    .bind(t.run_after)
-    .bind(&t.lease_owner)
-    .bind(t.lease_until)
-    .bind(i64::from(t.cancel_requested))
-    .bind(t.last_seq)
-    .bind(&t.state)
-    .bind(t.input_tokens)
-    .bind(t.output_tokens)
-    .execute(&mut *conn)
-    .await?;
+    insert_task_rows(conn, &[t]).await
+}
+
+/// Insert task rows with one statement inside the caller's transaction.
+pub(crate) async fn insert_task_rows(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[&TaskRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values = super::placeholders(rows.len(), 22);
+    let mut query = sqlx::query(sql!("INSERT INTO tasks ({COLUMNS}) VALUES {values}"));
+    for t in rows {
+        query = query
+            .bind(&t.id)
+            .bind(&t.session_id)
+            .bind(&t.owner_id)
+            .bind(t.kind.as_str())
+            .bind(&t.input)
+            .bind(t.status.as_str())
+            .bind(&t.result)
+            .bind(&t.error_code)
+            .bind(&t.error_message)
+            .bind(t.attempt)
+            .bind(&t.origin)
+            .bind(t.queued_at)
+            .bind(t.started_at)
+            .bind(t.finished_at)
+            .bind(t.run_after)
+            .bind(&t.lease_owner)
+            .bind(t.lease_until)
+            .bind(i64::from(t.cancel_requested))
+            .bind(t.last_seq)
+            .bind(&t.state)
+            .bind(t.input_tokens)
+            .bind(t.output_tokens);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }

@@ -2,10 +2,13 @@
 //! task in the session bound to its conversation, queued in one transaction
 //! with its dedupe record and its outbox row, so a redelivery of the same
 //! message never makes a second task and a queued task always gets its reply.
+//! Messages arriving together share a transaction (the store's intake).
 
 use super::sessions::NewSession;
 use super::{Caller, Origin, Task, TaskError, Tasks, new_task_row, pending_events};
-use crate::store::{DeliveryRow, Receipt, SessionRow, TaskKind, new_id, now_ms};
+use crate::store::{
+    ChannelTask, DeliveryRow, Queued, Receipt, SessionRow, TaskKind, new_id, now_ms,
+};
 
 /// One message received through a channel instance.
 #[derive(Debug, Clone)]
@@ -45,12 +48,14 @@ impl Tasks {
         m: &Inbound<'_>,
         origin: Origin,
     ) -> Result<Accepted, TaskError> {
-        let receipt = m.delivery_key.map(|key| Receipt {
-            instance_id: m.instance_id,
-            key,
-        });
-        if let Some(r) = receipt
-            && let Some(task) = self.store.receipt(r).await?
+        if let Some(key) = m.delivery_key
+            && let Some(task) = self
+                .store
+                .receipt(Receipt {
+                    instance_id: m.instance_id,
+                    key,
+                })
+                .await?
         {
             return Ok(Accepted::Duplicate(task));
         }
@@ -59,18 +64,17 @@ impl Tasks {
         }
         let input = serde_json::json!({ "content": m.text });
         self.check_input_size(&input)?;
-        self.check_queue(m.owner_id).await?;
         let session = self.conversation(m).await?;
-        let row = new_task_row(&session, TaskKind::Agent, input, origin);
+        let task = new_task_row(&session, TaskKind::Agent, input, origin);
         let now = now_ms();
         let delivery = DeliveryRow {
             id: new_id(),
-            task_id: row.id.clone(),
+            task_id: task.id.clone(),
             instance_id: m.instance_id.to_string(),
             conversation_key: m.conversation_key.to_string(),
             reply_target: m.reply_target.to_string(),
             metadata: m.metadata.clone(),
-            idempotency_key: format!("switchyard-{}", row.id),
+            idempotency_key: format!("switchyard-{}", task.id),
             state: "waiting".into(),
             attempts: 0,
             next_attempt_at: now,
@@ -80,33 +84,31 @@ impl Tasks {
             created_at: now,
             updated_at: now,
         };
-        let events = pending_events(&session);
-        match self
-            .store
-            .insert_channel_task(&row, &events, receipt, &delivery)
-            .await?
-        {
-            Some(rows) => Ok(Accepted::Queued(Box::new(
-                self.queued(&session, row, &rows, m.text).await?,
+        let item = ChannelTask {
+            task,
+            events: pending_events(&session),
+            receipt: m
+                .delivery_key
+                .map(|key| (m.instance_id.to_string(), key.to_string())),
+            delivery,
+            max_open: i64::from(self.config.max_queued_per_user),
+        };
+        match self.store.queue_channel_task(item).await? {
+            Queued::Fresh(task, rows) => Ok(Accepted::Queued(Box::new(
+                self.queued(&session, *task, &rows, m.text).await?,
             ))),
-            None => {
-                let earlier = match receipt {
-                    Some(r) => self.store.receipt(r).await?.flatten(),
-                    None => None,
-                };
-                Ok(Accepted::Duplicate(earlier))
-            }
+            Queued::Duplicate(earlier) => Ok(Accepted::Duplicate(earlier)),
+            Queued::Full(open) => Err(self.queue_full(open)),
         }
     }
 
     /// The session bound to `m`'s conversation, created (owned by the
     /// instance's owner) and bound on its first message.
     async fn conversation(&self, m: &Inbound<'_>) -> Result<SessionRow, TaskError> {
-        if let Some(id) = self
+        if let Some(row) = self
             .store
-            .conversation_session(m.instance_id, m.conversation_key)
+            .conversation_session_row(m.instance_id, m.conversation_key)
             .await?
-            && let Some(row) = self.store.session(&id).await?
         {
             return Ok(row);
         }

@@ -304,15 +304,20 @@ impl Tasks {
     pub(crate) async fn check_queue(&self, owner_id: &str) -> Result<(), TaskError> {
         let open = self.store.user_open_tasks(owner_id).await?;
         if open >= i64::from(self.config.max_queued_per_user) {
-            return Err(TaskError::TooMany {
-                message: format!(
-                    "you have {open} tasks queued or running; the limit is {}: wait for some to finish or cancel them",
-                    self.config.max_queued_per_user
-                ),
-                retry_after: 5,
-            });
+            return Err(self.queue_full(open));
         }
         Ok(())
+    }
+
+    /// The error for a user who has `open` tasks, the most allowed.
+    pub(crate) fn queue_full(&self, open: i64) -> TaskError {
+        TaskError::TooMany {
+            message: format!(
+                "you have {open} tasks queued or running; the limit is {}: wait for some to finish or cancel them",
+                self.config.max_queued_per_user
+            ),
+            retry_after: 5,
+        }
     }
 
     /// Announce a task just committed with its first events `rows`.

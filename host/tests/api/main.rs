@@ -28,6 +28,7 @@ mod sessions;
 mod skills;
 mod standby;
 mod store;
+mod store_intake;
 mod store_tasks;
 mod tasks;
 mod tasks_streams;
