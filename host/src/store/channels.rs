@@ -112,15 +112,6 @@ fn delivery_row(row: &AnyRow) -> Result<DeliveryRow, StoreError> {
     })
 }
 
-/// The dedupe record of one received message.
-#[derive(Debug, Clone, Copy)]
-pub struct Receipt<'a> {
-    /// The channel instance.
-    pub instance_id: &'a str,
-    /// The provider's delivery id (with the message's place when one call carries several).
-    pub key: &'a str,
-}
-
 impl Store {
     /// Add a channel instance.
     pub async fn insert_channel(&self, row: &ChannelRow) -> Result<(), StoreError> {
@@ -354,17 +345,6 @@ impl Store {
         self.conversation_session(instance_id, key)
             .await?
             .ok_or(StoreError::NotFound)
-    }
-
-    /// The task a received message made, if it was received before.
-    pub async fn receipt(&self, r: Receipt<'_>) -> Result<Option<Option<String>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT task_id FROM channel_receipts WHERE instance_id = $1 AND delivery_key = $2",
-        )
-        .bind(r.instance_id)
-        .bind(r.key)
-        .fetch_optional(self.pool())
-        .await?)
     }
 
     /// Drop dedupe records received before `before` (ms); how many.

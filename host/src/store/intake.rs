@@ -14,7 +14,7 @@
 
 use super::channels::{DeliveryRow, insert_deliveries};
 use super::events::{EventRow, insert_first_events};
-use super::tasks::{TaskRow, insert_task_rows};
+use super::tasks::{TaskRow, insert_task_rows, open_tasks};
 use super::{Store, StoreError, now_ms};
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::sync::oneshot;
@@ -163,7 +163,7 @@ impl Store {
             }
             let owner = item.task.owner_id.as_str();
             if !open.contains_key(owner) {
-                let stored = open_tasks(&mut tx, owner, item.max_open).await?;
+                let stored = open_tasks(&mut tx, owner).await?;
                 open.insert(owner, stored);
             }
             let count = open.entry(owner).or_default();
@@ -254,20 +254,4 @@ async fn insert_receipts(
                 .is_some_and(|r| inserted.contains(r))
         })
         .collect())
-}
-
-/// How many pending or running tasks `owner` has, counted up to `limit`.
-async fn open_tasks(
-    conn: &mut sqlx::AnyConnection,
-    owner: &str,
-    limit: i64,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE owner_id = $1 \
-         AND status IN ('pending', 'running') LIMIT $2) open_tasks",
-    )
-    .bind(owner)
-    .bind(limit)
-    .fetch_one(&mut *conn)
-    .await?)
 }

@@ -32,7 +32,7 @@ mod tokens;
 mod users;
 
 pub use audit::{AuditEntry, AuditFilter, NewAudit};
-pub use channels::{ChannelRow, DeliveryRow, Receipt};
+pub use channels::{ChannelRow, DeliveryRow};
 pub use events::EventRow;
 pub use intake::{ChannelTask, Queued};
 pub use kv::SqlKv;

@@ -291,12 +291,8 @@ impl Store {
 
     /// How many of a user's tasks are queued or running.
     pub async fn user_open_tasks(&self, owner_id: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tasks WHERE owner_id = $1 AND status IN ('pending', 'running')",
-        )
-        .bind(owner_id)
-        .fetch_one(self.pool())
-        .await?)
+        let mut conn = self.pool().acquire().await?;
+        open_tasks(&mut conn, owner_id).await
     }
 
     /// How many tasks are in each status.
@@ -506,6 +502,20 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// How many of `owner`'s tasks are pending or running (the count the
+/// `task_counts` triggers keep).
+pub(crate) async fn open_tasks(
+    conn: &mut sqlx::AnyConnection,
+    owner: &str,
+) -> Result<i64, StoreError> {
+    let open: Option<i64> =
+        sqlx::query_scalar("SELECT open_tasks FROM task_counts WHERE owner_id = $1")
+            .bind(owner)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(open.unwrap_or(0))
 }
 
 /// Insert a task row inside the caller's transaction.

@@ -6,9 +6,7 @@
 
 use super::sessions::NewSession;
 use super::{Caller, Origin, Task, TaskError, Tasks, new_task_row, pending_events};
-use crate::store::{
-    ChannelTask, DeliveryRow, Queued, Receipt, SessionRow, TaskKind, new_id, now_ms,
-};
+use crate::store::{ChannelTask, DeliveryRow, Queued, SessionRow, TaskKind, new_id, now_ms};
 
 /// One message received through a channel instance.
 #[derive(Debug, Clone)]
@@ -48,17 +46,6 @@ impl Tasks {
         m: &Inbound<'_>,
         origin: Origin,
     ) -> Result<Accepted, TaskError> {
-        if let Some(key) = m.delivery_key
-            && let Some(task) = self
-                .store
-                .receipt(Receipt {
-                    instance_id: m.instance_id,
-                    key,
-                })
-                .await?
-        {
-            return Ok(Accepted::Duplicate(task));
-        }
         if m.text.trim().is_empty() {
             return Err(TaskError::Invalid("the message text is empty".into()));
         }

@@ -2,7 +2,8 @@
 //! one running task per session (also against a racing second claim: the
 //! unique index), the per-user limit, run_after, leases that expire and are
 //! taken over once, events whose seqs are contiguous and whose pruned ranges
-//! followers see as a `gap`.
+//! followers see as a `gap`; each user's open-task count (kept by triggers)
+//! follows every insert, claim, wait, finish and delete.
 
 use crate::harness::{Backend, fresh_postgres};
 use switchyard::store::{
@@ -12,7 +13,8 @@ use switchyard::tasks::{Follow, Hub};
 
 crate::on_both_backends!(
     claims_follow_the_rules,
-    events_are_contiguous_and_gaps_are_explicit
+    events_are_contiguous_and_gaps_are_explicit,
+    open_task_counts_follow_every_change
 );
 
 async fn open(backend: Backend, dir: &std::path::Path) -> Store {
@@ -222,4 +224,67 @@ async fn events_are_contiguous_and_gaps_are_explicit(backend: Backend) {
         f.next().await.unwrap().is_none(),
         "a follow ends after done"
     );
+}
+
+async fn open_task_counts_follow_every_change(backend: Backend) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = open(backend, dir.path()).await;
+    let alice = store
+        .create_user("alice", "x", Role::User)
+        .await
+        .unwrap()
+        .id;
+    let bob = store.create_user("bob", "x", Role::User).await.unwrap().id;
+    assert_eq!(store.user_open_tasks(&alice).await.unwrap(), 0);
+    let s1 = session(&store, &alice).await;
+    let s2 = session(&store, &alice).await;
+    let a1 = task(&store, &s1, &alice, 0).await;
+    let a2 = task(&store, &s2, &alice, 0).await;
+    let s3 = session(&store, &bob).await;
+    task(&store, &s3, &bob, 0).await;
+    assert_eq!(store.user_open_tasks(&alice).await.unwrap(), 2);
+    assert_eq!(store.user_open_tasks(&bob).await.unwrap(), 1);
+    // Claimed (running) stays open; waiting for input does not count.
+    let running = claim(&store, "h1", limits(10, 30_000)).await.unwrap();
+    assert_eq!(running.id, a1);
+    assert_eq!(store.user_open_tasks(&alice).await.unwrap(), 2);
+    store
+        .move_task(
+            &a1,
+            TaskStatus::Running,
+            TaskStatus::InputRequired,
+            None,
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.user_open_tasks(&alice).await.unwrap(), 1);
+    store
+        .move_task(
+            &a1,
+            TaskStatus::InputRequired,
+            TaskStatus::Pending,
+            None,
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.user_open_tasks(&alice).await.unwrap(), 2);
+    let done = Finish {
+        status: TaskStatus::Canceled,
+        from: None,
+        result: None,
+        error_code: None,
+        error_message: None,
+    };
+    store.finish_task(&a2, &done, &[]).await.unwrap().unwrap();
+    assert!(store.finish_task(&a2, &done, &[]).await.unwrap().is_none());
+    assert_eq!(store.user_open_tasks(&alice).await.unwrap(), 1);
+    // Deleting a session deletes its tasks; deleting a user, all of theirs.
+    store.delete_session(&s1).await.unwrap();
+    assert_eq!(store.user_open_tasks(&alice).await.unwrap(), 0);
+    store.delete_user(&bob).await.unwrap();
+    assert_eq!(store.user_open_tasks(&bob).await.unwrap(), 0);
 }
