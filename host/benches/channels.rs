@@ -165,12 +165,14 @@ fn main() -> Result<(), BoxError> {
         );
         println!("throughput: signed webhooks, 8 connections, {secs} s (tasks queued, not run)…");
         let hooks = throughput(server.addr, "/api/v1/channels/github/webhook", 8, secs).await?;
-        println!("  {hooks:.0}/s");
+        let batch = mean_batch(&services);
+        println!("  {hooks:.0}/s ({batch:.1} messages per intake transaction on average)");
         let floor_rate = throughput(floor_server.addr, "/hook", 8, secs).await?;
         println!("  floor (bare warp + HMAC): {floor_rate:.0}/s");
         Ok::<_, BoxError>(json!({
             "webhook_to_first_ws_event": l.json(),
             "webhooks_per_sec": hooks.round(),
+            "messages_per_intake_transaction": (batch * 10.0).round() / 10.0,
             "floor_per_sec": floor_rate.round(),
         }))
     })?;
@@ -180,6 +182,19 @@ fn main() -> Result<(), BoxError> {
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// The mean size of the store's intake batches so far (from the metrics).
+fn mean_batch(services: &Services) -> f64 {
+    services.metrics.run_upkeep();
+    let text = services.metrics.render();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    value("switchyard_channel_intake_batch_sum")
+        / value("switchyard_channel_intake_batch_count").max(1.0)
 }
 
 async fn setup(http: &reqwest::Client, base: &str, token: &str) -> Result<(), BoxError> {

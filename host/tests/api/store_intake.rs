@@ -8,8 +8,8 @@ use crate::harness::{Backend, fresh_postgres};
 use futures_util::future::join_all;
 use std::collections::HashMap;
 use switchyard::store::{
-    ChannelRow, ChannelTask, DeliveryRow, PluginRow, Queued, Role, SessionRow, Store, StoreError,
-    TaskKind, TaskRow, TaskStatus, new_id, now_ms,
+    ChannelRow, ChannelTask, DeliveryRow, PluginRow, Queued, Role, Store, StoreError, TaskKind,
+    TaskRow, TaskStatus, new_id, now_ms,
 };
 
 crate::on_both_backends!(
@@ -67,25 +67,7 @@ async fn world(backend: Backend) -> World {
         })
         .await
         .unwrap();
-    let session = new_id();
-    store
-        .insert_session(&SessionRow {
-            id: session.clone(),
-            owner_id: owner.clone(),
-            agent_id: None,
-            title: String::new(),
-            instructions: String::new(),
-            provider: None,
-            model: None,
-            skills: "[]".into(),
-            busy_policy: "queue".into(),
-            sandbox_id: None,
-            archived: false,
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
+    let session = crate::store_tasks::session(&store, &owner).await;
     World {
         store,
         url,
@@ -104,27 +86,10 @@ impl World {
         ChannelTask {
             task: TaskRow {
                 id: id.clone(),
-                session_id: self.session.clone(),
-                owner_id: self.owner.clone(),
                 kind: TaskKind::Agent,
                 input: r#"{"content":"hello"}"#.into(),
-                status: TaskStatus::Pending,
-                result: None,
-                error_code: None,
-                error_message: None,
-                attempt: 0,
                 origin: "webhook".into(),
-                queued_at: now,
-                started_at: None,
-                finished_at: None,
-                run_after: now,
-                lease_owner: None,
-                lease_until: None,
-                cancel_requested: false,
-                last_seq: 0,
-                state: "{}".into(),
-                input_tokens: 0,
-                output_tokens: 0,
+                ..crate::store_tasks::pending_task(&self.session, &self.owner, now)
             },
             events: vec![("status", r#"{"status":"pending"}"#.into())],
             receipt: key.map(|k| (self.instance.clone(), k.to_string())),

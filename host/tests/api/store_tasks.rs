@@ -25,7 +25,8 @@ async fn open(backend: Backend, dir: &std::path::Path) -> Store {
     Store::open(&url).await.expect("open")
 }
 
-async fn session(store: &Store, owner: &str) -> String {
+/// A new empty session of `owner`; its id.
+pub(crate) async fn session(store: &Store, owner: &str) -> String {
     let now = now_ms();
     let s = SessionRow {
         id: new_id(),
@@ -46,9 +47,10 @@ async fn session(store: &Store, owner: &str) -> String {
     s.id
 }
 
-async fn task(store: &Store, session: &str, owner: &str, run_after: i64) -> String {
+/// A pending exec task row of `owner` in `session`, not yet stored.
+pub(crate) fn pending_task(session: &str, owner: &str, run_after: i64) -> TaskRow {
     let now = now_ms();
-    let t = TaskRow {
+    TaskRow {
         id: new_id(),
         session_id: session.into(),
         owner_id: owner.into(),
@@ -71,7 +73,11 @@ async fn task(store: &Store, session: &str, owner: &str, run_after: i64) -> Stri
         state: "{}".into(),
         input_tokens: 0,
         output_tokens: 0,
-    };
+    }
+}
+
+async fn task(store: &Store, session: &str, owner: &str, run_after: i64) -> String {
+    let t = pending_task(session, owner, run_after);
     let rows = store
         .insert_task(&t, &[("status", r#"{"status":"pending"}"#.into())])
         .await
@@ -95,15 +101,17 @@ async fn claim(store: &Store, holder: &str, l: ClaimLimits) -> Option<TaskRow> {
         })
 }
 
+/// Users alice and bob; their ids.
+async fn two_users(store: &Store) -> (String, String) {
+    let alice = store.create_user("alice", "x", Role::User).await.unwrap();
+    let bob = store.create_user("bob", "x", Role::User).await.unwrap();
+    (alice.id, bob.id)
+}
+
 async fn claims_follow_the_rules(backend: Backend) {
     let dir = tempfile::TempDir::new().unwrap();
     let store = open(backend, dir.path()).await;
-    let alice = store
-        .create_user("alice", "x", Role::User)
-        .await
-        .unwrap()
-        .id;
-    let bob = store.create_user("bob", "x", Role::User).await.unwrap().id;
+    let (alice, bob) = two_users(&store).await;
     let s1 = session(&store, &alice).await;
     let s2 = session(&store, &alice).await;
     let s3 = session(&store, &bob).await;
@@ -229,12 +237,7 @@ async fn events_are_contiguous_and_gaps_are_explicit(backend: Backend) {
 async fn open_task_counts_follow_every_change(backend: Backend) {
     let dir = tempfile::TempDir::new().unwrap();
     let store = open(backend, dir.path()).await;
-    let alice = store
-        .create_user("alice", "x", Role::User)
-        .await
-        .unwrap()
-        .id;
-    let bob = store.create_user("bob", "x", Role::User).await.unwrap().id;
+    let (alice, bob) = two_users(&store).await;
     assert_eq!(store.user_open_tasks(&alice).await.unwrap(), 0);
     let s1 = session(&store, &alice).await;
     let s2 = session(&store, &alice).await;
