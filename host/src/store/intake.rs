@@ -70,6 +70,17 @@ impl Intake {
     }
 }
 
+/// Marks the runner stopped if it panics, so the next message starts a new one.
+struct Unwedge<'a>(&'a Intake);
+
+impl Drop for Unwedge<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.waiting().running = false;
+        }
+    }
+}
+
 impl Store {
     /// Queue a channel message's task with its first events, dedupe record and
     /// outbox row, all committed together (or none); what became of it.
@@ -90,6 +101,7 @@ impl Store {
 
     /// Commit waiting messages batch by batch until none is left.
     async fn run_intake(self) {
+        let _unwedge = Unwedge(&self.intake);
         loop {
             let batch: Vec<(ChannelTask, Answer)> = {
                 let mut waiting = self.intake.waiting();
