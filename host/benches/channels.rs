@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{BoxError, Latency, env_number, target_dir};
+use common::{BoxError, Latency, cpu_seconds, env_number, target_dir};
 use futures_util::{SinkExt, StreamExt};
 use hmac::Mac;
 use hyper::{Method, Request, StatusCode};
@@ -164,16 +164,27 @@ fn main() -> Result<(), BoxError> {
             l.p99 / 1000.0
         );
         println!("throughput: signed webhooks, 8 connections, {secs} s (tasks queued, not run)…");
+        let cpu = cpu_seconds("/proc/self/stat");
         let hooks = throughput(server.addr, "/api/v1/channels/github/webhook", 8, secs).await?;
+        let hook_cpu = cpu_per_request(cpu, hooks, secs);
         let batch = mean_batch(&services);
-        println!("  {hooks:.0}/s ({batch:.1} messages per intake transaction on average)");
+        println!(
+            "  {hooks:.0}/s ({batch:.1} messages per intake transaction on average, \
+             {hook_cpu:.0} µs CPU per webhook with the client)"
+        );
+        let cpu = cpu_seconds("/proc/self/stat");
         let floor_rate = throughput(floor_server.addr, "/hook", 8, secs).await?;
-        println!("  floor (bare warp + HMAC): {floor_rate:.0}/s");
+        let floor_cpu = cpu_per_request(cpu, floor_rate, secs);
+        println!(
+            "  floor (bare warp + HMAC): {floor_rate:.0}/s ({floor_cpu:.0} µs CPU per request)"
+        );
         Ok::<_, BoxError>(json!({
             "webhook_to_first_ws_event": l.json(),
             "webhooks_per_sec": hooks.round(),
             "messages_per_intake_transaction": (batch * 10.0).round() / 10.0,
+            "cpu_us_per_webhook": hook_cpu.round(),
             "floor_per_sec": floor_rate.round(),
+            "cpu_us_per_floor_request": floor_cpu.round(),
         }))
     })?;
     server.stop(&rt);
@@ -182,6 +193,12 @@ fn main() -> Result<(), BoxError> {
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// Process CPU µs (server and client together) per request of a phase that
+/// began at `since` CPU seconds and ran `secs` at `rate` requests per second.
+fn cpu_per_request(since: f64, rate: f64, secs: u64) -> f64 {
+    (cpu_seconds("/proc/self/stat") - since) * 1e6 / (rate * secs as f64).max(1.0)
 }
 
 /// The mean size of the store's intake batches so far (from the metrics).

@@ -37,6 +37,24 @@ async fn memory_bomb_hits_the_cap() {
     still_serving(&host).await;
 }
 
+/// Pool slots keep their pages resident between calls: each call must still
+/// start from the component's initial state, with zeroed fresh memory.
+#[tokio::test]
+async fn each_call_starts_from_a_clean_instance() {
+    let host = Host::with(&["hostile"]).await;
+    assert_eq!(
+        host.ok("hostile/allocate", json!({"mb": 8})).await,
+        "allocated 8 MiB"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            host.ok("hostile/residue", json!({"mb": 4})).await,
+            "calls before: 0, non-zero bytes: 0"
+        );
+    }
+    still_serving(&host).await;
+}
+
 #[tokio::test]
 async fn panic_becomes_a_trap_with_the_message() {
     let host = Host::with(&["hostile"]).await;

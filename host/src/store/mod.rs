@@ -177,7 +177,10 @@ impl Store {
         }
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            // A SQLite connection is a file in this process: it cannot go
+            // stale, and a ping is one more hand-off to its worker thread.
+            .test_before_acquire(backend == Backend::Postgres);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
