@@ -13,7 +13,6 @@
 pub mod config;
 mod instances;
 pub mod outbox;
-mod recent;
 mod secrets;
 pub mod webhook;
 
@@ -95,9 +94,9 @@ pub struct Channels {
     /// Poked when a reply may have become due.
     wake: Notify,
     /// Instance rows lately read for webhooks, by (plugin, name).
-    recent_rows: recent::Recent<(String, String), ChannelRow>,
+    recent_rows: crate::store::Recent<(String, String), ChannelRow>,
     /// Instance secrets lately opened.
-    recent_secrets: Arc<recent::Recent<(String, String), Option<String>>>,
+    recent_secrets: Arc<crate::store::Recent<(String, String), Option<String>>>,
 }
 
 impl Channels {
@@ -116,7 +115,7 @@ impl Channels {
             limiters: Mutex::default(),
             holder: format!("outbox-{}", uuid::Uuid::now_v7().simple()),
             wake: Notify::new(),
-            recent_rows: recent::Recent::default(),
+            recent_rows: crate::store::Recent::default(),
             recent_secrets: Arc::default(),
         })
     }

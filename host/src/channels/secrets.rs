@@ -1,5 +1,5 @@
 //! A channel instance's secrets: its own values first, then the plugin's,
-//! the instance's opened values remembered briefly ([`super::recent`]). Which names a plugin
+//! the instance's opened values remembered briefly ([`crate::store::Recent`]). Which names a plugin
 //! may read at all is still its grant, checked by the runtime on every
 //! `get-secret`.
 
@@ -14,7 +14,7 @@ pub(crate) struct InstanceSecrets {
     /// The instance.
     pub instance_id: String,
     /// Values opened lately, by (instance, name).
-    pub recent: Arc<super::recent::Recent<(String, String), Option<String>>>,
+    pub recent: Arc<crate::store::Recent<(String, String), Option<String>>>,
 }
 
 impl SecretSource for InstanceSecrets {

@@ -7,6 +7,7 @@
 //! and its outbox row (see the `intake` module): either all three exist or
 //! none, so a redelivery is refused exactly when a task was queued.
 
+use super::batch::{AnyQuery, RowsInsert};
 use super::sessions::SessionRow;
 use super::{Backend, Store, StoreError, now_ms};
 use sqlx::Row;
@@ -512,36 +513,39 @@ impl Store {
     }
 }
 
-/// Insert outbox rows with one statement inside the caller's transaction.
-pub(crate) async fn insert_deliveries(
-    conn: &mut sqlx::AnyConnection,
-    rows: &[&DeliveryRow],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
+/// Outbox rows for one multi-row insert.
+pub(crate) struct DeliveryRows<'a>(pub &'a [&'a DeliveryRow]);
+
+impl RowsInsert for DeliveryRows<'_> {
+    const COLUMNS: usize = 15;
+
+    fn head(&self) -> String {
+        format!("INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ")
     }
-    let values = super::placeholders(rows.len(), 15);
-    let mut query = sqlx::query(sql!(
-        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {values}"
-    ));
-    for d in rows {
-        query = query
-            .bind(&d.id)
-            .bind(&d.task_id)
-            .bind(&d.instance_id)
-            .bind(&d.conversation_key)
-            .bind(&d.reply_target)
-            .bind(&d.metadata)
-            .bind(&d.idempotency_key)
-            .bind(&d.state)
-            .bind(d.attempts)
-            .bind(d.next_attempt_at)
-            .bind(&d.last_error)
-            .bind(&d.lease_owner)
-            .bind(d.lease_until)
-            .bind(d.created_at)
-            .bind(d.updated_at);
+
+    fn rows(&self) -> usize {
+        self.0.len()
     }
-    query.execute(&mut *conn).await?;
-    Ok(())
+
+    fn bind<'q>(&self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        for d in self.0 {
+            query = query
+                .bind(&d.id)
+                .bind(&d.task_id)
+                .bind(&d.instance_id)
+                .bind(&d.conversation_key)
+                .bind(&d.reply_target)
+                .bind(&d.metadata)
+                .bind(&d.idempotency_key)
+                .bind(&d.state)
+                .bind(d.attempts)
+                .bind(d.next_attempt_at)
+                .bind(&d.last_error)
+                .bind(&d.lease_owner)
+                .bind(d.lease_until)
+                .bind(d.created_at)
+                .bind(d.updated_at);
+        }
+        query
+    }
 }

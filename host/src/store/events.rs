@@ -3,6 +3,7 @@
 //! transaction that inserts the row, so seqs are contiguous from 1 and an
 //! event exists in the store before anyone is told about it.
 
+use super::batch::{AnyQuery, RowsInsert};
 use super::{Store, StoreError, now_ms};
 use sqlx::Row;
 
@@ -42,36 +43,23 @@ pub(crate) async fn insert_events(
     let last = last.ok_or(StoreError::NotFound)?;
     let created_at = now_ms();
     for (i, (kind, payload)) in events.iter().enumerate() {
-        let seq = last - events.len() as i64 + 1 + i as i64;
-        sqlx::query(
-            "INSERT INTO task_events (task_id, seq, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(task_id)
-        .bind(seq)
-        .bind(*kind)
-        .bind(payload)
-        .bind(created_at)
-        .execute(&mut *conn)
-        .await?;
         rows.push(EventRow {
             task_id: task_id.to_string(),
-            seq,
+            seq: last - events.len() as i64 + 1 + i as i64,
             kind: kind.to_string(),
             payload: payload.clone(),
             created_at,
         });
     }
+    super::batch::insert(conn, EventRows(&rows.iter().collect::<Vec<_>>())).await?;
     Ok(rows)
 }
 
 /// The first events of tasks inserted in this transaction with `last_seq`
-/// set to their count: numbered from 1, inserted with one statement.
-pub(crate) async fn insert_first_events(
-    conn: &mut sqlx::AnyConnection,
-    tasks: &[(&str, &[(&str, String)])],
-) -> Result<Vec<Vec<EventRow>>, StoreError> {
+/// set to their count, numbered from 1 (insert them with [`EventRows`]).
+pub(crate) fn first_events(tasks: &[(&str, &[(&str, String)])]) -> Vec<Vec<EventRow>> {
     let created_at = now_ms();
-    let rows: Vec<Vec<EventRow>> = tasks
+    tasks
         .iter()
         .map(|(task_id, events)| {
             events
@@ -86,25 +74,34 @@ pub(crate) async fn insert_first_events(
                 })
                 .collect()
         })
-        .collect();
-    let all: Vec<&EventRow> = rows.iter().flatten().collect();
-    if all.is_empty() {
-        return Ok(rows);
+        .collect()
+}
+
+/// Event rows for one multi-row insert.
+pub(crate) struct EventRows<'a>(pub &'a [&'a EventRow]);
+
+impl RowsInsert for EventRows<'_> {
+    const COLUMNS: usize = 5;
+
+    fn head(&self) -> String {
+        "INSERT INTO task_events (task_id, seq, kind, payload, created_at) VALUES ".into()
     }
-    let values = super::placeholders(all.len(), 5);
-    let mut query = sqlx::query(sql!(
-        "INSERT INTO task_events (task_id, seq, kind, payload, created_at) VALUES {values}"
-    ));
-    for e in all {
-        query = query
-            .bind(&e.task_id)
-            .bind(e.seq)
-            .bind(&e.kind)
-            .bind(&e.payload)
-            .bind(e.created_at);
+
+    fn rows(&self) -> usize {
+        self.0.len()
     }
-    query.execute(&mut *conn).await?;
-    Ok(rows)
+
+    fn bind<'q>(&self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        for e in self.0 {
+            query = query
+                .bind(&e.task_id)
+                .bind(e.seq)
+                .bind(&e.kind)
+                .bind(&e.payload)
+                .bind(e.created_at);
+        }
+        query
+    }
 }
 
 impl Store {

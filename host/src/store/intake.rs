@@ -4,7 +4,10 @@
 //! in one transaction, and messages that arrive while one transaction commits
 //! wait to share the next: one runner task (spawned when work arrives, gone
 //! when the queue is empty) writes up to [`MAX_BATCH`] messages per
-//! transaction with one statement per table. Every caller still gets its own
+//! transaction with one statement per table; on SQLite, where each command is
+//! a round trip to the connection's worker thread, those statements go as two
+//! commands between BEGIN and COMMIT (the dedupe records with the owners'
+//! open-task counts, then every insert). Every caller still gets its own
 //! answer only after its rows are committed. When a batch fails, each of its
 //! messages is retried in a transaction of its own, so one bad message (its
 //! session deleted meanwhile, say) fails alone.
@@ -12,10 +15,13 @@
 //! The owner's open-task limit is checked inside the transaction, against the
 //! tasks already stored plus those the batch queues before it.
 
-use super::channels::{DeliveryRow, insert_deliveries};
-use super::events::{EventRow, insert_first_events};
-use super::tasks::{TaskRow, insert_task_rows, open_tasks};
-use super::{Store, StoreError, now_ms};
+use super::batch::{AnyQuery, Inserts};
+use super::channels::{DeliveryRow, DeliveryRows};
+use super::events::{EventRow, EventRows, first_events};
+use super::tasks::{TaskRow, TaskRows};
+use super::{Backend, Store, StoreError, now_ms};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::sync::oneshot;
 
@@ -153,7 +159,13 @@ impl Store {
             }
         }
         let received: Vec<usize> = first_of.values().copied().collect();
-        let fresh = insert_receipts(&mut tx, items, &received).await?;
+        let owners: Vec<&str> = items
+            .iter()
+            .map(|item| item.task.owner_id.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let (fresh, mut open) = receive(&mut tx, self.backend(), items, &received, &owners).await?;
         for &i in &received {
             if !fresh.contains(&i) {
                 let (instance, key) = items[i].receipt.as_ref().expect("received items have one");
@@ -167,18 +179,12 @@ impl Store {
                 out[i] = Some(Queued::Duplicate(task.flatten()));
             }
         }
-        let mut open: HashMap<&str, i64> = HashMap::new();
         let mut accepted = Vec::new();
         for (i, item) in items.iter().enumerate() {
             if out[i].is_some() || repeat_of[i].is_some() {
                 continue;
             }
-            let owner = item.task.owner_id.as_str();
-            if !open.contains_key(owner) {
-                let stored = open_tasks(&mut tx, owner).await?;
-                open.insert(owner, stored);
-            }
-            let count = open.entry(owner).or_default();
+            let count = open.entry(item.task.owner_id.clone()).or_default();
             if *count >= item.max_open {
                 out[i] = Some(Queued::Full(*count));
                 if let Some((instance, key)) = &item.receipt {
@@ -202,14 +208,20 @@ impl Store {
                 ..items[i].task.clone()
             })
             .collect();
-        insert_task_rows(&mut tx, &tasks.iter().collect::<Vec<_>>()).await?;
         let firsts: Vec<(&str, &[(&str, String)])> = accepted
             .iter()
             .map(|&i| (items[i].task.id.as_str(), items[i].events.as_slice()))
             .collect();
-        let events = insert_first_events(&mut tx, &firsts).await?;
-        let deliveries: Vec<&DeliveryRow> = accepted.iter().map(|&i| &items[i].delivery).collect();
-        insert_deliveries(&mut tx, &deliveries).await?;
+        let events = first_events(&firsts);
+        let task_refs: Vec<&TaskRow> = tasks.iter().collect();
+        let event_refs: Vec<&EventRow> = events.iter().flatten().collect();
+        let delivery_refs: Vec<&DeliveryRow> =
+            accepted.iter().map(|&i| &items[i].delivery).collect();
+        let mut inserts = Inserts::default();
+        inserts.push(TaskRows(&task_refs));
+        inserts.push(EventRows(&event_refs));
+        inserts.push(DeliveryRows(&delivery_refs));
+        inserts.run(&mut tx, self.backend()).await?;
         tx.commit().await?;
         for ((i, task), events) in accepted.iter().zip(tasks).zip(events) {
             out[*i] = Some(Queued::Fresh(Box::new(task), events));
@@ -231,32 +243,74 @@ impl Store {
 }
 
 /// Insert the dedupe records of `items[received]`, skipping those stored
-/// before; the indexes whose record is new.
-async fn insert_receipts(
+/// before, and read the open-task counts of `owners`: the indexes whose
+/// record is new, and each owner's count. On SQLite both statements go as one
+/// command.
+async fn receive(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     items: &[ChannelTask],
     received: &[usize],
-) -> Result<HashSet<usize>, StoreError> {
-    if received.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let values = super::placeholders(received.len(), 4);
-    let mut query = sqlx::query_as::<_, (String, String)>(sql!(
-        "INSERT INTO channel_receipts (instance_id, delivery_key, task_id, received_at) VALUES {values} \
-         ON CONFLICT (instance_id, delivery_key) DO NOTHING RETURNING instance_id, delivery_key"
-    ));
+    owners: &[&str],
+) -> Result<(HashSet<usize>, HashMap<String, i64>), StoreError> {
+    let in_list = super::placeholders(1, owners.len());
+    let counts =
+        format!("SELECT owner_id, open_tasks FROM task_counts WHERE owner_id IN {in_list}");
+    let bind_counts = |mut query: AnyQuery<'static>| {
+        for owner in owners {
+            query = query.bind(owner.to_string());
+        }
+        query
+    };
     let now = now_ms();
-    for &i in received {
-        let (instance, key) = items[i].receipt.as_ref().expect("received items have one");
-        query = query
-            .bind(instance)
-            .bind(key)
-            .bind(&items[i].task.id)
-            .bind(now);
+    let receipts = |first: usize| {
+        let values = super::placeholders_from(first, received.len(), 4);
+        format!(
+            "INSERT INTO channel_receipts (instance_id, delivery_key, task_id, received_at) VALUES {values} \
+             ON CONFLICT (instance_id, delivery_key) DO NOTHING RETURNING instance_id, delivery_key"
+        )
+    };
+    let bind_receipts = |mut query: AnyQuery<'static>| {
+        for &i in received {
+            let (instance, key) = items[i].receipt.as_ref().expect("received items have one");
+            query = query
+                .bind(instance.clone())
+                .bind(key.clone())
+                .bind(items[i].task.id.clone())
+                .bind(now);
+        }
+        query
+    };
+    let rows: Vec<AnyRow> = if received.is_empty() {
+        bind_counts(sqlx::query(sql!("{counts}")))
+            .fetch_all(&mut *conn)
+            .await?
+    } else if backend == Backend::Sqlite {
+        let both = format!("{counts};\n{}", receipts(owners.len()));
+        bind_receipts(bind_counts(sqlx::query(sql!("{both}"))))
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        let mut rows = bind_counts(sqlx::query(sql!("{counts}")))
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.extend(
+            bind_receipts(sqlx::query(sql!("{}", receipts(0))))
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+        rows
+    };
+    let mut inserted: HashSet<(String, String)> = HashSet::new();
+    let mut open = HashMap::new();
+    for row in rows {
+        if row.try_column("open_tasks").is_ok() {
+            open.insert(row.try_get("owner_id")?, row.try_get("open_tasks")?);
+        } else {
+            inserted.insert((row.try_get("instance_id")?, row.try_get("delivery_key")?));
+        }
     }
-    let inserted: HashSet<(String, String)> =
-        query.fetch_all(&mut *conn).await?.into_iter().collect();
-    Ok(received
+    let fresh = received
         .iter()
         .copied()
         .filter(|&i| {
@@ -265,5 +319,6 @@ async fn insert_receipts(
                 .as_ref()
                 .is_some_and(|r| inserted.contains(r))
         })
-        .collect())
+        .collect();
+    Ok((fresh, open))
 }

@@ -16,12 +16,14 @@ macro_rules! sql {
 }
 
 mod audit;
+mod batch;
 mod channels;
 mod events;
 mod intake;
 mod kv;
 mod mcp_servers;
 mod plugins;
+mod recent;
 mod sandboxes;
 mod schedules;
 mod sessions;
@@ -38,6 +40,7 @@ pub use intake::{ChannelTask, Queued};
 pub use kv::SqlKv;
 pub use mcp_servers::McpServerRow;
 pub use plugins::{PluginRow, SecretCipher, SqlSecrets};
+pub use recent::Recent;
 pub use sandboxes::{SandboxRow, SandboxState};
 pub use schedules::{Firing, RunRow, ScheduleRow, StartedTask};
 pub use sessions::{AgentRow, MessageRow, SessionRow};
@@ -60,6 +63,9 @@ pub enum StoreError {
     /// A unique value is already taken.
     #[error("{0} already exists")]
     Conflict(String),
+    /// A row it refers to does not exist (deleted meanwhile).
+    #[error("a row it refers to is gone: {0}")]
+    Dangling(String),
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(String),
@@ -77,6 +83,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::Conflict(db.table().unwrap_or("the value").to_string())
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                Self::Dangling(db.message().to_string())
             }
             _ => Self::Database(e.to_string()),
         }
@@ -283,7 +292,12 @@ impl Store {
 
 /// `($1, …, $cols), ($cols+1, …), …`: the placeholders of a multi-row insert.
 fn placeholders(rows: usize, cols: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
+    placeholders_from(0, rows, cols)
+}
+
+/// [`placeholders`] numbered after the `first` arguments bound before.
+fn placeholders_from(first: usize, rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         out.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..cols {
@@ -291,7 +305,7 @@ fn placeholders(rows: usize, cols: usize) -> String {
                 out.push_str(", ");
             }
             out.push('$');
-            out.push_str(&(r * cols + c + 1).to_string());
+            out.push_str(&(first + r * cols + c + 1).to_string());
         }
         out.push(')');
     }
@@ -370,5 +384,6 @@ mod tests {
     fn placeholders_number_every_value() {
         assert_eq!(super::placeholders(1, 2), "($1, $2)");
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders_from(4, 1, 2), "($5, $6)");
     }
 }

@@ -7,6 +7,7 @@
 //! and in order; a lease that is not renewed expires and the task is
 //! recovered by whoever looks next.
 
+use super::batch::{AnyQuery, RowsInsert};
 use super::events::{EventRow, insert_events};
 use super::{Backend, Page, Store, StoreError, now_ms};
 use serde::{Deserialize, Serialize};
@@ -523,44 +524,49 @@ pub(crate) async fn insert_task_row(
     conn: &mut sqlx::AnyConnection,
     t: &TaskRow,
 ) -> Result<(), StoreError> {
-    insert_task_rows(conn, &[t]).await
+    super::batch::insert(conn, TaskRows(&[t])).await
 }
 
-/// Insert task rows with one statement inside the caller's transaction.
-pub(crate) async fn insert_task_rows(
-    conn: &mut sqlx::AnyConnection,
-    rows: &[&TaskRow],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
+/// Task rows for one multi-row insert.
+pub(crate) struct TaskRows<'a>(pub &'a [&'a TaskRow]);
+
+impl RowsInsert for TaskRows<'_> {
+    const COLUMNS: usize = 22;
+
+    fn head(&self) -> String {
+        format!("INSERT INTO tasks ({COLUMNS}) VALUES ")
     }
-    let values = super::placeholders(rows.len(), 22);
-    let mut query = sqlx::query(sql!("INSERT INTO tasks ({COLUMNS}) VALUES {values}"));
-    for t in rows {
-        query = query
-            .bind(&t.id)
-            .bind(&t.session_id)
-            .bind(&t.owner_id)
-            .bind(t.kind.as_str())
-            .bind(&t.input)
-            .bind(t.status.as_str())
-            .bind(&t.result)
-            .bind(&t.error_code)
-            .bind(&t.error_message)
-            .bind(t.attempt)
-            .bind(&t.origin)
-            .bind(t.queued_at)
-            .bind(t.started_at)
-            .bind(t.finished_at)
-            .bind(t.run_after)
-            .bind(&t.lease_owner)
-            .bind(t.lease_until)
-            .bind(i64::from(t.cancel_requested))
-            .bind(t.last_seq)
-            .bind(&t.state)
-            .bind(t.input_tokens)
-            .bind(t.output_tokens);
+
+    fn rows(&self) -> usize {
+        self.0.len()
     }
-    query.execute(&mut *conn).await?;
-    Ok(())
+
+    fn bind<'q>(&self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        for t in self.0 {
+            query = query
+                .bind(&t.id)
+                .bind(&t.session_id)
+                .bind(&t.owner_id)
+                .bind(t.kind.as_str())
+                .bind(&t.input)
+                .bind(t.status.as_str())
+                .bind(&t.result)
+                .bind(&t.error_code)
+                .bind(&t.error_message)
+                .bind(t.attempt)
+                .bind(&t.origin)
+                .bind(t.queued_at)
+                .bind(t.started_at)
+                .bind(t.finished_at)
+                .bind(t.run_after)
+                .bind(&t.lease_owner)
+                .bind(t.lease_until)
+                .bind(i64::from(t.cancel_requested))
+                .bind(t.last_seq)
+                .bind(&t.state)
+                .bind(t.input_tokens)
+                .bind(t.output_tokens);
+        }
+        query
+    }
 }

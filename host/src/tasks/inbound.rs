@@ -2,11 +2,16 @@
 //! task in the session bound to its conversation, queued in one transaction
 //! with its dedupe record and its outbox row, so a redelivery of the same
 //! message never makes a second task and a queued task always gets its reply.
-//! Messages arriving together share a transaction (the store's intake).
+//! Messages arriving together share a transaction (the store's intake). The
+//! session a conversation is bound to is remembered briefly; a task queued in
+//! a session deleted meanwhile fails its foreign key, and the message is
+//! queued again in the conversation's new session.
 
 use super::sessions::NewSession;
 use super::{Caller, Origin, Task, TaskError, Tasks, new_task_row, pending_events};
-use crate::store::{ChannelTask, DeliveryRow, Queued, SessionRow, TaskKind, new_id, now_ms};
+use crate::store::{
+    ChannelTask, DeliveryRow, Queued, SessionRow, StoreError, TaskKind, new_id, now_ms,
+};
 
 /// One message received through a channel instance.
 #[derive(Debug, Clone)]
@@ -51,8 +56,46 @@ impl Tasks {
         }
         let input = serde_json::json!({ "content": m.text });
         self.check_input_size(&input)?;
-        let session = self.conversation(m).await?;
-        let task = new_task_row(&session, TaskKind::Agent, input, origin);
+        let key = (m.instance_id.to_string(), m.conversation_key.to_string());
+        let (session, queued) = match self.conversations.get(&key) {
+            Some(session) => match self.queue_inbound(m, &session, &input, origin).await {
+                Err(StoreError::Dangling(_)) => {
+                    self.conversations.forget(&key);
+                    let session = self.conversation(m).await?;
+                    let queued = self.queue_inbound(m, &session, &input, origin).await?;
+                    (session, queued)
+                }
+                queued => (session, queued?),
+            },
+            None => {
+                let session = self.conversation(m).await?;
+                let queued = self.queue_inbound(m, &session, &input, origin).await?;
+                (session, queued)
+            }
+        };
+        match queued {
+            Queued::Fresh(task, rows) => {
+                let task = self.queued(&session, *task, &rows, m.text).await?;
+                // A session still untitled is named now: read it again next time.
+                if !session.title.is_empty() {
+                    self.conversations.put(key, session);
+                }
+                Ok(Accepted::Queued(Box::new(task)))
+            }
+            Queued::Duplicate(earlier) => Ok(Accepted::Duplicate(earlier)),
+            Queued::Full(open) => Err(self.queue_full(open)),
+        }
+    }
+
+    /// Queue `m` in `session` with its reply in the outbox.
+    async fn queue_inbound(
+        &self,
+        m: &Inbound<'_>,
+        session: &SessionRow,
+        input: &serde_json::Value,
+        origin: Origin,
+    ) -> Result<Queued, StoreError> {
+        let task = new_task_row(session, TaskKind::Agent, input.clone(), origin);
         let now = now_ms();
         let delivery = DeliveryRow {
             id: new_id(),
@@ -73,20 +116,14 @@ impl Tasks {
         };
         let item = ChannelTask {
             task,
-            events: pending_events(&session),
+            events: pending_events(session),
             receipt: m
                 .delivery_key
                 .map(|key| (m.instance_id.to_string(), key.to_string())),
             delivery,
             max_open: i64::from(self.config.max_queued_per_user),
         };
-        match self.store.queue_channel_task(item).await? {
-            Queued::Fresh(task, rows) => Ok(Accepted::Queued(Box::new(
-                self.queued(&session, *task, &rows, m.text).await?,
-            ))),
-            Queued::Duplicate(earlier) => Ok(Accepted::Duplicate(earlier)),
-            Queued::Full(open) => Err(self.queue_full(open)),
-        }
+        self.store.queue_channel_task(item).await
     }
 
     /// The session bound to `m`'s conversation, created (owned by the

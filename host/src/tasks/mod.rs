@@ -174,6 +174,8 @@ pub struct Tasks {
     finished: tokio::sync::watch::Sender<u64>,
     /// Tasks this process runs, with the token that stops each.
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// The sessions channel conversations are bound to, read recently.
+    conversations: crate::store::Recent<(String, String), crate::store::SessionRow>,
 }
 
 impl Tasks {
@@ -199,6 +201,7 @@ impl Tasks {
             wake: Notify::new(),
             finished: tokio::sync::watch::Sender::new(0),
             running: Mutex::default(),
+            conversations: crate::store::Recent::default(),
         })
     }
 

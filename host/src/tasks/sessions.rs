@@ -433,6 +433,7 @@ impl Tasks {
         self.session_row(caller, id).await?;
         self.interrupt_session(caller, id).await?;
         self.store.delete_session(id).await?;
+        self.conversations.clear();
         Ok(())
     }
 

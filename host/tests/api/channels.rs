@@ -310,6 +310,64 @@ async fn a_github_mention_runs_once_and_is_answered_once(backend: Backend) {
         .await;
     assert!(audit.text.contains("X-Hub-Signature-256"), "{}", audit.text);
 
+    // A conversation whose session is deleted goes on in a new one, whether
+    // the session went through this host or behind its back (as another host
+    // sharing the store would delete it) while this host remembered it.
+    let newest_session = |tasks: &[Value]| tasks[0]["session_id"].as_str().unwrap().to_string();
+    let issue_7 = session_of(1);
+    assert_eq!(session_of(2), issue_7, "{tasks:#?}");
+    let r = post_github(
+        &anon,
+        "issue_comment",
+        "d-8",
+        &comment(7, "@switchyard again"),
+        SECRET,
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    rx.wait_posts(4).await;
+    server
+        .services
+        .store
+        .delete_session(&issue_7)
+        .await
+        .unwrap();
+    let r = post_github(
+        &anon,
+        "issue_comment",
+        "d-9",
+        &comment(7, "@switchyard hello?"),
+        SECRET,
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let tasks = webhook_tasks(&server.admin).await;
+    assert_eq!(tasks.len(), 2, "issue 8's task and the new one: {tasks:#?}");
+    let renewed = newest_session(&tasks);
+    assert_ne!(renewed, issue_7);
+    let r = server
+        .admin
+        .delete(&format!("/api/v1/sessions/{renewed}"))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = post_github(
+        &anon,
+        "issue_comment",
+        "d-10",
+        &comment(7, "@switchyard hi"),
+        SECRET,
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let tasks = webhook_tasks(&server.admin).await;
+    assert_eq!(
+        tasks.len(),
+        2,
+        "issue 8's task and the last one: {tasks:#?}"
+    );
+    let last = newest_session(&tasks);
+    assert!(last != issue_7 && last != renewed, "{tasks:#?}");
+
     // Channel instances are administrators' business; owners only read theirs.
     let (alice, _) = server.user("alice", "user").await;
     let r = alice

@@ -245,7 +245,7 @@ async fn a_message_that_cannot_be_written_fails_alone(backend: Backend) {
     for (i, outcome) in outcomes.iter().enumerate() {
         if i == 20 {
             assert!(
-                matches!(outcome, Err(StoreError::Database(_))),
+                matches!(outcome, Err(StoreError::Dangling(_))),
                 "{outcome:?}"
             );
         } else {

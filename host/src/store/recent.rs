@@ -1,7 +1,8 @@
-//! Short-lived copies of what every webhook of an instance reads — its row
-//! and its opened secrets — so a burst of deliveries does not read the store
-//! for each. Changes made through this process clear them at once; changes
-//! made by another host sharing the store show within [`TTL`].
+//! Short-lived copies of rows that every webhook reads — a channel
+//! instance's row and opened secrets, the session a conversation is bound to —
+//! so a burst of deliveries does not read the store for each. Their users
+//! clear them when this process changes what they copy; changes made by
+//! another host sharing the store show within [`TTL`].
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -44,6 +45,14 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
         map.insert(key, (value, Instant::now()));
     }
 
+    /// Forget `key`.
+    pub fn forget(&self, key: &K) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
     /// Forget everything.
     pub fn clear(&self) {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -60,6 +69,9 @@ mod tests {
         assert_eq!(r.get(&"a"), None);
         r.put("a", 1);
         assert_eq!(r.get(&"a"), Some(1));
+        r.forget(&"a");
+        assert_eq!(r.get(&"a"), None);
+        r.put("a", 1);
         r.clear();
         assert_eq!(r.get(&"a"), None);
     }
