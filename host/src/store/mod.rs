@@ -92,6 +92,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Whether `e` is Postgres rolling the statement back to break a deadlock
+/// (or a serialization conflict): trying it again can succeed.
+fn lost_a_deadlock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
 /// Which SQL engine the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -268,12 +268,27 @@ impl Store {
     }
 
     /// Delete a session with its tasks, events and history.
+    ///
+    /// The delete cascades through the session's tasks, events and history
+    /// while a task of it may still be writing them: when Postgres picks the
+    /// delete as a deadlock's victim, it is tried again.
     pub async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let mut attempt = 0;
+        loop {
+            match sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id)
+                .execute(self.pool())
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < 5 && super::lost_a_deadlock(&e) => {
+                    attempt += 1;
+                    tracing::debug!(session = %id, attempt, "deleting a session lost a deadlock; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Append messages to a session's history in one transaction.
