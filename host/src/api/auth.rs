@@ -86,7 +86,7 @@ pub(super) fn routes(
     login.or(refresh).unify().or(logout).unify().or(me).unify()
 }
 
-fn token_response(user: User, t: crate::auth::Tokens) -> TokenResponse {
+pub(super) fn token_response(user: User, t: crate::auth::Tokens) -> TokenResponse {
     TokenResponse {
         access_token: t.access_token,
         refresh_token: t.refresh_token,

@@ -147,6 +147,7 @@ impl From<AuthError> for ApiError {
                 err
             }
             AuthError::Invalid(m) => Self::bad_request(m),
+            AuthError::Conflict(m) => Self::conflict(m),
             AuthError::WrongPassword => {
                 Self::new(StatusCode::FORBIDDEN, "wrong_password", e.to_string())
             }

@@ -19,12 +19,14 @@ mod sandboxes;
 mod schedules;
 pub mod serve;
 mod sessions;
+mod setup;
 mod tasks;
 mod tokens;
 pub use users::check_username;
 pub mod skills;
 mod tools;
 pub mod users;
+pub mod web;
 mod ws;
 mod ws_auth;
 
@@ -418,6 +420,8 @@ pub fn routes(
         .unify()
         .or(auth::routes(s.clone()))
         .unify()
+        .or(setup::routes(s.clone()))
+        .unify()
         .or(users::routes(s.clone()))
         .unify()
         .or(tokens::routes(s.clone()))
@@ -476,6 +480,8 @@ pub fn routes(
         .or(mcp)
         .unify()
         .or(metrics)
+        .unify()
+        .or(web::routes())
         .unify()
         .recover(error::recover)
         .unify()

@@ -14,6 +14,7 @@ use warp::{Filter, Rejection};
     paths(
         super::health,
         super::auth::login, super::auth::refresh, super::auth::logout, super::auth::me,
+        super::setup::state, super::setup::set_up,
         super::ws_auth::create_ticket,
         super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
         super::tokens::list, super::tokens::create, super::tokens::delete,

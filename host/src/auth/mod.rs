@@ -16,6 +16,7 @@ mod jwt;
 mod limits;
 pub mod password;
 mod scopes;
+mod setup;
 mod tickets;
 
 pub use limits::LoginLimits;
@@ -73,6 +74,9 @@ pub enum AuthError {
     /// A request field is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
     /// The current password given for a change is wrong.
     #[error("the current password is wrong")]
     WrongPassword,
@@ -128,6 +132,7 @@ pub struct Auth {
     failures: limits::FailureLimiter,
     cache: CredentialCache,
     tickets: tickets::Tickets,
+    setup: setup::SetupToken,
 }
 
 /// SHA-256 hex of a token value.
@@ -157,6 +162,7 @@ impl Auth {
             failures: limits::FailureLimiter::new(limits, clock),
             cache: CredentialCache::default(),
             tickets: tickets::Tickets::default(),
+            setup: setup::SetupToken::default(),
         }
     }
 

@@ -47,15 +47,21 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<ExitCode> {
         services.config.data_dir().display(),
         services.plugins.snapshot().len()
     );
+    println!("  console:  {base}/{}", console_note());
     if users == 0 {
+        let token = services.auth.issue_setup_token();
+        println!();
+        println!("No users yet. Create the first administrator in the browser (this link works once):");
+        println!("  {base}/setup#token={token}");
         println!(
-            "No users yet: create the first admin with `switchyard user create admin --admin` (password on stdin),"
+            "  (or `switchyard user create admin --admin` with the password on stdin, or restart with SWITCHYARD_ADMIN_PASSWORD set)"
         );
-        println!("  or restart with SWITCHYARD_ADMIN_PASSWORD set.");
+        println!();
+    } else {
+        println!(
+            "Log in: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"…\"}}'"
+        );
     }
-    println!(
-        "Log in: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"admin\",\"password\":\"…\"}}'"
-    );
     println!("  sandboxes: {}", sandbox_status(&services).await);
     services.sandboxes.start_background();
     tracing::info!(listen = %services.config.listen, "server started");
@@ -71,6 +77,15 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<ExitCode> {
     services.store.close().await;
     eprintln!("switchyard stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What follows the console's URL: nothing when it is built in, else how to build it.
+fn console_note() -> &'static str {
+    if switchyard::api::web::built() {
+        ""
+    } else {
+        "  (not built into this binary: run `scripts/web`, then rebuild)"
+    }
 }
 
 /// One line on whether sandboxes can start, and what to do when they cannot.
