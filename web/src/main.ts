@@ -5,5 +5,6 @@ import { router } from './router'
 import { schedule } from './api/auth'
 import './styles.css'
 
+document.documentElement.dataset.theme = localStorage.getItem('switchyard.theme') === 'light' ? 'light' : 'dark'
 schedule()
 createApp(App).use(router).mount('#app')

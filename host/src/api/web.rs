@@ -7,9 +7,9 @@
 //! A binary built without the console answers with a page that says how to
 //! build it.
 
+use bytes::Bytes;
 use rust_embed::RustEmbed;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use bytes::Bytes;
 use warp::path::FullPath;
 use warp::{Filter, Rejection};
 
@@ -39,8 +39,8 @@ pub fn built() -> bool {
 }
 
 /// GET and HEAD of any path outside `/api/`, `/mcp` and `/metrics`.
-pub(super) fn routes()
--> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub(super) fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone
+{
     warp::get()
         .or(warp::head())
         .unify()

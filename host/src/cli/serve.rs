@@ -51,7 +51,9 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<ExitCode> {
     if users == 0 {
         let token = services.auth.issue_setup_token();
         println!();
-        println!("No users yet. Create the first administrator in the browser (this link works once):");
+        println!(
+            "No users yet. Create the first administrator in the browser (this link works once):"
+        );
         println!("  {base}/setup#token={token}");
         println!(
             "  (or `switchyard user create admin --admin` with the password on stdin, or restart with SWITCHYARD_ADMIN_PASSWORD set)"

@@ -60,6 +60,13 @@ impl Server {
         Self::launch(data, config, false).await
     }
 
+    /// Start with no user at all (first-run setup); `admin` stays anonymous.
+    pub async fn start_without_users(backend: Backend) -> Self {
+        let data = TempDir::new().expect("temp dir");
+        let config = config(backend, data.path()).await;
+        Self::launch(data, config, false).await
+    }
+
     async fn launch(data: TempDir, config: Config, first: bool) -> Self {
         let services = Services::open(config).await.expect("services");
         if first {
@@ -90,7 +97,9 @@ impl Server {
             shutdown: Some(tx),
             task: Some(task),
         };
-        server.admin = server.login("admin", ADMIN_PASSWORD).await;
+        if server.services.store.user_count().await.unwrap() > 0 {
+            server.admin = server.login("admin", ADMIN_PASSWORD).await;
+        }
         server
     }
 

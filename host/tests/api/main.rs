@@ -25,6 +25,7 @@ mod sandbox_procs;
 mod sandboxes;
 mod schedules;
 mod sessions;
+mod setup;
 mod skills;
 mod standby;
 mod store;

@@ -95,12 +95,13 @@ export async function checkMcp(url: string, token: string, signal?: AbortSignal)
   if (session) s['mcp-session-id'] = session
   let tools = 0
   try {
-    await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, s)
+    await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, s)).text()
     const list = await rpcAnswer(await post({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, s), 2)
     if (list.error) throw new Error(list.error.message)
     tools = Array.isArray(list.result?.tools) ? (list.result.tools as unknown[]).length : 0
   } finally {
-    if (session) void fetch(url, { method: 'DELETE', headers: { authorization: headers.authorization!, ...s } }).catch(() => {})
+    // End the session (and read the empty answer, so the request completes).
+    if (session) await fetch(url, { method: 'DELETE', headers: { authorization: headers.authorization!, ...s } }).then((r) => r.text()).catch(() => '')
   }
   return { server: info.name ?? 'unknown', version: info.version ?? '', protocol, tools }
 }

@@ -5,6 +5,9 @@ import type { JsonSchema } from './types'
 
 export type Kind = 'string' | 'number' | 'integer' | 'boolean' | 'enum' | 'array' | 'object' | 'json'
 
+/** A deep copy of JSON data (also of Vue's reactive proxies, which structuredClone refuses). */
+export const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T))
+
 const isObj = (v: unknown): v is JsonSchema => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function pointer(root: JsonSchema, ref: string): JsonSchema | undefined {
@@ -80,12 +83,12 @@ export function properties(s: JsonSchema): { name: string; schema: unknown; requ
 /** The value a new form starts with: every default, and required objects filled in. */
 export function initial(s: unknown, root: JsonSchema, depth = 0): unknown {
   const r = resolve(s, root)
-  if ('default' in r) return structuredClone(r.default)
+  if ('default' in r && r.default !== null) return clone(r.default)
   if (depth > 8 || kindOf(r) !== 'object') return undefined
   const out: Record<string, unknown> = {}
   for (const p of properties(r)) {
     const pr = resolve(p.schema, root)
-    if ('default' in pr) out[p.name] = structuredClone(pr.default)
+    if ('default' in pr && pr.default !== null) out[p.name] = clone(pr.default)
     else if (p.required && kindOf(pr) === 'object') out[p.name] = initial(pr, root, depth + 1)
   }
   return out

@@ -111,7 +111,9 @@ export function useUsage(ids: () => string[], everyMs = 3000) {
       }
     } finally {
       inFlight = false
-      if (!stopped) timer = setTimeout(() => void poll(), again ? 0 : everyMs)
+      // A sandbox without a CPU figure yet gets its second reading soon.
+      const soon = Object.values(usage).some((u) => u.stats && u.cpuPct === null)
+      if (!stopped) timer = setTimeout(() => void poll(), again ? 0 : soon ? Math.min(1000, everyMs) : everyMs)
       again = false
     }
   }
