@@ -76,6 +76,8 @@ export function useUsage(ids: () => string[], everyMs = 3000) {
   let stopped = false
   let inFlight = false
   let again = false
+  const inflight: Record<string, AbortController> = {}
+  const paused = new Set<string>()
 
   async function poll() {
     if (stopped) return
@@ -86,12 +88,14 @@ export function useUsage(ids: () => string[], everyMs = 3000) {
     inFlight = true
     try {
       if (document.visibilityState !== 'hidden') {
-        const want = ids()
+        const want = ids().filter((id) => !paused.has(id))
         for (const id of Object.keys(usage)) if (!want.includes(id)) delete usage[id]
         await Promise.all(
           want.map(async (id) => {
+            const ctl = new AbortController()
+            inflight[id] = ctl
             try {
-              const s = await get<Stats>(`/sandboxes/${seg(id)}/stats`)
+              const s = await get<Stats>(`/sandboxes/${seg(id)}/stats`, ctl.signal)
               const now = performance.now()
               const prev = last[id]
               let cpuPct: number | null = usage[id]?.cpuPct ?? null
@@ -101,10 +105,13 @@ export function useUsage(ids: () => string[], everyMs = 3000) {
               last[id] = { ns: s.cpu_total_ns, at: now }
               usage[id] = { stats: s, cpuPct, error: null, unavailable: false, at: Date.now() }
             } catch (e) {
+              if ((e as Error).name === 'AbortError') return
               delete last[id]
               // 409: it stopped between the list and this reading; the list catches up.
               const msg = e instanceof ApiError && e.status === 409 ? null : e instanceof Error ? e.message : String(e)
               usage[id] = { stats: null, cpuPct: null, error: msg, unavailable: isUnavailable(e), at: Date.now() }
+            } finally {
+              if (inflight[id] === ctl) delete inflight[id]
             }
           }),
         )
@@ -123,6 +130,18 @@ export function useUsage(ids: () => string[], everyMs = 3000) {
     void poll()
   }
 
+  /**
+   * Stop reading `id` (cancelling a reading under way) while it is being
+   * stopped or deleted, so no reading races the change; `resume` undoes it.
+   */
+  function pause(id: string) {
+    paused.add(id)
+    inflight[id]?.abort()
+  }
+  function resume(id: string) {
+    paused.delete(id)
+  }
+
   watch(() => ids().join(','), now, { immediate: true })
   const onVisible = () => {
     if (document.visibilityState === 'visible') now()
@@ -132,6 +151,7 @@ export function useUsage(ids: () => string[], everyMs = 3000) {
     stopped = true
     clearTimeout(timer)
     document.removeEventListener('visibilitychange', onVisible)
+    for (const c of Object.values(inflight)) c.abort()
   })
-  return usage
+  return { usage, pause, resume }
 }
