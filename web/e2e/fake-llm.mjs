@@ -9,7 +9,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /**
  * Start the server. A reply is `{ text, chunks?, delayMs? }` (text streamed in
- * `chunks` pieces, `delayMs` apart), `{ toolCalls: [{ name, arguments }] }`,
+ * `chunks` pieces, `delayMs` apart; or `{ parts: [...] }`, one delta each), `{ toolCalls: [{ name, arguments }] }`,
  * `{ hang: true }` (headers, then nothing until the client leaves), or
  * `{ status, body }` (an HTTP error).
  */
@@ -43,7 +43,12 @@ export async function startFakeLlm() {
       return
     }
     chunk({ role: 'assistant', content: '' })
-    if (reply.text) {
+    if (reply.parts) {
+      for (const [i, part] of reply.parts.entries()) {
+        if (reply.delayMs && i) await sleep(reply.delayMs)
+        chunk({ content: part })
+      }
+    } else if (reply.text) {
       const n = Math.max(1, reply.chunks ?? 1)
       const size = Math.ceil(reply.text.length / n)
       for (let i = 0; i < reply.text.length; i += size) {

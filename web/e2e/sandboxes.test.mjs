@@ -161,3 +161,23 @@ test('the terminal says when its shell ends and reconnects', async () => {
     await server.api('DELETE', `/sandboxes/${sb.id}`).catch(() => {})
   }
 })
+
+test('without a container engine the page says so and what to do', async () => {
+  const down = await startServer({ config: '[sandbox]\ndocker_socket = "/nonexistent/docker.sock"\nwarm_pool = 0\n' })
+  try {
+    const page = await browser.page(down)
+    page.allow(/→ 503|status of 503/)
+    await page.goto(down.base + '/sandboxes')
+    await page.getByTestId('sandboxes-empty').waitFor()
+    await page.getByTestId('new-sandbox').click()
+    await page.getByTestId('create-submit').click()
+    await page.getByTestId('engine-down').or(page.getByTestId('create-form').getByRole('alert')).first().waitFor()
+    const alert = page.getByTestId('create-form').getByRole('alert')
+    await alert.waitFor()
+    assert.match(await alert.innerText(), /Docker engine/)
+    await browser.check(page, 'sandboxes-engine-down')
+    page.assertClean()
+  } finally {
+    await down.stop()
+  }
+})
