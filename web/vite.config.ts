@@ -45,6 +45,7 @@ export default defineConfig({
     proxy: {
       '/api': { target: process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:7700', ws: true },
       '/mcp': process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:7700',
+      '/metrics': process.env.SWITCHYARD_URL ?? 'http://127.0.0.1:7700',
     },
   },
 })
