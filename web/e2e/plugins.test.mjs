@@ -9,6 +9,8 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:http'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { startServer, openBrowser, PACKAGES } from './harness.mjs'
 
@@ -67,6 +69,19 @@ test('upload a plugin, switch it off and on, grant what another asks for, see th
   await page.getByTestId('install-result').filter({ hasText: 'Installed notes' }).waitFor()
   assert.match(await page.getByTestId('install-pending').innerText(), /key-value storage/)
   await page.getByTestId('plugin-row-notes').getByTestId('plugin-status').filter({ hasText: 'Needs grants' }).waitFor()
+
+  // A package dropped on the picker installs the same way.
+  const echo = readFileSync(join(PACKAGES, 'echo-0.1.0.tar.gz')).toString('base64')
+  await page.getByTestId('package-drop').evaluate((el, b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+    const dt = new DataTransfer()
+    dt.items.add(new File([bytes], 'echo-0.1.0.tar.gz', { type: 'application/gzip' }))
+    el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+  }, echo)
+  await page.getByTestId('package-info').filter({ hasText: 'echo' }).waitFor()
+  await page.getByTestId('install-submit').click()
+  await page.getByTestId('install-result').filter({ hasText: 'Installed echo' }).waitFor()
+  await page.getByTestId('plugin-row-echo').waitFor()
 
   // Its page: the capability, what a grant allows, and the grant.
   await page.getByTestId('plugin-row-notes').getByTestId('plugin-link').click()
@@ -213,6 +228,13 @@ test('a package over the upload limit is refused before it is sent, naming the l
   // A lone .wasm is refused too: it needs its plugin.toml.
   await page.getByTestId('package-file').setInputFiles({ name: 'x.wasm', mimeType: 'application/wasm', buffer: Buffer.from([0, 97, 115, 109]) })
   await problem.filter({ hasText: 'needs its plugin.toml' }).waitFor()
+  // Dropped files go through the same checks.
+  await page.getByTestId('package-drop').evaluate((el) => {
+    const dt = new DataTransfer()
+    dt.items.add(new File(['hello'], 'notes.txt', { type: 'text/plain' }))
+    el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+  })
+  await problem.filter({ hasText: 'is not a plugin package' }).waitFor()
   assert.equal(sent, false)
   await browser.check(page, 'plugins-too-large')
   page.assertClean()
@@ -222,13 +244,13 @@ test('a hostile plugin description and tool output stay text; removing asks firs
   // A package whose description is markup, with the echo component.
   const dir = mkdtempSync(join(tmpdir(), 'sy-evil-'))
   execFileSync('tar', ['xzf', join(PACKAGES, 'echo-0.1.0.tar.gz'), '-C', dir])
-  const manifest = readFileSync(join(dir, 'plugin.toml'), 'utf8')
+  const top = join(dir, 'echo')
+  const manifest = readFileSync(join(top, 'plugin.toml'), 'utf8')
     .replace(/^name = .*$/m, 'name = "evil"')
     .replace(/^description = .*$/m, `description = "Echo ${HOSTILE} <script>window.__pwned = 1</script>"`)
-  writeFileSync(join(dir, 'plugin.toml'), manifest)
-  const wasm = manifest.match(/^component = "(.*)"$/m)[1]
+  writeFileSync(join(top, 'plugin.toml'), manifest)
   const pkg = join(dir, 'evil.tar.gz')
-  execFileSync('tar', ['czf', pkg, '-C', dir, 'plugin.toml', wasm])
+  execFileSync('tar', ['czf', pkg, '-C', dir, 'echo'])
 
   const page = await browser.page(server)
   await page.goto(server.base + '/plugins?install=1')
@@ -270,4 +292,40 @@ test('a hostile plugin description and tool output stay text; removing asks firs
   await assertInert(page)
   page.assertClean()
   rmSync(dir, { recursive: true, force: true })
+})
+
+test('install from a URL with its sha256; a wrong checksum shows the server’s message', async () => {
+  // The package, served from a local address (administrators may use those).
+  const bytes = readFileSync(join(PACKAGES, 'echo-0.1.0.tar.gz'))
+  const files = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': bytes.length })
+    res.end(bytes)
+  })
+  await new Promise((r) => files.listen(0, '127.0.0.1', r))
+  const url = `http://127.0.0.1:${files.address().port}/echo-0.1.0.tar.gz`
+  const sha = createHash('sha256').update(bytes).digest('hex')
+  await server.api('DELETE', '/plugins/echo').catch(() => {})
+  try {
+    const page = await browser.page(server)
+    page.allow(/from-url → 422/)
+    page.allow(/status of 422/)
+    await page.goto(server.base + '/plugins?install=1')
+    await page.getByTestId('tab-url').click()
+    await page.getByTestId('install-url').fill(url)
+    await page.getByTestId('install-sha').fill('abc')
+    assert.equal(await page.getByTestId('install-url-submit').isDisabled(), true)
+    await page.getByTestId('install-sha').fill('0'.repeat(64))
+    await page.getByTestId('install-url-submit').click()
+    const err = page.getByTestId('install-panel').getByRole('alert')
+    await err.waitFor()
+    assert.match(await err.innerText(), /sha|checksum/i)
+    await browser.check(page, 'plugins-url-error')
+    await page.getByTestId('install-sha').fill(sha)
+    await page.getByTestId('install-url-submit').click()
+    await page.getByTestId('install-result').filter({ hasText: 'Installed echo' }).waitFor()
+    await page.getByTestId('plugin-row-echo').waitFor()
+    page.assertClean()
+  } finally {
+    files.close()
+  }
 })

@@ -52,7 +52,7 @@ export function capRows(requested: Caps, granted: Caps): CapRow[] {
     rows.push({
       key: 'kv_shared',
       kind: 'kv_shared',
-      value: 'shared',
+      value: 'one shared space',
       label: 'Key-value storage, shared',
       kindLabel: 'Key-value storage',
       allows: 'Keep data in one key-value space that every call shares, whoever makes it: what one user stores, calls for another user can read.',
@@ -63,7 +63,7 @@ export function capRows(requested: Caps, granted: Caps): CapRow[] {
     rows.push({
       key: 'kv',
       kind: 'kv',
-      value: 'user',
+      value: 'per user',
       label: 'Key-value storage, per user',
       kindLabel: 'Key-value storage',
       allows: 'Keep data between calls in a separate key-value space for each user (up to 16 MiB each); users never see each other’s data.',

@@ -101,11 +101,11 @@ export function undeclared(s: JsonSchema, value: unknown): string[] {
   return Object.keys(value).filter((k) => !(k in props))
 }
 
-/** Whether a string property reads better as several lines. */
+/** Whether a string property reads better as several lines (long text by its name or size). */
 export function multiline(name: string, s: JsonSchema): boolean {
   if (typeof s.format === 'string') return false
-  if (typeof s.maxLength === 'number' && s.maxLength <= 200) return false
-  return !/(^|_)(url|uri|name|id|key|tag|method|algorithm|pattern|path|mime|lang|language|email|host|token|secret|model)s?$/i.test(name)
+  if (typeof s.maxLength === 'number') return s.maxLength > 200
+  return /(^|_)(text|body|content|contents|input|prompt|message|description|query|filter|data|old|new|replacement|code|script|source|html|markdown|md|json|yaml|csv|template|diff|patch|document|note|notes|instructions|system|summary|comment|payload)s?$/i.test(name)
 }
 
 /** The HTML input type for a string format. */
