@@ -329,3 +329,14 @@ test('install from a URL with its sha256; a wrong checksum shows the server’s 
     files.close()
   }
 })
+
+test('a plugin’s prompts and resources are listed on its page', async () => {
+  await server.installPlugin('conformance')
+  const page = await browser.page(server)
+  await page.goto(server.base + '/plugins/conformance?tab=prompts')
+  await page.getByTestId('plugin-prompts').getByText('test_simple_prompt').waitFor()
+  await page.goto(server.base + '/plugins/conformance?tab=resources')
+  await page.getByTestId('plugin-resources').getByText('test://static-text').waitFor()
+  await browser.check(page, 'plugin-resources')
+  page.assertClean()
+})

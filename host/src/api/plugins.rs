@@ -75,6 +75,15 @@ pub struct PluginDetail {
     /// Skills.
     #[schema(value_type = Vec<Object>)]
     pub skill_list: Vec<Skill>,
+    /// Prompts (MCP prompts: name, description, arguments).
+    #[schema(value_type = Vec<Object>)]
+    pub prompt_list: Vec<crate::prompts::PromptEntry>,
+    /// Fixed resources (MCP resources: uri, name, description, media type).
+    #[schema(value_type = Vec<Object>)]
+    pub resource_list: Vec<crate::resources::ResourceEntry>,
+    /// Resource URI templates.
+    #[schema(value_type = Vec<Object>)]
+    pub resource_templates: Vec<crate::resources::TemplateEntry>,
     /// When this version was installed (ms since the epoch).
     pub installed_at: u64,
 }
@@ -116,6 +125,9 @@ pub(super) async fn detail(c: &Ctx, live: &Live) -> Result<PluginDetail, ApiErro
         secrets_set,
         tool_list: live.contents.tools.clone(),
         skill_list: live.contents.skills.clone(),
+        prompt_list: live.contents.prompts.clone(),
+        resource_list: live.contents.resources.clone(),
+        resource_templates: live.contents.templates.clone(),
         installed_at: live.installed.state.installed_at,
     })
 }

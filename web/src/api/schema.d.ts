@@ -2135,8 +2135,14 @@ export interface components {
             installed_at: number;
             /** @description The manifest as installed. */
             manifest: Record<string, never>;
+            /** @description Prompts (MCP prompts: name, description, arguments). */
+            prompt_list: Record<string, never>[];
             /** @description What the manifest requests. */
             requested: Record<string, never>;
+            /** @description Fixed resources (MCP resources: uri, name, description, media type). */
+            resource_list: Record<string, never>[];
+            /** @description Resource URI templates. */
+            resource_templates: Record<string, never>[];
             /** @description Names of secrets that have a value (values are never returned). */
             secrets_set: string[];
             /** @description Skills. */
