@@ -63,6 +63,31 @@ test('a question from the agent is answered in place', async () => {
   page.assertClean()
 })
 
+test('a tool call that needs approval is allowed or denied in place', async () => {
+  const agent = await server.api('POST', '/agents', { name: 'careful', approval: 'always' })
+  const session = await server.api('POST', '/sessions', { agent_id: agent.id })
+  server.llm.push(
+    { toolCalls: [{ name: 'data__json_query', arguments: { input: { n: 41 }, filter: '.n + 1' } }] },
+    { text: 'It is 42.' },
+    { toolCalls: [{ name: 'data__json_query', arguments: { input: {}, filter: '.' } }] },
+    { text: 'Understood, I will not.' },
+  )
+  const page = await browser.page(server)
+  await page.goto(`${server.base}/chat/${session.id}`)
+  await say(page, 'Add one to 41')
+  const approval = page.getByTestId('approval')
+  await approval.getByText('data__json_query').waitFor()
+  await browser.check(page, 'chat-approval')
+  await approval.getByTestId('approve').click()
+  await page.getByTestId('assistant-text').getByText('It is 42.').waitFor()
+  await say(page, 'Now look at everything')
+  await page.getByTestId('approval').getByTestId('deny').click()
+  await page.getByTestId('assistant-text').getByText('Understood, I will not.').waitFor()
+  const denied = page.getByTestId('tool-card').last()
+  await denied.getByText('error').waitFor()
+  page.assertClean()
+})
+
 test('a running task is canceled from the chat', async () => {
   server.llm.push({ hang: true })
   const page = await browser.page(server)

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, truncateSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createServer } from 'node:http'
 import { createHash } from 'node:crypto'
@@ -213,17 +213,19 @@ test('images come back as images; secrets are write-only', async () => {
 test('a package over the upload limit is refused before it is sent, naming the limit', async () => {
   const page = await browser.page(server)
   await page.goto(server.base + '/plugins?install=1')
-  // Pretend the server's limit is 1 KiB (as if a 413 had named it).
-  await page.evaluate(() => sessionStorage.setItem('switchyard.maxUploadBytes', '1024'))
-  await page.reload()
+  // A package one byte over the limit the server publishes (64 MiB by default).
+  const limit = (await server.api('GET', '/limits')).plugin_upload_bytes
+  const big = join(mkdtempSync(join(tmpdir(), 'sy-big-')), 'big-0.1.0.tar.gz')
+  writeFileSync(big, '')
+  truncateSync(big, limit + 1)
   let sent = false
   page.on('request', (r) => {
     if (r.method() === 'POST' && r.url().endsWith('/api/v1/plugins')) sent = true
   })
-  await page.getByTestId('package-file').setInputFiles(join(PACKAGES, 'echo-0.1.0.tar.gz'))
+  await page.getByTestId('package-file').setInputFiles(big)
   const problem = page.getByTestId('package-problem')
   await problem.waitFor()
-  assert.match(await problem.innerText(), /at most 1 KiB/)
+  assert.match(await problem.innerText(), /at most 64 MiB/)
   assert.equal(await page.getByTestId('install-submit').isDisabled(), true)
   // A lone .wasm is refused too: it needs its plugin.toml.
   await page.getByTestId('package-file').setInputFiles({ name: 'x.wasm', mimeType: 'application/wasm', buffer: Buffer.from([0, 97, 115, 109]) })

@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod channels;
 pub mod error;
+mod limits;
 mod mcp_servers;
 pub mod openapi;
 pub mod plugins;
@@ -421,6 +422,8 @@ pub fn routes(
         .or(auth::routes(s.clone()))
         .unify()
         .or(setup::routes(s.clone()))
+        .unify()
+        .or(limits::routes(s.clone()))
         .unify()
         .or(users::routes(s.clone()))
         .unify()

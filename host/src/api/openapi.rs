@@ -14,7 +14,7 @@ use warp::{Filter, Rejection};
     paths(
         super::health,
         super::auth::login, super::auth::refresh, super::auth::logout, super::auth::me,
-        super::setup::state, super::setup::set_up,
+        super::setup::state, super::setup::set_up, super::limits::limits,
         super::ws_auth::create_ticket,
         super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
         super::tokens::list, super::tokens::create, super::tokens::delete,
@@ -154,6 +154,10 @@ pub fn allowed_methods() -> &'static std::collections::HashMap<String, String> {
         ] {
             map.insert(path.to_string(), "GET".to_string());
         }
+        map.insert(
+            super::serve::CONSOLE_ROUTE.to_string(),
+            "GET, HEAD".to_string(),
+        );
         map
     })
 }

@@ -138,6 +138,9 @@ pub fn method_label(method: &http::Method) -> &'static str {
     }
 }
 
+/// The route label of every web console page and asset.
+pub const CONSOLE_ROUTE: &str = "/ (console)";
+
 /// The route template of a path, for metric labels (bounded cardinality).
 pub fn route_label(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -153,6 +156,8 @@ pub fn route_label(path: &str) -> &'static str {
             ["auth", "logout"] => "/api/v1/auth/logout",
             ["auth", "me"] => "/api/v1/auth/me",
             ["ws-tickets"] => "/api/v1/ws-tickets",
+            ["setup"] => "/api/v1/setup",
+            ["limits"] => "/api/v1/limits",
             ["users"] => "/api/v1/users",
             ["users", _] => "/api/v1/users/{id}",
             ["tokens"] => "/api/v1/tokens",
@@ -210,6 +215,6 @@ pub fn route_label(path: &str) -> &'static str {
             ["sandboxes", _, "file"] => "/api/v1/sandboxes/{id}/file",
             _ => "unmatched",
         },
-        _ => "unmatched",
+        _ => CONSOLE_ROUTE,
     }
 }

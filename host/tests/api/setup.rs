@@ -1,5 +1,6 @@
 //! First-run setup (the one-time link `serve` prints creates the first
-//! administrator, once) and the console's pages next to the API's paths.
+//! administrator, once), the console's pages next to the API's paths, and the
+//! size limits the console checks before it sends.
 
 use crate::harness::{Backend, Server};
 use serde_json::json;
@@ -151,5 +152,17 @@ async fn console_pages_are_served_beside_the_api() {
         .await
         .unwrap();
     assert_eq!(head.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_limits_are_published_to_signed_in_callers() {
+    let server = Server::start_with(Backend::Sqlite, |c| c.max_upload_bytes = 3 << 20).await;
+    assert_eq!(server.anon().get("/api/v1/limits").await.status, 401);
+    let r = server.admin.get("/api/v1/limits").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["plugin_upload_bytes"], 3 << 20);
+    assert_eq!(r.body["sandbox_file_bytes"], 256 << 20);
+    assert!(r.body["task_input_bytes"].as_u64().unwrap() > 0);
     server.stop().await;
 }

@@ -252,6 +252,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The size limits to check before sending. */
+        get: operations["meta_limits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mcp-servers": {
         parameters: {
             query?: never;
@@ -2531,6 +2548,24 @@ export interface components {
             /** @description True while no user exists: open the setup link `switchyard serve` printed. */
             required: boolean;
         };
+        /** @description The server's size limits, in bytes. */
+        SizeLimits: {
+            /**
+             * Format: int64
+             * @description Largest plugin package upload (`max_upload_mb`).
+             */
+            plugin_upload_bytes: number;
+            /**
+             * Format: int64
+             * @description Largest file put into or read from a sandbox (`[sandbox] max_file_bytes`).
+             */
+            sandbox_file_bytes: number;
+            /**
+             * Format: int64
+             * @description Largest task input or WebSocket message (`[tasks] max_input_bytes`).
+             */
+            task_input_bytes: number;
+        };
         /**
          * Format: binary
          * @description A skill folder as a `.tar.gz` or `.zip` archive (request body of `POST /skills`).
@@ -3873,6 +3908,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    meta_limits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SizeLimits"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

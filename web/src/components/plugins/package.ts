@@ -5,24 +5,18 @@
 // before it is sent).
 import { ApiError, api, seg } from '../../api/client'
 import type { Schemas } from '../../api/client'
+import { limits } from '../../api/limits'
 
-const LIMIT_KEY = 'switchyard.maxUploadBytes'
-
-/**
- * The server's upload limit. No endpoint reports it, so this is the
- * documented default (64 MiB, `SWITCHYARD_MAX_UPLOAD_MB`) until a 413 answer
- * names the real one, which is remembered for the tab.
- */
+/** The server's plugin upload limit (`GET /limits`, read at sign-in). */
 export function uploadLimit(): number {
-  const v = Number(sessionStorage.getItem(LIMIT_KEY))
-  return Number.isFinite(v) && v > 0 ? v : 64 * 1024 * 1024
+  return limits.plugin_upload_bytes
 }
 
-/** Remember the limit a 413 message names ("larger than N MiB"). */
+/** Take the limit a 413 answer names ("larger than N MiB") if it is lower. */
 export function learnLimit(e: unknown): void {
   if (!(e instanceof ApiError) || e.status !== 413) return
   const m = e.message.match(/(\d+)\s*MiB/)
-  if (m) sessionStorage.setItem(LIMIT_KEY, String(Number(m[1]) * 1024 * 1024))
+  if (m) limits.plugin_upload_bytes = Math.min(limits.plugin_upload_bytes, Number(m[1]) * 1024 * 1024)
 }
 
 /** What the picked files amount to. */

@@ -2,17 +2,13 @@
 // the upload limit, and a poller for live resource use.
 import { onBeforeUnmount, reactive, watch } from 'vue'
 import { ApiError, get, seg, type Schemas } from '../../api/client'
+import { limits } from '../../api/limits'
 
 export type Sandbox = Schemas['Sandbox']
 export type Stats = Schemas['Stats']
 
-/**
- * Largest file the server takes or gives (`[sandbox] max_file_bytes`, 256 MiB
- * out of the box; host/src/sandbox/limits.rs). The API does not publish the
- * configured value, so an upload above it is refused here before any byte is
- * sent, and a server configured lower still answers 413 with its own limit.
- */
-export const MAX_FILE_BYTES = 256 * 1024 * 1024
+/** Largest file the server takes or gives (`[sandbox] max_file_bytes`, from `GET /limits`). */
+export const maxFileBytes = () => limits.sandbox_file_bytes
 
 /** The sandbox has a container now (stats can be read). */
 export function isRunning(s: Pick<Sandbox, 'state'>): boolean {
