@@ -84,7 +84,7 @@ test('a tool call that needs approval is allowed or denied in place', async () =
   await page.getByTestId('approval').getByTestId('deny').click()
   await page.getByTestId('assistant-text').getByText('Understood, I will not.').waitFor()
   const denied = page.getByTestId('tool-card').last()
-  await denied.getByText('error').waitFor()
+  await denied.locator('.badge.bad').getByText('error', { exact: true }).waitFor()
   page.assertClean()
 })
 
