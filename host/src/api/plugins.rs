@@ -70,19 +70,14 @@ pub struct PluginDetail {
     /// Names of secrets that have a value (values are never returned).
     pub secrets_set: Vec<String>,
     /// Tools with their JSON Schemas.
-    #[schema(value_type = Vec<Object>)]
     pub tool_list: Vec<ToolEntry>,
     /// Skills.
-    #[schema(value_type = Vec<Object>)]
     pub skill_list: Vec<Skill>,
     /// Prompts (MCP prompts: name, description, arguments).
-    #[schema(value_type = Vec<Object>)]
     pub prompt_list: Vec<crate::prompts::PromptEntry>,
     /// Fixed resources (MCP resources: uri, name, description, media type).
-    #[schema(value_type = Vec<Object>)]
     pub resource_list: Vec<crate::resources::ResourceEntry>,
     /// Resource URI templates.
-    #[schema(value_type = Vec<Object>)]
     pub resource_templates: Vec<crate::resources::TemplateEntry>,
     /// When this version was installed (ms since the epoch).
     pub installed_at: u64,

@@ -19,7 +19,6 @@ use warp::{Filter, Rejection, Reply};
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SkillBody {
     /// Catalog entry.
-    #[schema(value_type = Object)]
     pub skill: Skill,
     /// The instructions (SKILL.md without front matter).
     pub instructions: String,
@@ -142,7 +141,7 @@ impl From<SkillError> for ApiError {
 /// Every skill you may use: yours, the plugins', the skills directory's, and
 /// those other users share.
 #[utoipa::path(get, path = "/api/v1/skills", tag = "skills", security(("bearer" = [])),
-    responses((status = 200, body = ListOf<Object>), (status = 401, body = super::error::ErrorBody)))]
+    responses((status = 200, body = ListOf<Skill>), (status = 401, body = super::error::ErrorBody)))]
 pub async fn list_skills(c: Ctx) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     let items = c.s.skills.current(&caller(&c)).await;

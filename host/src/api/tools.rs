@@ -64,7 +64,7 @@ pub(super) fn caller(c: &Ctx) -> Caller {
 /// connected external MCP servers (`plugin` is then the server's name), with
 /// JSON Schemas.
 #[utoipa::path(get, path = "/api/v1/tools", tag = "tools", security(("bearer" = [])),
-    responses((status = 200, body = ListOf<Object>), (status = 401, body = super::error::ErrorBody)))]
+    responses((status = 200, body = ListOf<ToolEntry>), (status = 401, body = super::error::ErrorBody)))]
 pub fn list(c: Ctx) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
     let caller = caller(&c);

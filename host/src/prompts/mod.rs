@@ -10,7 +10,7 @@ pub const MAX_PROMPTS: usize = 256;
 pub const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
 
 /// One argument of a prompt.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Argument {
     /// Its name.
     pub name: String,
@@ -22,7 +22,7 @@ pub struct Argument {
 }
 
 /// A validated prompt of a plugin.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PromptEntry {
     /// The plugin offering it.
     pub plugin: String,

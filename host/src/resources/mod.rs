@@ -15,7 +15,7 @@ pub const MAX_URI: usize = 2048;
 pub const SKILL_SCHEME: &str = "skill";
 
 /// A validated fixed resource of a plugin.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ResourceEntry {
     /// The plugin serving it.
     pub plugin: String,
@@ -35,7 +35,7 @@ pub struct ResourceEntry {
 }
 
 /// A validated URI template of a plugin.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TemplateEntry {
     /// The plugin serving it.
     pub plugin: String,

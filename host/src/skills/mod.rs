@@ -41,7 +41,7 @@ impl Serialize for Source {
 }
 
 /// One skill's catalog entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Skill {
     /// The plugin that ships it, `_local` for the skills directory, or
     /// `@USER` for a skill USER installed.
@@ -54,9 +54,10 @@ pub struct Skill {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
     /// Free-form string metadata.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
-    /// Where it comes from.
+    /// Where it comes from: `export`, `folder` or `installed`.
+    #[schema(value_type = String)]
     pub source: Source,
     /// Who installed it (installed skills only).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -14,7 +14,7 @@ use std::time::Instant;
 pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
 
 /// Behaviour hints of a tool.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Annotations {
     /// Changes nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,7 +31,7 @@ pub struct Annotations {
 }
 
 /// A validated tool of a plugin.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ToolEntry {
     /// The plugin offering it.
     pub plugin: String,
@@ -43,9 +43,11 @@ pub struct ToolEntry {
     /// What it does.
     pub description: String,
     /// JSON Schema of the arguments.
+    #[schema(value_type = Object)]
     pub input_schema: Value,
     /// JSON Schema of the structured output.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub output_schema: Option<Value>,
     /// Behaviour hints.
     pub annotations: Annotations,

@@ -1169,6 +1169,17 @@ export interface components {
             skills?: string[] | null;
             tools?: string[] | null;
         };
+        /** @description Behaviour hints of a tool. */
+        Annotations: {
+            /** @description May destroy data. */
+            destructive?: boolean | null;
+            /** @description Repeating has no further effect. */
+            idempotent?: boolean | null;
+            /** @description Reaches outside systems. */
+            open_world?: boolean | null;
+            /** @description Changes nothing. */
+            read_only?: boolean | null;
+        };
         /** @description An API token as listed (never with its value). */
         ApiToken: {
             /**
@@ -1202,6 +1213,15 @@ export interface components {
          * @enum {string}
          */
         Approval: "never" | "destructive" | "always";
+        /** @description One argument of a prompt. */
+        Argument: {
+            /** @description What to pass. */
+            description?: string | null;
+            /** @description Its name. */
+            name: string;
+            /** @description Whether the prompt needs it. */
+            required: boolean;
+        };
         /** @description A recorded action. */
         AuditEntry: {
             /** @description What was attempted, e.g. `plugin.install`. */
@@ -1874,6 +1894,35 @@ export interface components {
             next?: string | null;
         };
         /** @description A page of items. */
+        ListOf_Skill: {
+            /** @description The items. */
+            items: {
+                /** @description What it does and when to use it. */
+                description: string;
+                /** @description SPDX license, if declared. */
+                license?: string | null;
+                /** @description Free-form string metadata. */
+                metadata?: {
+                    [key: string]: string;
+                };
+                /** @description Its name. */
+                name: string;
+                /** @description Who installed it (installed skills only). */
+                owner?: string | null;
+                /**
+                 * @description The plugin that ships it, `_local` for the skills directory, or
+                 *     `@USER` for a skill USER installed.
+                 */
+                plugin: string;
+                /** @description Where it comes from: `export`, `folder` or `installed`. */
+                source: string;
+                /** @description `private` or `shared` (installed skills only). */
+                visibility?: string | null;
+            }[];
+            /** @description Pass as `after` for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of items. */
         ListOf_Task: {
             /** @description The items. */
             items: {
@@ -1924,6 +1973,28 @@ export interface components {
                 usage: components["schemas"]["Usage"];
                 /** @description What it waits for while `input_required` (a question or an approval request). */
                 waiting_for?: Record<string, never> | null;
+            }[];
+            /** @description Pass as `after` for the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description A page of items. */
+        ListOf_ToolEntry: {
+            /** @description The items. */
+            items: {
+                /** @description Behaviour hints. */
+                annotations: components["schemas"]["Annotations"];
+                /** @description What it does. */
+                description: string;
+                /** @description JSON Schema of the arguments. */
+                input_schema: Record<string, never>;
+                /** @description The tool's name within the plugin. */
+                name: string;
+                /** @description JSON Schema of the structured output. */
+                output_schema?: Record<string, never> | null;
+                /** @description The plugin offering it. */
+                plugin: string;
+                /** @description A human-readable title. */
+                title?: string | null;
             }[];
             /** @description Pass as `after` for the next page; absent on the last page. */
             next?: string | null;
@@ -2153,19 +2224,19 @@ export interface components {
             /** @description The manifest as installed. */
             manifest: Record<string, never>;
             /** @description Prompts (MCP prompts: name, description, arguments). */
-            prompt_list: Record<string, never>[];
+            prompt_list: components["schemas"]["PromptEntry"][];
             /** @description What the manifest requests. */
             requested: Record<string, never>;
             /** @description Fixed resources (MCP resources: uri, name, description, media type). */
-            resource_list: Record<string, never>[];
+            resource_list: components["schemas"]["ResourceEntry"][];
             /** @description Resource URI templates. */
-            resource_templates: Record<string, never>[];
+            resource_templates: components["schemas"]["TemplateEntry"][];
             /** @description Names of secrets that have a value (values are never returned). */
             secrets_set: string[];
             /** @description Skills. */
-            skill_list: Record<string, never>[];
+            skill_list: components["schemas"]["Skill"][];
             /** @description Tools with their JSON Schemas. */
-            tool_list: Record<string, never>[];
+            tool_list: components["schemas"]["ToolEntry"][];
         };
         /** @description A plugin in a list. */
         PluginSummary: {
@@ -2227,6 +2298,19 @@ export interface components {
             /** @description The trigger, as for create. */
             trigger: components["schemas"]["Trigger"];
         };
+        /** @description A validated prompt of a plugin. */
+        PromptEntry: {
+            /** @description Its arguments. */
+            arguments: components["schemas"]["Argument"][];
+            /** @description What it is for. */
+            description?: string | null;
+            /** @description The prompt's name within the plugin. */
+            name: string;
+            /** @description The plugin offering it. */
+            plugin: string;
+            /** @description A human-readable title. */
+            title?: string | null;
+        };
         /**
          * @description LLM providers a session or agent may name.
          * @enum {string}
@@ -2256,6 +2340,21 @@ export interface components {
              *     your `disk_mb` maximum and storage quota; applied at the next start.
              */
             disk_mb: number;
+        };
+        /** @description A validated fixed resource of a plugin. */
+        ResourceEntry: {
+            /** @description What it holds. */
+            description?: string | null;
+            /** @description Its media type. */
+            mime_type?: string | null;
+            /** @description A short name. */
+            name: string;
+            /** @description The plugin serving it. */
+            plugin: string;
+            /** @description A human-readable title. */
+            title?: string | null;
+            /** @description Its URI. */
+            uri: string;
         };
         /**
          * @description What a user may do.
@@ -2566,6 +2665,30 @@ export interface components {
              */
             task_input_bytes: number;
         };
+        /** @description One skill's catalog entry. */
+        Skill: {
+            /** @description What it does and when to use it. */
+            description: string;
+            /** @description SPDX license, if declared. */
+            license?: string | null;
+            /** @description Free-form string metadata. */
+            metadata?: {
+                [key: string]: string;
+            };
+            /** @description Its name. */
+            name: string;
+            /** @description Who installed it (installed skills only). */
+            owner?: string | null;
+            /**
+             * @description The plugin that ships it, `_local` for the skills directory, or
+             *     `@USER` for a skill USER installed.
+             */
+            plugin: string;
+            /** @description Where it comes from: `export`, `folder` or `installed`. */
+            source: string;
+            /** @description `private` or `shared` (installed skills only). */
+            visibility?: string | null;
+        };
         /**
          * Format: binary
          * @description A skill folder as a `.tar.gz` or `.zip` archive (request body of `POST /skills`).
@@ -2578,7 +2701,7 @@ export interface components {
             /** @description The instructions (SKILL.md without front matter). */
             instructions: string;
             /** @description Catalog entry. */
-            skill: Record<string, never>;
+            skill: components["schemas"]["Skill"];
         };
         /** @description A change to an installed skill. */
         SkillPatch: {
@@ -2708,6 +2831,21 @@ export interface components {
          * @enum {string}
          */
         TaskStatus: "pending" | "running" | "input_required" | "completed" | "failed" | "canceled";
+        /** @description A validated URI template of a plugin. */
+        TemplateEntry: {
+            /** @description What the resources hold. */
+            description?: string | null;
+            /** @description Their media type. */
+            mime_type?: string | null;
+            /** @description A short name. */
+            name: string;
+            /** @description The plugin serving it. */
+            plugin: string;
+            /** @description A human-readable title. */
+            title?: string | null;
+            /** @description The RFC 6570 template. */
+            uri_template: string;
+        };
         /** @description Tokens for a session. */
         TokenResponse: {
             /** @description JWT for `Authorization: Bearer` (120 minutes). */
@@ -2723,6 +2861,23 @@ export interface components {
             token_type: string;
             /** @description The user. */
             user: components["schemas"]["User"];
+        };
+        /** @description A validated tool of a plugin. */
+        ToolEntry: {
+            /** @description Behaviour hints. */
+            annotations: components["schemas"]["Annotations"];
+            /** @description What it does. */
+            description: string;
+            /** @description JSON Schema of the arguments. */
+            input_schema: Record<string, never>;
+            /** @description The tool's name within the plugin. */
+            name: string;
+            /** @description JSON Schema of the structured output. */
+            output_schema?: Record<string, never> | null;
+            /** @description The plugin offering it. */
+            plugin: string;
+            /** @description A human-readable title. */
+            title?: string | null;
         };
         /** @description The tools a server offers now. */
         ToolList: {
@@ -6836,7 +6991,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["ListOf_Skill"];
                 };
             };
             401: {
@@ -7550,7 +7705,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["ListOf_ToolEntry"];
                 };
             };
             401: {

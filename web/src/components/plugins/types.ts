@@ -39,27 +39,13 @@ export interface Manifest {
 export type JsonSchema = Record<string, unknown>
 
 /** A tool with its schemas. */
-export interface Tool {
-  plugin: string
-  name: string
-  title?: string
-  description: string
+export type Tool = Omit<Schemas['ToolEntry'], 'input_schema' | 'output_schema'> & {
   input_schema: JsonSchema
   output_schema?: JsonSchema
-  annotations?: { read_only?: boolean; destructive?: boolean; idempotent?: boolean; open_world?: boolean }
 }
 
 /** A skill's catalog entry. */
-export interface Skill {
-  plugin: string
-  name: string
-  description: string
-  license?: string
-  metadata?: Record<string, string>
-  source: 'installed' | 'folder' | 'export' | string
-  owner?: string
-  visibility?: 'private' | 'shared' | string
-}
+export type Skill = Schemas['Skill']
 
 /** A file of a skill: UTF-8 text, or base64 for binary content. */
 export interface SkillFile {
