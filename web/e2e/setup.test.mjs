@@ -103,6 +103,31 @@ test('an expired session returns to sign-in and back to the same page, draft kep
   }
 })
 
+test('the access token is refreshed before it expires', async () => {
+  const server = await startServer()
+  try {
+    const page = await browser.page(server)
+    await page.goto(server.base + '/chat')
+    const before = await page.evaluate(() => {
+      const t = JSON.parse(localStorage.getItem('switchyard.auth'))
+      // As if the token had a minute and two seconds left.
+      t.expiresAt = Date.now() + 62_000
+      localStorage.setItem('switchyard.auth', JSON.stringify(t))
+      return t
+    })
+    await page.reload()
+    await page.waitForFunction((old) => JSON.parse(localStorage.getItem('switchyard.auth')).access !== old, before.access, { timeout: 15_000 })
+    const after = await page.evaluate(() => JSON.parse(localStorage.getItem('switchyard.auth')))
+    assert.notEqual(after.refresh, before.refresh, 'the refresh token rotated')
+    assert.ok(after.expiresAt > Date.now() + 60 * 60_000, 'the new token has its full lifetime')
+    await page.getByRole('link', { name: 'Tasks' }).click()
+    await page.getByRole('heading', { name: 'Tasks' }).waitFor()
+    page.assertClean()
+  } finally {
+    await server.stop()
+  }
+})
+
 test('the console is served with a strict policy, cached and compressed', async () => {
   const server = await startServer()
   try {
