@@ -142,6 +142,19 @@ async fn manifest_errors_are_precise() {
             &TOOL_MANIFEST.replace("[\"tool\"]", "[]"),
             "kinds: list at least one",
         ),
+        (
+            "name = \"x\"\nversion = \"0.1.0\"\ndescription = \"d\"\nkinds = [\"skill\"]\n",
+            "a package without `component` holds only skills/NAME/SKILL.md folders, which need no kind",
+        ),
+        (
+            "name = \"x\"\nversion = \"0.1.0\"\ndescription = \"d\"\n[capabilities]\nkv = \"user\"\n",
+            "capabilities and config need a component",
+        ),
+        (
+            // A TOML error keeps its lines: the snippet and the caret stay readable.
+            &format!("{TOOL_MANIFEST}[limits]\nmemory = 16\n"),
+            "\n7 | memory = 16\n",
+        ),
     ];
     for (manifest, expected) in cases {
         let dir = package_with(manifest, &wasm);
@@ -328,4 +341,77 @@ async fn component_symlink_out_of_package_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("outside the package"), "{err}");
     assert_nothing_installed(&host).await;
+}
+
+#[tokio::test]
+async fn skill_folders_install_without_a_component() {
+    let host = Host::new().await;
+    let dir = TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join("plugin.toml"),
+        "name = \"team-skills\"\nversion = \"1.0.0\"\ndescription = \"Our team's skills\"\n",
+    )
+    .unwrap();
+    let skill = dir.path().join("skills/release-notes");
+    std::fs::create_dir_all(skill.join("scripts")).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: release-notes\ndescription: Write release notes from a git log\n---\nRead `git log`, group by kind.\n",
+    )
+    .unwrap();
+    std::fs::write(skill.join("scripts/log.sh"), "git log --oneline\n").unwrap();
+    let report = host
+        .manager
+        .install(dir.path(), &Default::default())
+        .await
+        .unwrap();
+    assert!(report.contents.tools.is_empty());
+    let names: Vec<_> = report.contents.skills.iter().map(|s| &s.name).collect();
+    assert_eq!(names, ["release-notes"]);
+    assert!(report.pending.is_empty(), "nothing to grant");
+    let installed = host.manager.get("team-skills").await.unwrap();
+    assert!(
+        installed
+            .dir
+            .join("skills/release-notes/scripts/log.sh")
+            .is_file()
+    );
+    let err = host.manager.load("team-skills").await.err().unwrap();
+    assert!(err.to_string().contains("has no component"), "{err}");
+    // As an archive with one top-level folder, too.
+    let archive = dir.path().join("../team-skills-1.1.0.tar.gz");
+    let text = std::fs::read_to_string(dir.path().join("plugin.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("plugin.toml"),
+        text.replace("1.0.0", "1.1.0"),
+    )
+    .unwrap();
+    let file = std::fs::File::create(&archive).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::fast(),
+    ));
+    tar.append_dir_all("team-skills", dir.path()).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let report = host
+        .manager
+        .install(&archive, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(report.replaced.unwrap().to_string(), "1.0.0");
+    std::fs::remove_file(&archive).unwrap();
+
+    // Without any skill folder there is nothing to install.
+    let empty = TempDir::new().unwrap();
+    std::fs::write(
+        empty.path().join("plugin.toml"),
+        "name = \"nothing\"\nversion = \"1.0.0\"\ndescription = \"d\"\n",
+    )
+    .unwrap();
+    let err = host
+        .manager
+        .install(empty.path(), &Default::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no skills/NAME/SKILL.md"), "{err}");
 }

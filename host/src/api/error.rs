@@ -170,6 +170,7 @@ impl From<PluginsError> for ApiError {
             PluginsError::NotReady(_) => {
                 Self::new(StatusCode::CONFLICT, "plugin_not_ready", message)
             }
+            PluginsError::NoComponent(_) => Self::not_found(message),
             PluginsError::Config(_) => Self::bad_request(message),
             PluginsError::UnknownKey(_) => Self::not_found(message),
             PluginsError::NotRequested(_) => {

@@ -93,14 +93,18 @@ enum Command {
     Image(image::ImageCommand),
 }
 
-/// Set up `tracing` on stderr from `--log` / `RUST_LOG`.
+/// Set up `tracing` on stderr from `--log` / `RUST_LOG`. The text format is
+/// coloured only when stderr is a terminal and `NO_COLOR` is unset, so a log
+/// redirected to a file holds no escape codes.
 pub fn init_logging(cli: &Cli) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -216,7 +216,11 @@ impl ServerHandler for Handler {
         cx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let view = self.read_view(&cx)?;
-        let mut tools = super::sandbox_tools::tools();
+        let mut tools = if self.s.sandboxes.available().await {
+            super::sandbox_tools::tools()
+        } else {
+            Vec::new()
+        };
         tools.extend(super::task_tools::tools());
         tools.extend(super::schedule_tools::tools());
         for (name, entry) in &view.tools {

@@ -81,6 +81,11 @@ pub enum BuildError {
     /// Writing the package failed.
     #[error("writing the package: {0}")]
     Io(String),
+    /// plugin.toml names no component.
+    #[error(
+        "plugin.toml names no `component`: a package of skills/ folders needs no build (install the folder as it is)"
+    )]
+    NothingToBuild,
 }
 
 /// Build the plugin in `options.dir`, reporting progress to `progress`.
@@ -97,6 +102,9 @@ pub fn build(
     let manifest_text =
         fs::read_to_string(&manifest_path).map_err(|e| BuildError::Io(e.to_string()))?;
     let manifest = Manifest::parse(&manifest_text)?;
+    let Some(component_path) = manifest.component.clone() else {
+        return Err(BuildError::NothingToBuild);
+    };
     check_target(dir)?;
     let wasm = cargo_build(&cargo_toml, progress)?;
     progress(BuildEvent::Packaging);
@@ -108,7 +116,7 @@ pub fn build(
     if out.exists() {
         fs::remove_dir_all(&out).map_err(io)?;
     }
-    let component = out.join(&manifest.component);
+    let component = out.join(&component_path);
     fs::create_dir_all(component.parent().unwrap_or(&out)).map_err(io)?;
     let component_bytes = fs::copy(&wasm, &component).map_err(io)?;
     fs::write(out.join("plugin.toml"), &manifest_text).map_err(io)?;

@@ -141,6 +141,16 @@ impl PluginHost {
                 contents: Contents::default(),
             };
         }
+        if installed.manifest.component.is_none() {
+            let found = super::skills_only(&installed.manifest, &installed.dir);
+            let problem = found.as_ref().err().map(ToString::to_string);
+            return Live {
+                contents: found.unwrap_or_default(),
+                installed,
+                component: None,
+                problem,
+            };
+        }
         let loaded = match self.manager.load_installed(installed.clone()) {
             Ok(loaded) => loaded,
             Err(e) => {

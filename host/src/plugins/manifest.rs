@@ -33,10 +33,14 @@ pub struct Manifest {
     pub version: semver::Version,
     /// One line on what the plugin does.
     pub description: String,
-    /// The interfaces the component exports.
+    /// The interfaces the component exports (empty for a package of `skills/`
+    /// folders only: folder skills need no kind).
+    #[serde(default)]
     pub kinds: Vec<Kind>,
-    /// Path of the component inside the package.
-    pub component: String,
+    /// Path of the component inside the package; absent for a package that
+    /// holds only `skills/NAME/SKILL.md` folders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
     /// SPDX license expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
@@ -229,7 +233,7 @@ impl Manifest {
             return Err(too_large(text.len() as u64));
         }
         let manifest: Manifest = toml::from_str(text)
-            .map_err(|e| ManifestError::Parse(e.to_string().trim_end().replace('\n', " ")))?;
+            .map_err(|e| ManifestError::Parse(e.to_string().trim_end().to_string()))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -277,22 +281,40 @@ impl Manifest {
                 self.config.len()
             ));
         }
-        if self.kinds.is_empty() {
-            problems.push(
-                "kinds: list at least one of \"tool\", \"channel\", \"skill\", \"prompt\", \"resource\""
-                    .into(),
-            );
-        }
         let mut kinds = self.kinds.clone();
         kinds.sort();
         kinds.dedup();
         if kinds.len() != self.kinds.len() {
             problems.push("kinds: lists a kind twice".to_string());
         }
-        if let Err(e) = check_relative_path(&self.component) {
-            problems.push(format!("component: {e}"));
-        } else if !self.component.ends_with(".wasm") {
-            problems.push("component: must name a `.wasm` file".to_string());
+        match &self.component {
+            Some(component) => {
+                if self.kinds.is_empty() {
+                    problems.push(
+                        "kinds: list at least one of \"tool\", \"channel\", \"skill\", \"prompt\", \"resource\" (the interfaces the component exports)"
+                            .into(),
+                    );
+                }
+                if let Err(e) = check_relative_path(component) {
+                    problems.push(format!("component: {e}"));
+                } else if !component.ends_with(".wasm") {
+                    problems.push("component: must name a `.wasm` file".to_string());
+                }
+            }
+            None => {
+                if !self.kinds.is_empty() {
+                    problems.push(
+                        "kinds: a package without `component` holds only skills/NAME/SKILL.md folders, which need no kind: remove `kinds`, or add `component = \"plugin.wasm\"`"
+                            .into(),
+                    );
+                }
+                if !self.capabilities.is_empty() || !self.config.is_empty() {
+                    problems.push(
+                        "capabilities and config need a component: a package of skill folders asks for nothing"
+                            .into(),
+                    );
+                }
+            }
         }
         for host in self.capabilities.http.iter().take(MAX_LIST_ITEMS) {
             if let Err(e) = crate::runtime::HostPattern::parse(host) {

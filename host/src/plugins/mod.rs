@@ -68,6 +68,9 @@ pub enum PluginsError {
     /// The plugin cannot run yet (a required config value is missing).
     #[error("{0}")]
     NotReady(String),
+    /// The package holds skill folders only: there is nothing to call.
+    #[error("plugin `{0}` has no component: it holds only skills")]
+    NoComponent(String),
 }
 
 /// Mutable, per-installation facts about a plugin, kept in the store.
@@ -342,7 +345,10 @@ impl PluginManager {
     /// against the host, exports exactly its declared kinds, and what it offers is valid.
     pub async fn verify(&self, package: &Package) -> Result<Contents, PluginsError> {
         let manifest = &package.manifest;
-        let component = self.runtime.compile(&package.component)?;
+        let Some(bytes) = &package.component else {
+            return skills_only(manifest, &package.dir);
+        };
+        let component = self.runtime.compile(bytes)?;
         let exports: Vec<String> = component
             .component_type()
             .exports(self.runtime.engine())
@@ -373,17 +379,7 @@ impl PluginManager {
                 contents.skills.push(Skill::exported(&manifest.name, info));
             }
         }
-        let folders =
-            skills::read_dir(&dir.join("skills"), &manifest.name).map_err(PluginsError::Invalid)?;
-        for skill in folders {
-            if contents.skills.iter().any(|s| s.name == skill.name) {
-                return Err(PluginsError::Invalid(format!(
-                    "skill `{}` is defined twice",
-                    skill.name
-                )));
-            }
-            contents.skills.push(skill);
-        }
+        add_folder_skills(&mut contents, manifest, dir)?;
         if manifest.has(Kind::Channel) {
             contents.channel = Some(self.runtime.describe_channel(loaded).await?);
         }
@@ -413,15 +409,14 @@ impl PluginManager {
             return Err(PluginsError::Disabled(name));
         }
         let manifest = &installed.manifest;
-        let bytes = package::read_inside(
-            &installed.dir,
-            &manifest.component,
-            package::MAX_COMPONENT_BYTES,
-        )
-        .map_err(|e| RegistryError::Damaged {
-            name: name.clone(),
-            reason: e,
-        })?;
+        let Some(path) = &manifest.component else {
+            return Err(PluginsError::NoComponent(name));
+        };
+        let bytes = package::read_inside(&installed.dir, path, package::MAX_COMPONENT_BYTES)
+            .map_err(|e| RegistryError::Damaged {
+                name: name.clone(),
+                reason: e,
+            })?;
         let component = self.runtime.compile(&bytes)?;
         let env = Arc::new(self.env_for(&installed)?);
         let component = self.runtime.load(&component, env, limits(manifest))?;
@@ -487,6 +482,37 @@ impl PluginManager {
             clock: system_clock,
         })
     }
+}
+
+/// What a package without a component offers: its skill folders, at least one.
+pub fn skills_only(manifest: &Manifest, dir: &Path) -> Result<Contents, PluginsError> {
+    let mut contents = Contents::default();
+    add_folder_skills(&mut contents, manifest, dir)?;
+    if contents.skills.is_empty() {
+        return Err(PluginsError::Invalid(
+            "plugin.toml names no `component` and the package holds no skills/NAME/SKILL.md folder: add a component, or at least one skill folder".into(),
+        ));
+    }
+    Ok(contents)
+}
+
+fn add_folder_skills(
+    contents: &mut Contents,
+    manifest: &Manifest,
+    dir: &Path,
+) -> Result<(), PluginsError> {
+    let folders =
+        skills::read_dir(&dir.join("skills"), &manifest.name).map_err(PluginsError::Invalid)?;
+    for skill in folders {
+        if contents.skills.iter().any(|s| s.name == skill.name) {
+            return Err(PluginsError::Invalid(format!(
+                "skill `{}` is defined twice",
+                skill.name
+            )));
+        }
+        contents.skills.push(skill);
+    }
+    Ok(())
 }
 
 /// Per-call limits from a manifest.

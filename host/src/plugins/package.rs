@@ -1,5 +1,7 @@
 //! Plugin packages: a directory, or a `.tar.gz` of one, holding `plugin.toml`, the
-//! component and optional `skills/<name>/SKILL.md` folders.
+//! component and optional `skills/<name>/SKILL.md` folders (a package of skill
+//! folders alone needs no component). In an archive, `plugin.toml` sits at the
+//! top or inside its single top-level folder.
 //!
 //! Archives are unpacked defensively: only regular files and directories, no
 //! absolute or `..` paths, no links, and caps on entry count and unpacked bytes.
@@ -50,8 +52,8 @@ pub enum PackageError {
 pub struct Package {
     /// The validated manifest.
     pub manifest: Manifest,
-    /// The component bytes.
-    pub component: Vec<u8>,
+    /// The component bytes (`None` for a package of skill folders only).
+    pub component: Option<Vec<u8>>,
     /// The directory holding `plugin.toml` (inside `_unpacked` for archives).
     pub dir: PathBuf,
     _unpacked: Option<TempDir>,
@@ -87,8 +89,12 @@ impl Package {
                 _ => io(e),
             },
         )??)?;
-        let component = read_inside(&dir, &manifest.component, MAX_COMPONENT_BYTES)
-            .map_err(PackageError::Component)?;
+        let component = match &manifest.component {
+            Some(path) => Some(
+                read_inside(&dir, path, MAX_COMPONENT_BYTES).map_err(PackageError::Component)?,
+            ),
+            None => None,
+        };
         Ok(Self {
             manifest,
             component,

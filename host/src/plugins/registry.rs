@@ -81,17 +81,16 @@ impl Registry {
             .prefix(&format!(".staging-{}-", manifest.name))
             .tempdir_in(&self.root)
             .map_err(io)?;
-        let component = super::package::read_inside(
-            source,
-            &manifest.component,
-            super::package::MAX_COMPONENT_BYTES,
-        )
-        .map_err(RegistryError::Io)?;
-        let target = staging.path().join(&manifest.component);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(io)?;
+        if let Some(path) = &manifest.component {
+            let component =
+                super::package::read_inside(source, path, super::package::MAX_COMPONENT_BYTES)
+                    .map_err(RegistryError::Io)?;
+            let target = staging.path().join(path);
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent).map_err(io)?;
+            }
+            fs::write(&target, component).map_err(io)?;
         }
-        fs::write(&target, component).map_err(io)?;
         let manifest_text =
             toml::to_string_pretty(manifest).map_err(|e| RegistryError::Io(e.to_string()))?;
         fs::write(staging.path().join("plugin.toml"), manifest_text).map_err(io)?;

@@ -524,7 +524,7 @@ fn classify(
         return PluginError::new(
             ErrorKind::Timeout,
             format!(
-                "plugin `{plugin}` did not finish within its {} ms deadline and was stopped",
+                "plugin `{plugin}` did not finish within its {} ms deadline and was stopped (its author can raise `[limits] timeout_ms` in plugin.toml)",
                 limits.timeout.as_millis()
             ),
         );
@@ -533,7 +533,7 @@ fn classify(
         return PluginError::new(
             ErrorKind::MemoryLimit,
             format!(
-                "plugin `{plugin}` tried to use more than its {} MiB memory limit and was stopped",
+                "plugin `{plugin}` tried to use more than its {} MiB memory limit and was stopped (its author can raise `[limits] memory_mb` in plugin.toml)",
                 limits.memory_bytes >> 20
             ),
         );
@@ -542,7 +542,7 @@ fn classify(
         return PluginError::new(
             ErrorKind::FuelExhausted,
             format!(
-                "plugin `{plugin}` used up its fuel ({}) and was stopped",
+                "plugin `{plugin}` used up its fuel ({}) and was stopped (its author can raise `[limits] fuel` in plugin.toml)",
                 limits.fuel.unwrap_or(0)
             ),
         );

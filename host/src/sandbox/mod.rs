@@ -16,6 +16,7 @@ pub mod image;
 pub mod limits;
 mod metrics;
 pub mod pool;
+mod probe;
 mod standby;
 pub mod storage;
 pub mod terminal;
@@ -149,6 +150,8 @@ pub struct Sandboxes {
     disks: Option<disk::Disks>,
     /// This host process's id, the start of every kill tag it makes.
     boot: String,
+    /// Whether the engine and the worker image are there.
+    probe: probe::Probe,
 }
 
 fn check_name(name: &str) -> Result<(), SandboxError> {
@@ -195,7 +198,16 @@ impl Sandboxes {
             standbys: standby::Standbys::default(),
             disks,
             boot: uuid::Uuid::now_v7().simple().to_string()[24..].to_string(),
+            probe: probe::Probe::default(),
         })
+    }
+
+    /// Whether sandboxes can start now (the engine answers and has the worker
+    /// image); the sandbox tools are offered only then.
+    pub async fn available(&self) -> bool {
+        self.probe
+            .available(&*self.driver, &self.config.image)
+            .await
     }
 
     /// The settings.

@@ -147,7 +147,7 @@ impl Tasks {
             &patterns,
             skills.clone(),
             self.skills.clone(),
-            true,
+            self.sandboxes.available().await,
         );
         let mut system = session.instructions.clone();
         system.push_str(&toolbox.skill_catalog());

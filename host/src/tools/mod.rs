@@ -331,7 +331,9 @@ async fn call_live_inner(
         }
     };
     let Some(component) = live.component.as_ref() else {
-        let e = if live.installed.state.enabled {
+        let e = if live.installed.manifest.component.is_none() {
+            PluginsError::NoComponent(plugin.to_string())
+        } else if live.installed.state.enabled {
             PluginsError::NotReady(live.problem.clone().unwrap_or_default())
         } else {
             PluginsError::Disabled(plugin.to_string())

@@ -717,8 +717,20 @@ async fn no_engine_means_503_until_it_comes_back() {
     assert!(r.text.contains("start it"), "{}", r.text);
     assert_eq!(server.admin.get("/api/v1/sandboxes").await.status, 200);
     assert_eq!(server.admin.get("/api/v1/health").await.status, 200);
+    let m = crate::mcp::Mcp::open(&server.admin).await;
+    let names = m.tool_names().await;
+    assert!(
+        !names.iter().any(|n| n.starts_with("sandbox_")),
+        "no sandbox tools are offered while no engine answers: {names:?}"
+    );
+    assert!(names.contains(&"task_run".to_string()), "{names:?}");
     // The engine "comes back" at the configured socket.
     std::os::unix::fs::symlink("/var/run/docker.sock", &socket).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !m.tool_names().await.contains(&"sandbox_exec".to_string()) {
+        assert!(Instant::now() < deadline, "the sandbox tools came back");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let id = create(&server.admin, json!({})).await;
     assert_eq!(
         exec(&server.admin, &id, json!({ "command": "echo back" }))

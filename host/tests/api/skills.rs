@@ -13,6 +13,7 @@ use switchyard::agent::config::{ApiKey, ProviderKind};
 use switchyard_fake_llm::{FakeLlm, Reply};
 
 crate::on_both_backends!(
+    a_plugin_package_of_skill_folders_needs_no_component,
     installed_skills_are_private_until_shared_and_changed_only_by_their_owner,
     hostile_and_invalid_skill_archives_are_refused,
     an_enabled_skill_runs_its_script_in_the_sandbox,
@@ -109,6 +110,51 @@ fn names(list: &Resp) -> Vec<String> {
             )
         })
         .collect()
+}
+
+async fn a_plugin_package_of_skill_folders_needs_no_component(backend: Backend) {
+    let server = Server::start(backend).await;
+    let (alice, _) = server.user("alice", "user").await;
+    let (bob, _) = server.user("bob", "user").await;
+    let dir = tempfile::TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join("plugin.toml"),
+        "name = \"team-skills\"\nversion = \"1.0.0\"\ndescription = \"Our team's skills\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("skills")).unwrap();
+    switchyard::plugins::registry::copy_tree(
+        &shipped("csv-chart"),
+        &dir.path().join("skills/csv-chart"),
+    )
+    .unwrap();
+    let package = switchyard::skills::archive::pack_folder(dir.path()).unwrap();
+    let up = alice.upload("", package).await;
+    assert_eq!(up.status, 201, "{}", up.text);
+    assert_eq!(up.body["plugin"]["kinds"], json!([]));
+    assert_eq!(up.body["plugin"]["skills"], 1);
+    assert_eq!(up.body["plugin"]["tools"], 0);
+    assert!(up.body["plugin"]["problem"].is_null(), "{}", up.text);
+    let listed = alice.get("/api/v1/skills").await;
+    let entry = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["plugin"] == "team-skills")
+        .unwrap_or_else(|| panic!("{}", listed.text))
+        .clone();
+    assert_eq!(entry["name"], "csv-chart");
+    assert_eq!(entry["source"], "folder");
+    let read = alice.get("/api/v1/skills/team-skills/csv-chart").await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert!(!names(&bob.get("/api/v1/skills").await).contains(&"team-skills/csv-chart".into()));
+    let m = crate::mcp::Mcp::open(&alice).await;
+    let prompts = m.rpc("prompts/list", json!({})).await;
+    assert!(prompts.to_string().contains("csv-chart"), "{prompts}");
+    let call = alice.call("team-skills", "anything", json!({})).await;
+    assert_eq!(call.status, 404, "{}", call.text);
+    assert!(call.text.contains("has no component"), "{}", call.text);
+    server.stop().await;
 }
 
 async fn installed_skills_are_private_until_shared_and_changed_only_by_their_owner(

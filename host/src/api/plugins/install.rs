@@ -268,8 +268,15 @@ async fn multipart(
                     e.to_string(),
                 )
             })?;
+            let Some(component_path) = &parsed.component else {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_plugin",
+                    "the manifest names no `component`: send a package of skill folders as a .tar.gz `package`",
+                ));
+            };
             let package_dir = dir.join("package");
-            let target = package_dir.join(&parsed.component);
+            let target = package_dir.join(component_path);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| ApiError::internal("saving the upload", &e))?;
