@@ -26,9 +26,12 @@ pub enum PluginCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Build a plugin crate to a wasm32-wasip2 component and assemble its package.
+    /// Build a plugin to a component and assemble its package: Rust with cargo
+    /// (wasm32-wasip2), Python with componentize-py, JavaScript with jco, C with
+    /// wit-bindgen c + clang. The language comes from [build] lang in plugin.toml,
+    /// else from the files (Cargo.toml, app.py, app.js, *.c).
     Build {
-        /// The plugin crate (holds Cargo.toml and plugin.toml).
+        /// The plugin folder (holds plugin.toml and the sources).
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Package directory to write [default: DIR/dist/NAME].
@@ -246,7 +249,7 @@ async fn build_cmd(
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    bar.set_message(format!("Building {} for wasm32-wasip2", dir.display()));
+    bar.set_message(format!("Building {}", dir.display()));
     let options = BuildOptions { dir, out, archive };
     let mut crates = 0usize;
     let report = tokio::task::block_in_place(|| {
@@ -256,6 +259,7 @@ async fn build_cmd(
                 let verb = if fresh { "Fresh" } else { "Compiled" };
                 bar.set_message(format!("{verb} {name} ({crates} crates)"));
             }
+            BuildEvent::Step(step) => bar.set_message(format!("Running {step}")),
             BuildEvent::Packaging => bar.set_message("Assembling the package"),
         })
     });
@@ -268,9 +272,10 @@ async fn build_cmd(
         .await
         .context("the built component does not match plugin.toml")?;
     println!(
-        "Built {} {} ({} KiB) at {}",
+        "Built {} {} ({}, {} KiB) at {}",
         report.manifest.name,
         report.manifest.version,
+        report.lang,
         report.component_bytes.div_ceil(1024),
         report.package.display()
     );

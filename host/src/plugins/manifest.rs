@@ -59,6 +59,32 @@ pub struct Manifest {
     /// How the plugin appears to MCP clients.
     #[serde(default, skip_serializing_if = "McpOptions::is_default")]
     pub mcp: McpOptions,
+    /// How `switchyard plugin build` builds the component (the host ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSettings>,
+}
+
+/// The `[build]` table: what `switchyard plugin build` needs when it cannot
+/// tell from the files alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSettings {
+    /// `rust`, `python`, `js` or `c` (default: `Cargo.toml` → rust, `app.py` →
+    /// python, `app.js` → js, `*.c` files → c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// The WIT world to build against, e.g. `tool-plugin` (default: the world
+    /// that exports exactly `kinds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world: Option<String>,
+    /// The WIT folder, relative to the plugin (default: `wit/` when present,
+    /// else the contract this switchyard was built with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wit: Option<String>,
+    /// The source: the Python module file, the JavaScript entry file, or the C
+    /// files (default: `app.py`, `app.js`, every `*.c` in the folder and `src/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 /// How a plugin's tools and prompts are named for MCP clients.

@@ -9,11 +9,27 @@ use rust_embed::RustEmbed;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// The newest WIT contract (not the frozen copies of released versions).
 #[derive(RustEmbed)]
 #[folder = "../wit"]
 #[include = "*.wit"]
-#[include = "deps/*.wit"]
+#[exclude = "frozen/*"]
 struct Wit;
+
+/// Write the WIT contract this binary was built with into `dir` (`plugin.wit`
+/// and `deps/`).
+pub fn write_wit(dir: &Path) -> std::io::Result<()> {
+    for path in Wit::iter() {
+        if let Some(file) = Wit::get(&path) {
+            let target = dir.join(path.as_ref());
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(target, file.data)?;
+        }
+    }
+    Ok(())
+}
 
 #[derive(RustEmbed)]
 #[folder = "../plugin-sdk"]

@@ -12,6 +12,7 @@ mod boundaries;
 mod channels;
 mod contract;
 mod flow;
+mod guests;
 mod mcp;
 mod mcp_servers;
 mod mcp_tasks;
