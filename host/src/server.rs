@@ -167,6 +167,12 @@ impl Services {
             .await
             .map_err(|e| StartError::Plugins(e.to_string()))?;
         plugins.watch(Duration::from_secs(10));
+        let pruning = plugins.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pruning.manager().prune_cache().await {
+                tracing::warn!(error = %e, "cannot prune the precompiled artifacts");
+            }
+        });
         let secret = match std::env::var("SWITCHYARD_JWT_SECRET") {
             Ok(s) if s.len() >= 32 => s.into_bytes(),
             Ok(_) => {

@@ -415,3 +415,75 @@ async fn skill_folders_install_without_a_component() {
         .unwrap_err();
     assert!(err.to_string().contains("no skills/NAME/SKILL.md"), "{err}");
 }
+
+/// The precompiled artifacts under the data directory's cache, by name.
+fn artifacts(data: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for engine in std::fs::read_dir(data.join("cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for file in std::fs::read_dir(engine.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push(file.path());
+        }
+    }
+    out
+}
+
+fn age(files: &[std::path::PathBuf]) {
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for f in files {
+        std::fs::File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn artifacts_no_installed_plugin_uses_are_pruned() {
+    let data = TempDir::new().unwrap();
+    let host = Host {
+        manager: common::manager_cached(data.path(), &data.path().join("cache")).await,
+        data,
+    };
+    for name in ["echo", "notes"] {
+        host.manager
+            .install(&package(name), &common::grant_all())
+            .await
+            .unwrap();
+    }
+    let both = artifacts(host.data.path());
+    assert_eq!(both.len(), 2, "{both:?}");
+    // A stale artifact of another engine goes too.
+    let other = host.data.path().join("cache/0000000000000000");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("old.cwasm"), b"stale").unwrap();
+    age(&artifacts(host.data.path()));
+    host.manager.remove("notes").await.unwrap();
+    let left = artifacts(host.data.path());
+    assert_eq!(left.len(), 1, "only echo's artifact stays: {left:?}");
+    assert!(both.contains(&left[0]));
+    assert!(!other.exists());
+    // A fresh artifact (an install in progress) is spared.
+    host.manager
+        .install(&package("notes"), &common::grant_all())
+        .await
+        .unwrap();
+    host.manager.remove("notes").await.unwrap();
+    assert_eq!(
+        artifacts(host.data.path()).len(),
+        2,
+        "written in the last two minutes"
+    );
+    age(&artifacts(host.data.path()));
+    assert_eq!(host.manager.prune_cache().await.unwrap().files, 1);
+    assert_eq!(artifacts(host.data.path()).len(), 1);
+}

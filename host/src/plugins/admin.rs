@@ -135,7 +135,39 @@ impl PluginManager {
         }
         self.registry.remove(name)?;
         self.registry.announce_change();
+        if let Err(e) = self.prune_cache().await {
+            tracing::warn!(error = %e, "cannot prune the precompiled artifacts");
+        }
         Ok(())
+    }
+
+    /// Drop precompiled artifacts no installed plugin's component uses (older
+    /// builds of upgraded plugins, removed plugins, other engines).
+    pub async fn prune_cache(&self) -> Result<crate::runtime::Pruned, PluginsError> {
+        let mut keep = Vec::new();
+        for installed in self.list().await? {
+            if let Some(path) = &installed.manifest.component
+                && let Ok(bytes) = super::package::read_inside(
+                    &installed.dir,
+                    path,
+                    super::package::MAX_COMPONENT_BYTES,
+                )
+            {
+                keep.push(bytes);
+            }
+        }
+        let runtime = self.runtime.clone();
+        let pruned = tokio::task::spawn_blocking(move || runtime.prune_cache(&keep))
+            .await
+            .unwrap_or_default();
+        if pruned.files > 0 {
+            tracing::info!(
+                files = pruned.files,
+                bytes = pruned.bytes,
+                "pruned precompiled plugin artifacts"
+            );
+        }
+        Ok(pruned)
     }
 
     async fn save_state(&self, installed: Installed) -> Result<Installed, PluginsError> {

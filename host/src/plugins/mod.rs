@@ -327,6 +327,9 @@ impl PluginManager {
             }
         };
         self.registry.announce_change();
+        if let Err(e) = self.prune_cache().await {
+            tracing::warn!(error = %e, "cannot prune the precompiled artifacts");
+        }
         let installed = Installed {
             manifest: manifest.clone(),
             state: PluginState::from_row(&row)?,

@@ -26,6 +26,7 @@ pub use http::HostPattern;
 pub use state::HostState;
 
 use cache::ArtifactCache;
+pub use cache::Pruned;
 use ops::{Op, Reply, export_name, indices, mismatch};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -204,6 +205,16 @@ impl Runtime {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Drop precompiled artifacts of components whose bytes are not among `keep`
+    /// (see [`ArtifactCache::prune`]); nothing without a cache.
+    pub fn prune_cache(&self, keep: &[Vec<u8>]) -> Pruned {
+        let keep = keep.iter().map(|b| ArtifactCache::key(b)).collect();
+        self.cache
+            .as_ref()
+            .map(|c| c.prune(&keep))
+            .unwrap_or_default()
     }
 
     /// Compile component bytes (through the artifact cache when configured).

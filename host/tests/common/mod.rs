@@ -143,9 +143,14 @@ pub fn grant_all() -> InstallOptions {
 /// shared by all tests (it is keyed by engine and component hash) so each
 /// component compiles once.
 pub async fn manager_for(data_dir: &std::path::Path) -> PluginManager {
+    manager_cached(data_dir, &target_dir().join("test-artifact-cache")).await
+}
+
+/// A manager over `data_dir` whose precompiled artifacts live in `cache`.
+pub async fn manager_cached(data_dir: &std::path::Path, cache: &std::path::Path) -> PluginManager {
     let config = Config::new(data_dir);
     let mut options = config.runtime_options();
-    options.cache_dir = Some(target_dir().join("test-artifact-cache"));
+    options.cache_dir = Some(cache.to_path_buf());
     let runtime = Runtime::new(options).expect("runtime");
     let store = Store::open(&config.database_url()).await.expect("store");
     let cipher = switchyard::server::secret_cipher(&config).expect("cipher");
