@@ -19,7 +19,7 @@ use warp::{Filter, Rejection};
         super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
         super::tokens::list, super::tokens::create, super::tokens::delete,
         super::plugins::list, super::plugins::get,
-        super::plugins::install::upload, super::plugins::install::from_url, super::plugins::install::from_path,
+        super::plugins::install::upload, super::plugins::install::from_url, super::plugins::install::from_path, super::plugins::job::status,
         super::plugins::manage::update, super::plugins::manage::delete,
         super::plugins::manage::grant, super::plugins::manage::revoke,
         super::plugins::manage::config, super::plugins::manage::unset_config,

@@ -4,21 +4,21 @@
 
 use super::error::ApiError;
 use super::{Ctx, ListOf, Paging, Segment, ctx, query, reply, respond};
+use crate::plugins::installs::{InstallState, InstallStatus};
 use crate::plugins::live::Live;
 use crate::plugins::manifest::{Capabilities, Kind};
-use crate::plugins::{InstallOptions, InstallReport};
 use crate::server::Services;
 use crate::skills::Skill;
 use crate::tools::ToolEntry;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 mod download;
 pub mod install;
+pub mod job;
 pub mod manage;
 
 /// A plugin in a list.
@@ -48,6 +48,13 @@ pub struct PluginSummary {
     /// Why the plugin cannot run, if it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// `ready`, or the state of an install under way: `compiling` (its tools
+    /// appear when it is done) or `failed` (see `install.error`).
+    pub state: String,
+    /// The install under way or recently failed (a new version while the
+    /// installed one keeps serving).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub install: Option<InstallStatus>,
 }
 
 /// Everything about one plugin.
@@ -106,13 +113,81 @@ pub(super) fn summary(live: &Live) -> PluginSummary {
         skills: live.contents.skills.len(),
         pending: live.installed.pending(),
         problem: live.problem.clone(),
+        state: "ready".into(),
+        install: None,
+    }
+}
+
+/// A summary with the install under way, if any.
+fn with_install(mut summary: PluginSummary, install: Option<InstallStatus>) -> PluginSummary {
+    if let Some(job) = install {
+        summary.state = state_name(job.state).into();
+        summary.install = Some(job);
+    }
+    summary
+}
+
+fn state_name(state: InstallState) -> &'static str {
+    match state {
+        InstallState::Compiling => "compiling",
+        InstallState::Failed => "failed",
+        InstallState::Installed => "ready",
+    }
+}
+
+/// The summary of a plugin that exists only as an install under way.
+fn pending_summary(job: &InstallStatus) -> PluginSummary {
+    let m = &job.manifest;
+    PluginSummary {
+        name: m.name.clone(),
+        version: m.version.to_string(),
+        description: m.description.clone(),
+        kinds: m.kinds.clone(),
+        enabled: false,
+        owner_id: job.owner_id.clone(),
+        tools: 0,
+        skills: 0,
+        pending: m.capabilities.clone(),
+        problem: job.error.clone(),
+        state: state_name(job.state).into(),
+        install: Some(job.clone()),
+    }
+}
+
+/// Installs under way the caller may see.
+fn installs_for(c: &Ctx) -> Vec<InstallStatus> {
+    c.s.plugins
+        .installs()
+        .all()
+        .into_iter()
+        .filter(|j| c.who.is_admin() || j.owner_id.as_deref().is_none_or(|o| o == c.who.user.id))
+        .collect()
+}
+
+/// The detail of a plugin that exists only as an install under way.
+fn pending_detail(job: &InstallStatus) -> PluginDetail {
+    let m = &job.manifest;
+    PluginDetail {
+        summary: pending_summary(job),
+        manifest: serde_json::to_value(m).unwrap_or_default(),
+        requested: m.capabilities.clone(),
+        granted: Capabilities::default(),
+        config: BTreeMap::new(),
+        secrets_set: Vec::new(),
+        tool_list: Vec::new(),
+        skill_list: Vec::new(),
+        prompt_list: Vec::new(),
+        resource_list: Vec::new(),
+        resource_templates: Vec::new(),
+        installed_at: 0,
     }
 }
 
 pub(super) async fn detail(c: &Ctx, live: &Live) -> Result<PluginDetail, ApiError> {
     let secrets_set = c.s.plugins.manager().secret_names(live.name()).await?;
+    let install = installs_for(c).into_iter().find(|j| j.name == live.name());
     Ok(PluginDetail {
-        summary: summary(live),
+        summary: with_install(summary(live), install),
         manifest: serde_json::to_value(&live.installed.manifest).unwrap_or_default(),
         requested: live.installed.manifest.capabilities.clone(),
         granted: live.installed.state.granted.clone(),
@@ -149,6 +224,8 @@ pub(super) fn routes(
         .and_then(|name: Segment, c| async move { respond(get(c, name.0).await) });
     list.or(get)
         .unify()
+        .or(job::routes(s.clone()))
+        .unify()
         .or(install::routes(s.clone()))
         .unify()
         .or(manage::routes(s))
@@ -163,13 +240,20 @@ pub fn list(c: Ctx, p: Paging) -> Result<warp::reply::Response, ApiError> {
     let limit = p.limit()?;
     let after = p.after()?.unwrap_or("");
     let snapshot = c.s.plugins.snapshot();
+    let mut installs: BTreeMap<String, InstallStatus> = installs_for(&c)
+        .into_iter()
+        .filter(|j| j.name.as_str() > after)
+        .map(|j| (j.name.clone(), j))
+        .collect();
     let mut items: Vec<PluginSummary> = snapshot
         .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
         .map(|(_, l)| l)
         .filter(|l| l.installed.visible_to(&c.who.user.id, c.who.is_admin()))
-        .take(limit + 1)
-        .map(|l| summary(l))
+        .map(|l| with_install(summary(l), installs.remove(l.name())))
         .collect();
+    items.extend(installs.values().map(pending_summary));
+    items.sort_by(|a, b| a.name.cmp(&b.name));
+    items.truncate(limit + 1);
     let next = (items.len() > limit)
         .then(|| {
             items.truncate(limit);
@@ -185,73 +269,13 @@ pub fn list(c: Ctx, p: Paging) -> Result<warp::reply::Response, ApiError> {
     responses((status = 200, body = PluginDetail), (status = 401, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(c: Ctx, name: String) -> Result<warp::reply::Response, ApiError> {
     c.require_scope("read")?;
-    let live = visible(&c, &name)?;
+    let install = installs_for(&c).into_iter().find(|j| j.name == name);
+    let live = match (visible(&c, &name), install) {
+        (Ok(live), _) => live,
+        (Err(_), Some(job)) => return Ok(reply(StatusCode::OK, &pending_detail(&job))),
+        (Err(e), None) => return Err(e),
+    };
     Ok(reply(StatusCode::OK, &detail(&c, &live).await?))
-}
-
-/// Install the package at `path` for the caller, audit it, and apply it live.
-pub(super) async fn install_from(
-    c: &Ctx,
-    path: &Path,
-    grant: bool,
-    source: &str,
-) -> Result<warp::reply::Response, ApiError> {
-    let grant_all = grant && c.who.is_admin();
-    if grant && !grant_all {
-        return Err(c
-            .deny(
-                "plugin.install",
-                source,
-                ApiError::forbidden("only admins can grant capabilities"),
-            )
-            .await);
-    }
-    let options = InstallOptions {
-        grant_all,
-        owner_id: (!c.who.is_admin()).then(|| c.who.user.id.clone()),
-    };
-    let report: InstallReport = match c.s.plugins.manager().install(path, &options).await {
-        Ok(r) => r,
-        Err(e) => {
-            let err = ApiError::from(e);
-            c.audit(
-                "plugin.install",
-                source,
-                "error",
-                serde_json::json!({ "error": err.message }),
-            )
-            .await;
-            return Err(err);
-        }
-    };
-    let name = report.installed.manifest.name.clone();
-    c.s.plugins.sync().await?;
-    let live = visible(c, &name)?;
-    c.audit(
-        "plugin.install",
-        &format!("plugin:{name}"),
-        "ok",
-        serde_json::json!({
-            "version": report.installed.manifest.version.to_string(),
-            "replaced": report.replaced.as_ref().map(ToString::to_string),
-            "source": source,
-            "granted": report.installed.state.granted,
-            "pending": report.pending,
-        }),
-    )
-    .await;
-    let status = if report.replaced.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(reply(
-        status,
-        &InstallResult {
-            plugin: detail(c, &live).await?,
-            replaced: report.replaced.map(|v| v.to_string()),
-        },
-    ))
 }
 
 /// No content.

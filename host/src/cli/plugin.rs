@@ -8,20 +8,23 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use switchyard::config::Config;
-use switchyard::plugins::build::{BuildEvent, BuildOptions};
+use switchyard::plugins::build::{BuildEvent, BuildOptions, Lang};
 use switchyard::plugins::manifest::{Capabilities, Kind, KvAccess};
 use switchyard::plugins::package::Package;
 use switchyard::plugins::{Contents, PluginManager, build, scaffold};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Scaffold a new plugin crate in ./NAME (builds anywhere: the SDK and WIT are vendored in).
+    /// Scaffold a new plugin in ./NAME with a test.sh (the WIT, and for Rust the SDK, are vendored in).
     New {
         /// Plugin name: a-z, 0-9 and single hyphens, starting with a letter.
         name: String,
         /// What the plugin exports.
         #[arg(long, value_enum, default_value_t = KindArg::Tool)]
         kind: KindArg,
+        /// The language: rust (the SDK), python (componentize-py), js (jco) or c (wit-bindgen c).
+        #[arg(long, value_enum, default_value_t = LangArg::Rust)]
+        lang: LangArg,
         /// Directory to create the crate in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
@@ -117,6 +120,22 @@ pub enum KindArg {
     Channel,
     /// Serves skills.
     Skill,
+    /// Offers MCP prompts.
+    Prompt,
+    /// Offers MCP resources.
+    Resource,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LangArg {
+    /// Rust with the plugin SDK (cargo, wasm32-wasip2).
+    Rust,
+    /// Python (componentize-py).
+    Python,
+    /// JavaScript (jco componentize).
+    Js,
+    /// C (wit-bindgen c + clang).
+    C,
 }
 
 #[derive(Debug, Args)]
@@ -139,15 +158,34 @@ pub struct GrantArgs {
 
 pub async fn run(cmd: PluginCommand, config: &Config) -> anyhow::Result<ExitCode> {
     match cmd {
-        PluginCommand::New { name, kind, dir } => {
+        PluginCommand::New {
+            name,
+            kind,
+            lang,
+            dir,
+        } => {
             let kind = match kind {
                 KindArg::Tool => Kind::Tool,
                 KindArg::Channel => Kind::Channel,
                 KindArg::Skill => Kind::Skill,
+                KindArg::Prompt => Kind::Prompt,
+                KindArg::Resource => Kind::Resource,
             };
-            let path = scaffold::new(&dir, &name, kind)?;
-            println!("Created {kind} plugin `{name}` in {}", path.display());
+            let lang = match lang {
+                LangArg::Rust => Lang::Rust,
+                LangArg::Python => Lang::Python,
+                LangArg::Js => Lang::Js,
+                LangArg::C => Lang::C,
+            };
+            let path = scaffold::new(&dir, &name, kind, lang)?;
+            println!(
+                "Created {lang} {kind} plugin `{name}` in {}",
+                path.display()
+            );
             println!("Next: switchyard plugin build {}", path.display());
+            if kind == Kind::Tool {
+                println!("Test:  {}/test.sh", path.display());
+            }
         }
         PluginCommand::Build { dir, out, archive } => build_cmd(config, dir, out, archive).await?,
         PluginCommand::Install { path, grant } => install(config, path, grant).await?,
@@ -293,8 +331,8 @@ async fn build_cmd(
 async fn install(config: &Config, path: PathBuf, grant: bool) -> anyhow::Result<()> {
     let manager = super::manager(config).await?;
     let mut grant_all = grant;
+    let package = Package::open(&path, &config.data_dir().join("tmp"))?;
     if !grant {
-        let package = Package::open(&path, &config.data_dir().join("tmp"))?;
         let requested = &package.manifest.capabilities;
         if !requested.is_empty() && std::io::stdin().is_terminal() {
             eprint!(
@@ -311,7 +349,24 @@ async fn install(config: &Config, path: PathBuf, grant: bool) -> anyhow::Result<
         grant_all,
         owner_id: None,
     };
-    let report = manager.install(&path, &options).await?;
+    let what = match (&package.manifest.component, &package.component) {
+        (Some(file), Some(bytes)) => format!(
+            "Compiling {file} ({:.1} MB; cached after the first time)",
+            bytes.len() as f64 / 1e6
+        ),
+        _ => "Reading the skill folders".to_string(),
+    };
+    drop(package);
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message(what);
+    let report = manager.install(&path, &options).await;
+    bar.finish_and_clear();
+    let report = report?;
     let m = &report.installed.manifest;
     match &report.replaced {
         Some(old) => println!("Upgraded {} {old} -> {}", m.name, m.version),

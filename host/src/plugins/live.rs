@@ -52,6 +52,7 @@ pub struct PluginHost {
     live: RwLock<LiveMap>,
     sync_lock: tokio::sync::Mutex<()>,
     changes: tokio::sync::watch::Sender<u64>,
+    installs: super::installs::Installs,
 }
 
 impl PluginHost {
@@ -62,6 +63,7 @@ impl PluginHost {
             live: RwLock::new(Arc::default()),
             sync_lock: tokio::sync::Mutex::new(()),
             changes: tokio::sync::watch::Sender::new(0),
+            installs: super::installs::Installs::default(),
         });
         host.sync().await?;
         Ok(host)
@@ -70,6 +72,11 @@ impl PluginHost {
     /// The manager behind the live set.
     pub fn manager(&self) -> &PluginManager {
         &self.manager
+    }
+
+    /// Installs compiling or recently failed.
+    pub fn installs(&self) -> &super::installs::Installs {
+        &self.installs
     }
 
     /// Every live plugin, by name.

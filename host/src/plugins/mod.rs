@@ -6,6 +6,7 @@
 mod admin;
 pub mod build;
 mod capabilities;
+pub mod installs;
 pub mod live;
 pub mod manifest;
 pub mod package;

@@ -1,9 +1,11 @@
-//! `switchyard plugin new`: scaffold a plugin crate that builds anywhere.
+//! `switchyard plugin new`: scaffold a plugin, in Rust, Python, JavaScript or C,
+//! that builds anywhere with `switchyard plugin build` and has a `test.sh`.
 //!
 //! The SDK is not published to a registry, so the scaffold carries it: the WIT
-//! contract and the SDK sources are embedded in the binary and written into the
-//! new crate (`wit/`, `sdk/`), which is its own cargo workspace.
+//! contract (and, for Rust, the SDK sources) are embedded in the binary and
+//! written into the new folder (`wit/`, `sdk/`).
 
+use super::build::Lang;
 use super::manifest::{Kind, check_plugin_name};
 use rust_embed::RustEmbed;
 use std::fs;
@@ -47,11 +49,11 @@ pub enum ScaffoldError {
     /// The target directory exists and is not empty.
     #[error("`{0}` already exists and is not empty: pick another name or remove it")]
     Exists(PathBuf),
-    /// No template exists for this kind.
+    /// No template exists for this kind in this language.
     #[error(
-        "there is no template for {0} plugins yet: start from a tool plugin and see docs/plugins.md"
+        "there is no {1} template for {0} plugins yet (there are: tool in every language; channel and skill in Rust): start from a tool plugin and see docs/plugins.md"
     )]
-    NoTemplate(Kind),
+    NoTemplate(Kind, Lang),
     /// Writing failed.
     #[error("writing `{path}`: {reason}")]
     Io {
@@ -62,8 +64,8 @@ pub enum ScaffoldError {
     },
 }
 
-/// Create `parent/name/` holding a buildable plugin crate of `kind`.
-pub fn new(parent: &Path, name: &str, kind: Kind) -> Result<PathBuf, ScaffoldError> {
+/// Create `parent/name/` holding a buildable plugin of `kind` in `lang`.
+pub fn new(parent: &Path, name: &str, kind: Kind, lang: Lang) -> Result<PathBuf, ScaffoldError> {
     check_plugin_name(name).map_err(ScaffoldError::Name)?;
     let dir = parent.join(name);
     if dir.exists()
@@ -73,39 +75,84 @@ pub fn new(parent: &Path, name: &str, kind: Kind) -> Result<PathBuf, ScaffoldErr
     {
         return Err(ScaffoldError::Exists(dir));
     }
+    let tool = match lang {
+        Lang::Rust => "cargo, wasm32-wasip2",
+        Lang::Python => "componentize-py",
+        Lang::Js => "jco componentize",
+        Lang::C => "wit-bindgen c + clang",
+    };
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
             .replace("{{kind}}", &kind.to_string())
+            .replace("{{lang}}", &lang.to_string())
+            .replace("{{tool}}", tool)
     };
-    let mut files: Vec<(String, Vec<u8>)> = vec![
-        (
-            "Cargo.toml".into(),
-            fill(include_str!("templates/Cargo.toml.tpl")).into(),
-        ),
-        (
-            "README.md".into(),
-            fill(include_str!("templates/README.md.tpl")).into(),
-        ),
-        (".gitignore".into(), b"/target\n/dist\n".to_vec()),
-    ];
-    let (manifest, lib) = match kind {
-        Kind::Tool => (
+    let mut files: Vec<(String, Vec<u8>)> = vec![(
+        ".gitignore".into(),
+        b"/target\n/dist\n__pycache__/\n".to_vec(),
+    )];
+    let (manifest, source, path) = match (lang, kind) {
+        (Lang::Rust, Kind::Tool) => (
             include_str!("templates/tool.plugin.toml.tpl"),
             include_str!("templates/tool.lib.rs.tpl"),
+            "src/lib.rs",
         ),
-        Kind::Skill => (
+        (Lang::Rust, Kind::Skill) => (
             include_str!("templates/skill.plugin.toml.tpl"),
             include_str!("templates/skill.lib.rs.tpl"),
+            "src/lib.rs",
         ),
-        Kind::Channel => (
+        (Lang::Rust, Kind::Channel) => (
             include_str!("templates/channel.plugin.toml.tpl"),
             include_str!("templates/channel.lib.rs.tpl"),
+            "src/lib.rs",
         ),
-        Kind::Prompt | Kind::Resource => return Err(ScaffoldError::NoTemplate(kind)),
+        (Lang::Python, Kind::Tool) => (
+            include_str!("templates/tool.plugin.toml.tpl"),
+            include_str!("templates/tool.app.py.tpl"),
+            "app.py",
+        ),
+        (Lang::Js, Kind::Tool) => (
+            include_str!("templates/tool.plugin.toml.tpl"),
+            include_str!("templates/tool.app.js.tpl"),
+            "app.js",
+        ),
+        (Lang::C, Kind::Tool) => (
+            include_str!("templates/tool.plugin.toml.tpl"),
+            include_str!("templates/tool.c.tpl"),
+            "tool.c",
+        ),
+        _ => return Err(ScaffoldError::NoTemplate(kind, lang)),
     };
     files.push(("plugin.toml".into(), fill(manifest).into()));
-    files.push(("src/lib.rs".into(), fill(lib).into()));
+    files.push((path.into(), fill(source).into()));
+    if kind == Kind::Tool {
+        files.push((
+            "test.sh".into(),
+            fill(include_str!("templates/test.sh.tpl")).into(),
+        ));
+    }
+    if lang == Lang::Rust {
+        files.push((
+            "Cargo.toml".into(),
+            fill(include_str!("templates/Cargo.toml.tpl")).into(),
+        ));
+        files.push((
+            "README.md".into(),
+            fill(include_str!("templates/README.md.tpl")).into(),
+        ));
+        for path in Sdk::iter() {
+            if let Some(file) = Sdk::get(&path) {
+                files.push((format!("sdk/{path}"), file.data.into_owned()));
+            }
+        }
+    } else {
+        files.push((
+            "README.md".into(),
+            fill(include_str!("templates/README.guest.md.tpl")).into(),
+        ));
+    }
     if kind == Kind::Skill {
         files.push((
             "src/SKILL.md".into(),
@@ -115,11 +162,6 @@ pub fn new(parent: &Path, name: &str, kind: Kind) -> Result<PathBuf, ScaffoldErr
     for path in Wit::iter() {
         if let Some(file) = Wit::get(&path) {
             files.push((format!("wit/{path}"), file.data.into_owned()));
-        }
-    }
-    for path in Sdk::iter() {
-        if let Some(file) = Sdk::get(&path) {
-            files.push((format!("sdk/{path}"), file.data.into_owned()));
         }
     }
     for (relative, bytes) in files {
@@ -132,6 +174,11 @@ pub fn new(parent: &Path, name: &str, kind: Kind) -> Result<PathBuf, ScaffoldErr
             fs::create_dir_all(parent).map_err(io)?;
         }
         fs::write(&path, bytes).map_err(io)?;
+        #[cfg(unix)]
+        if relative.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(io)?;
+        }
     }
     Ok(dir)
 }

@@ -303,3 +303,115 @@ async fn a_component_built_against_the_frozen_0_1_0_contract_still_runs() {
     assert_eq!(r["result"]["structuredContent"]["words"], 2, "{r}");
     server.stop().await;
 }
+
+/// A slow compile answers 202 at once: the plugin shows `compiling`, a second
+/// install of it is refused, and its tools appear when it is done. A component
+/// that fails its checks late shows `failed` with the reason until dismissed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_component_installs_in_the_background() {
+    // A cache of its own: the compile must really happen (and take seconds).
+    let cache = tempfile::TempDir::new().unwrap();
+    let dir = cache.path().to_path_buf();
+    let server = Server::start_with(Backend::Sqlite, |c| c.cache_dir = dir).await;
+    let admin = &server.admin;
+    let bytes = package_bytes("guest-python");
+    let r = admin.upload("?grant=true&wait=0", bytes.clone()).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.body["state"], "compiling", "{}", r.text);
+    assert_eq!(r.body["name"], "guest-python");
+    assert!(
+        r.body["component_bytes"].as_u64().unwrap() > 10 << 20,
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.headers["location"],
+        "/api/v1/plugins/guest-python/install"
+    );
+    let again = admin.upload("?grant=true&wait=0", bytes).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert!(again.text.contains("already compiling"), "{}", again.text);
+    let listed = admin.get("/api/v1/plugins").await;
+    let entry = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "guest-python")
+        .unwrap_or_else(|| panic!("{}", listed.text))
+        .clone();
+    assert_eq!(entry["state"], "compiling", "{entry}");
+    assert_eq!(
+        admin.get("/api/v1/plugins/guest-python").await.body["state"],
+        "compiling"
+    );
+    let (bob, _) = server.user("bob", "user").await;
+    assert_eq!(
+        bob.get("/api/v1/plugins/guest-python/install").await.body["state"],
+        "compiling",
+        "a shared plugin"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let status = admin.get("/api/v1/plugins/guest-python/install").await;
+        assert_eq!(status.status, 200, "{}", status.text);
+        match status.body["state"].as_str() {
+            Some("installed") => break,
+            Some("compiling") => {}
+            other => panic!("{other:?}: {}", status.text),
+        }
+        assert!(std::time::Instant::now() < deadline, "the compile finished");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let detail = admin.get("/api/v1/plugins/guest-python").await;
+    assert_eq!(detail.body["state"], "ready", "{}", detail.text);
+    assert_eq!(detail.body["tools"], 4, "{}", detail.text);
+    let r = admin
+        .call("guest-python", "word_count", json!({ "text": "ready now" }))
+        .await;
+    assert_eq!(r.body["structured"]["words"], 2, "{}", r.text);
+
+    // A component that contradicts its manifest fails after the 202.
+    let broken = crate::common::package_variant("echo", |m| {
+        m.replace("kinds = [\"tool\"]", "kinds = [\"tool\", \"channel\"]")
+    });
+    let r = admin
+        .post(
+            "/api/v1/plugins/from-path?wait=0",
+            json!({ "path": broken.path().to_string_lossy() }),
+        )
+        .await;
+    assert!(r.status == 202 || r.status == 422, "{}", r.text);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let failed = loop {
+        let status = admin.get("/api/v1/plugins/echo/install").await;
+        if status.body["state"] == "failed" {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", status.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(failed.text.contains("does not export"), "{}", failed.text);
+    let listed = admin.get("/api/v1/plugins").await;
+    assert!(
+        listed.text.contains("\"state\":\"failed\""),
+        "{}",
+        listed.text
+    );
+    assert_eq!(
+        bob.get("/api/v1/plugins/echo/install").await.status,
+        200,
+        "shared"
+    );
+    assert_eq!(
+        bob.delete("/api/v1/plugins/echo").await.status,
+        404,
+        "only its installer dismisses it"
+    );
+    assert_eq!(
+        admin.get("/api/v1/plugins/echo/install").await.body["state"],
+        "failed"
+    );
+    assert_eq!(admin.delete("/api/v1/plugins/echo").await.status, 204);
+    assert_eq!(admin.get("/api/v1/plugins/echo/install").await.status, 404);
+    server.stop().await;
+}

@@ -252,8 +252,14 @@ impl Client {
             .await
     }
 
-    /// Upload a `.tar.gz` package.
+    /// Upload a `.tar.gz` package, waiting for its compile (unless `query`
+    /// sets `wait`).
     pub async fn upload(&self, query: &str, bytes: Vec<u8>) -> Resp {
+        let query = match query {
+            q if q.contains("wait=") => q.to_string(),
+            "" => "?wait=600".to_string(),
+            q => format!("{q}&wait=600"),
+        };
         self.send(
             self.request(reqwest::Method::POST, &format!("/api/v1/plugins{query}"))
                 .header("content-type", "application/gzip")

@@ -462,6 +462,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/plugins/{name}/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the latest install of a plugin stands: `compiling`, `failed` (with
+         *     `error`, for 15 minutes) or `installed`.
+         */
+        get: operations["plugins_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/plugins/{name}/secrets/{secret}": {
         parameters: {
             query?: never;
@@ -1609,6 +1629,39 @@ export interface components {
             /** @description The version replaced, for upgrades. */
             replaced?: string | null;
         };
+        /**
+         * @description Where an install stands.
+         * @enum {string}
+         */
+        InstallState: "compiling" | "failed" | "installed";
+        /** @description One install, as the API shows it. */
+        InstallStatus: {
+            /**
+             * Format: int64
+             * @description Size of the component being compiled, in bytes.
+             */
+            component_bytes: number;
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description When it ended (ms since the epoch).
+             */
+            finished_at?: number | null;
+            /** @description The plugin. */
+            name: string;
+            /** @description The installing user for a private plugin; absent for a shared one. */
+            owner_id?: string | null;
+            /**
+             * Format: int64
+             * @description When it started (ms since the epoch).
+             */
+            started_at: number;
+            /** @description Where it stands. */
+            state: components["schemas"]["InstallState"];
+            /** @description The version being installed. */
+            version: string;
+        };
         /** @description Resource limits of one sandbox. */
         Limits: {
             /**
@@ -1739,6 +1792,7 @@ export interface components {
                 description: string;
                 /** @description Whether calls are allowed. */
                 enabled: boolean;
+                install?: components["schemas"]["InstallStatus"] | null;
                 /** @description Kinds: `tool`, `channel`, `skill`. */
                 kinds: string[];
                 /** @description Name. */
@@ -1751,6 +1805,11 @@ export interface components {
                 problem?: string | null;
                 /** @description Number of skills offered. */
                 skills: number;
+                /**
+                 * @description `ready`, or the state of an install under way: `compiling` (its tools
+                 *     appear when it is done) or `failed` (see `install.error`).
+                 */
+                state: string;
                 /** @description Number of tools offered. */
                 tools: number;
                 /** @description Installed version. */
@@ -2244,6 +2303,7 @@ export interface components {
             description: string;
             /** @description Whether calls are allowed. */
             enabled: boolean;
+            install?: components["schemas"]["InstallStatus"] | null;
             /** @description Kinds: `tool`, `channel`, `skill`. */
             kinds: string[];
             /** @description Name. */
@@ -2256,6 +2316,11 @@ export interface components {
             problem?: string | null;
             /** @description Number of skills offered. */
             skills: number;
+            /**
+             * @description `ready`, or the state of an install under way: `compiling` (its tools
+             *     appear when it is done) or `failed` (see `install.error`).
+             */
+            state: string;
             /** @description Number of tools offered. */
             tools: number;
             /** @description Installed version. */
@@ -4511,6 +4576,11 @@ export interface operations {
             query?: {
                 /** @description Grant every requested capability (administrators only). */
                 grant?: boolean;
+                /**
+                 * @description Seconds to wait for the component to compile before answering 202
+                 *     (0-600, default 10).
+                 */
+                wait?: number;
             };
             header?: never;
             path?: never;
@@ -4541,6 +4611,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InstallResult"];
+                };
+            };
+            /** @description Still compiling: follow Location (GET /plugins/{name}/install) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstallStatus"];
                 };
             };
             400: {
@@ -4603,7 +4682,13 @@ export interface operations {
     };
     plugins_from_path: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Seconds to wait for the component to compile before answering 202
+                 *     (0-600, default 10).
+                 */
+                wait?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4630,6 +4715,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InstallResult"];
+                };
+            };
+            /** @description Still compiling: follow Location (GET /plugins/{name}/install) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstallStatus"];
                 };
             };
             400: {
@@ -4685,7 +4779,13 @@ export interface operations {
     };
     plugins_from_url: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Seconds to wait for the component to compile before answering 202
+                 *     (0-600, default 10).
+                 */
+                wait?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4712,6 +4812,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InstallResult"];
+                };
+            };
+            /** @description Still compiling: follow Location (GET /plugins/{name}/install) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstallStatus"];
                 };
             };
             400: {
@@ -5145,6 +5254,44 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    plugins_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Plugin name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstallStatus"];
+                };
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

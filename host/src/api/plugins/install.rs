@@ -5,7 +5,7 @@
 use super::super::error::ApiError;
 use super::super::{Ctx, ctx, json_body, query, respond};
 use super::download;
-use super::install_from;
+use super::job::{WaitQuery, install_from};
 use crate::server::Services;
 use bytes::Buf;
 use futures_util::TryStreamExt;
@@ -21,6 +21,9 @@ pub struct InstallQuery {
     /// Grant every requested capability (administrators only).
     #[serde(default)]
     pub grant: bool,
+    /// Seconds to wait for the component to compile before answering 202
+    /// (0-600, default 10).
+    pub wait: Option<u64>,
 }
 
 /// A `.tar.gz` plugin package (request body of `POST /plugins`).
@@ -93,13 +96,15 @@ pub(super) fn routes(
     let from_url = warp::path!("plugins" / "from-url")
         .and(warp::post())
         .and(ctx(s.clone()))
+        .and(query::<WaitQuery>())
         .and(json_body())
-        .and_then(|c, b| async move { respond(from_url(c, b).await) });
+        .and_then(|c, w, b| async move { respond(from_url(c, w, b).await) });
     let from_path = warp::path!("plugins" / "from-path")
         .and(warp::post())
         .and(ctx(s))
+        .and(query::<WaitQuery>())
         .and(json_body())
-        .and_then(|c, b| async move { respond(from_path(c, b).await) });
+        .and_then(|c, w, b| async move { respond(from_path(c, w, b).await) });
     upload.or(from_url).unify().or(from_path).unify()
 }
 
@@ -154,6 +159,7 @@ pub(super) fn too_large(limit: u64) -> ApiError {
         description = "A .tar.gz package, or a multipart form with `package`, or with `manifest` + `component`"),
     security(("bearer" = [])),
     responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
+              (status = 202, body = crate::plugins::installs::InstallStatus, description = "Still compiling: follow Location (GET /plugins/{name}/install)"),
               (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
               (status = 403, body = super::super::error::ErrorBody), (status = 409, body = super::super::error::ErrorBody),
               (status = 413, body = super::super::error::ErrorBody), (status = 415, body = super::super::error::ErrorBody),
@@ -206,7 +212,8 @@ pub async fn upload(
             ));
         }
     };
-    install_from(&c, &path, q.grant, "upload").await
+    let wait = WaitQuery { wait: q.wait };
+    install_from(&c, path, Some(dir), q.grant, "upload", &wait).await
 }
 
 async fn multipart(
@@ -294,13 +301,18 @@ async fn multipart(
 }
 
 /// Install a `.tar.gz` package from an http(s) URL; its SHA-256 must match.
-#[utoipa::path(post, path = "/api/v1/plugins/from-url", tag = "plugins", request_body = FromUrl, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/plugins/from-url", tag = "plugins", params(WaitQuery), request_body = FromUrl, security(("bearer" = [])),
     responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
+              (status = 202, body = crate::plugins::installs::InstallStatus, description = "Still compiling: follow Location (GET /plugins/{name}/install)"),
               (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
               (status = 403, body = super::super::error::ErrorBody), (status = 409, body = super::super::error::ErrorBody),
               (status = 413, body = super::super::error::ErrorBody),
               (status = 422, description = "The URL is invalid, cannot be downloaded, or its sha256 differs", body = super::super::error::ErrorBody)))]
-pub async fn from_url(c: Ctx, body: FromUrl) -> Result<warp::reply::Response, ApiError> {
+pub async fn from_url(
+    c: Ctx,
+    wait: WaitQuery,
+    body: FromUrl,
+) -> Result<warp::reply::Response, ApiError> {
     let source = format!("url:{}", body.url.chars().take(300).collect::<String>());
     if let Err(e) = c.require_scope("plugins:write") {
         return Err(c.deny("plugin.install", &source, e).await);
@@ -342,16 +354,21 @@ pub async fn from_url(c: Ctx, body: FromUrl) -> Result<warp::reply::Response, Ap
     let dir = scratch(&c)?;
     let path = dir.path().join("package.tar.gz");
     std::fs::write(&path, bytes).map_err(|e| ApiError::internal("saving the download", &e))?;
-    install_from(&c, &path, body.grant, &source).await
+    install_from(&c, path, Some(dir), body.grant, &source, &wait).await
 }
 
 /// Install from a package directory or `.tar.gz` on the server (administrators).
-#[utoipa::path(post, path = "/api/v1/plugins/from-path", tag = "plugins", request_body = FromPath, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/plugins/from-path", tag = "plugins", params(WaitQuery), request_body = FromPath, security(("bearer" = [])),
     responses((status = 201, body = super::InstallResult, description = "Installed"), (status = 200, body = super::InstallResult, description = "Upgraded"),
+              (status = 202, body = crate::plugins::installs::InstallStatus, description = "Still compiling: follow Location (GET /plugins/{name}/install)"),
               (status = 400, body = super::super::error::ErrorBody), (status = 401, body = super::super::error::ErrorBody),
               (status = 403, body = super::super::error::ErrorBody), (status = 404, body = super::super::error::ErrorBody),
               (status = 422, body = super::super::error::ErrorBody)))]
-pub async fn from_path(c: Ctx, body: FromPath) -> Result<warp::reply::Response, ApiError> {
+pub async fn from_path(
+    c: Ctx,
+    wait: WaitQuery,
+    body: FromPath,
+) -> Result<warp::reply::Response, ApiError> {
     let source = format!("path:{}", body.path.chars().take(300).collect::<String>());
     if let Err(e) = c
         .require_admin()
@@ -371,5 +388,5 @@ pub async fn from_path(c: Ctx, body: FromPath) -> Result<warp::reply::Response, 
             path.display()
         )));
     }
-    install_from(&c, path, body.grant, &source).await
+    install_from(&c, path.to_path_buf(), None, body.grant, &source, &wait).await
 }

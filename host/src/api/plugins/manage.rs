@@ -200,6 +200,15 @@ pub async fn update(
     responses((status = 204, description = "Removed"), (status = 401, body = super::super::error::ErrorBody),
               (status = 403, body = super::super::error::ErrorBody), (status = 404, body = super::super::error::ErrorBody)))]
 pub async fn delete(c: Ctx, name: String) -> Result<warp::reply::Response, ApiError> {
+    let failed_install = super::job::status_of(&c, &name).is_some_and(|j| {
+        j.state == crate::plugins::installs::InstallState::Failed
+            && (c.who.is_admin() || j.owner_id.as_deref() == Some(c.who.user.id.as_str()))
+    });
+    if failed_install && visible(&c, &name).is_err() && c.require_scope("plugins:write").is_ok() {
+        // A new plugin whose install failed: dismissing it is all there is to remove.
+        c.s.plugins.installs().forget_failed(&name);
+        return Ok(no_content());
+    }
     may_change(&c, &name, "plugin.remove", false).await?;
     if let Err(e) = c.s.plugins.manager().remove(&name).await {
         return Err(failed(&c, &name, "plugin.remove", e).await);

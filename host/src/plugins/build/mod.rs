@@ -155,7 +155,7 @@ pub enum BuildError {
     #[error(transparent)]
     Manifest(#[from] super::manifest::ManifestError),
     /// A tool the language needs is not installed.
-    #[error("{tool} was not found: {install}")]
+    #[error("`{tool}` was not found: {install}")]
     Missing {
         /// What is missing.
         tool: String,
@@ -277,9 +277,15 @@ pub fn build(
     let component = out.join(&component_path);
     fs::create_dir_all(component.parent().unwrap_or(&out)).map_err(io)?;
     let component_bytes = fs::copy(&wasm, &component).map_err(io)?;
-    let mut shipped = manifest.clone();
-    shipped.build = None;
-    let text = toml::to_string_pretty(&shipped).map_err(|e| BuildError::Io(e.to_string()))?;
+    // The package keeps the author's plugin.toml; only a [build] table (which
+    // hosts before 0.2 do not know) is dropped, by writing the manifest anew.
+    let text = if manifest.build.is_some() {
+        let mut shipped = manifest.clone();
+        shipped.build = None;
+        toml::to_string_pretty(&shipped).map_err(|e| BuildError::Io(e.to_string()))?
+    } else {
+        manifest_text
+    };
     fs::write(out.join("plugin.toml"), text).map_err(io)?;
     if dir.join("skills").is_dir() {
         super::registry::copy_tree(&dir.join("skills"), &out.join("skills")).map_err(io)?;

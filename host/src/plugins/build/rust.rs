@@ -93,7 +93,7 @@ fn check_target(dir: &Path) -> Result<(), BuildError> {
     let libdir = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if !output.status.success() || libdir.is_empty() || !Path::new(&libdir).is_dir() {
         return Err(BuildError::missing(
-            "the wasm32-wasip2 target",
+            "wasm32-wasip2",
             "run `rustup target add wasm32-wasip2`",
         ));
     }

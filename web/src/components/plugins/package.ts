@@ -123,14 +123,30 @@ export async function inspect(p: Picked): Promise<{ name?: string; version?: str
   }
 }
 
+/** What an install answers: done (201/200), or still compiling (202). */
+export type Answer = Schemas['InstallResult'] | Schemas['InstallStatus']
+
 /** Send the package: the archive as application/gzip, or a multipart form. */
-export function install(p: Exclude<Picked, { kind: 'invalid' }>, grant: boolean): Promise<Schemas['InstallResult']> {
+export function install(p: Exclude<Picked, { kind: 'invalid' }>, grant: boolean): Promise<Answer> {
   const q = grant ? '?grant=true' : ''
-  if (p.kind === 'archive') return api<Schemas['InstallResult']>('POST', `/plugins${q}`, { raw: p.file, contentType: 'application/gzip' })
+  if (p.kind === 'archive') return api<Answer>('POST', `/plugins${q}`, { raw: p.file, contentType: 'application/gzip' })
   const form = new FormData()
   form.append('manifest', p.manifest, p.manifest.name)
   form.append('component', p.component, p.component.name)
-  return api<Schemas['InstallResult']>('POST', `/plugins${q}`, { raw: form })
+  return api<Answer>('POST', `/plugins${q}`, { raw: form })
+}
+
+/** Follow an install that answered 202 until its tools are there (or it failed). */
+export async function settle(answer: Answer, progress: (s: Schemas['InstallStatus']) => void): Promise<Schemas['InstallResult']> {
+  if ('plugin' in answer) return answer
+  let status = answer
+  while (status.state === 'compiling') {
+    progress(status)
+    await new Promise((r) => setTimeout(r, 1000))
+    status = await api<Schemas['InstallStatus']>('GET', `/plugins/${seg(status.name)}/install`)
+  }
+  if (status.state === 'failed') throw new Error(status.error ?? 'the install failed')
+  return { plugin: await api<Schemas['PluginDetail']>('GET', `/plugins/${seg(status.name)}`) }
 }
 
 /** The detail page of plugin `name`. */
