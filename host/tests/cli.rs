@@ -770,7 +770,7 @@ fn schedules_are_created_previewed_paused_listed_and_deleted() {
 fn every_language_scaffold_builds_and_passes_its_test() {
     let work = TempDir::new().unwrap();
     let d = work.path().join("data");
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_switchyard"))
+    let bin = Path::new(env!("CARGO_BIN_EXE_switchyard"))
         .parent()
         .unwrap()
         .to_path_buf();
