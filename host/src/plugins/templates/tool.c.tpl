@@ -22,8 +22,7 @@ bool exports_switchyard_plugin_tool_call_tool(tool_plugin_string_t *name, tool_p
   char *args = strndup((const char *)arguments->ptr, arguments->len);
   char *start = strchr(strstr(args, "\"name\"") + 6, '"') + 1, *end = strchr(start, '"');
   char text[300];
-  snprintf(text, sizeof text, "Hello, %.*s!", (int)(end - start), start);
-  bool ok = end > start;
+  bool ok = end > start && snprintf(text, sizeof text, "Hello, %.*s!", (int)(end - start), start) > 0;
   if (ok) {
     ret->content.len = 1;
     ret->content.ptr = calloc(1, sizeof *ret->content.ptr);
@@ -36,7 +35,6 @@ bool exports_switchyard_plugin_tool_call_tool(tool_plugin_string_t *name, tool_p
   free(args);
   tool_plugin_string_free(name);
   tool_plugin_string_free(arguments);
-  tool_plugin_string_free(&context->request_id);
-  tool_plugin_option_string_free(&context->caller);
+  exports_switchyard_plugin_tool_call_context_free(context);
   return ok;
 }
