@@ -301,7 +301,7 @@ async fn scaffold_build_install_call_for_every_kind() {
     let d = work.path().join("data");
     let target = common::target_dir().join("scaffold-target");
     let env = [("CARGO_TARGET_DIR", target.to_str().unwrap())];
-    for kind in ["tool", "skill", "channel"] {
+    for kind in ["tool", "skill", "channel", "prompt", "resource"] {
         let name = format!("demo-{kind}");
         ok(run(
             &d,
@@ -343,6 +343,17 @@ async fn scaffold_build_install_call_for_every_kind() {
     assert!(
         skill.contains("skill demo-skill: Explains what this skill does"),
         "{skill}"
+    );
+    let prompt = ok(switchyard(&d, &["plugin", "inspect", "demo-prompt"]));
+    assert!(
+        prompt.contains("prompt demo-prompt/brief: Ask for a short brief on a topic"),
+        "{prompt}"
+    );
+    let resource = ok(switchyard(&d, &["plugin", "inspect", "demo-resource"]));
+    assert!(
+        resource.contains("resource demo-resource://readme: readme")
+            && resource.contains("resource template demo-resource://notes/{id}: note"),
+        "{resource}"
     );
     let channel = ok(switchyard(&d, &["plugin", "inspect", "demo-channel"]));
     assert!(

@@ -1,11 +1,13 @@
 //! Write switchyard plugins in Rust.
 //!
 //! A plugin is a WebAssembly component built for `wasm32-wasip2` that exports the
-//! `tool`, `channel` and/or `skill` interfaces of the WIT package
-//! `switchyard:plugin@0.1.0`: implement [`ToolPlugin`], [`channel::ChannelPlugin`]
-//! or [`SkillPlugin`] and export your type with [`export_tools!`],
-//! [`export_channel!`] or [`export_skills!`]. Only what you export ends up in the
-//! component.
+//! `tool`, `channel`, `skill`, `prompt` and/or `resource` interfaces of the WIT
+//! package `switchyard:plugin@0.1.0`: implement [`ToolPlugin`],
+//! [`channel::ChannelPlugin`], [`SkillPlugin`], [`PromptPlugin`] or
+//! [`ResourcePlugin`] and export your type with [`export_tools!`],
+//! [`export_channel!`], [`export_skills!`], [`export_prompts!`] or
+//! [`export_resources!`] (several in one crate combine). Only what you export
+//! ends up in the component.
 //!
 //! ```ignore
 //! use switchyard_plugin_sdk::prelude::*;
@@ -79,6 +81,18 @@ export_world!(
     "switchyard_plugin_sdk::channel_world"
 );
 export_world!(
+    prompt_world,
+    "switchyard:plugin/prompt-plugin",
+    "export_prompt_world",
+    "switchyard_plugin_sdk::prompt_world"
+);
+export_world!(
+    resource_world,
+    "switchyard:plugin/resource-plugin",
+    "export_resource_world",
+    "switchyard_plugin_sdk::resource_world"
+);
+export_world!(
     skill_world,
     "switchyard:plugin/skill-plugin",
     "export_skill_world",
@@ -89,12 +103,16 @@ pub mod channel;
 mod error;
 mod host_api;
 pub mod http;
+pub mod prompt;
+pub mod resource;
 pub mod skill;
 pub mod tool;
 
 pub use bindings::switchyard::plugin::types::{Blob, Content, HttpRequest, HttpResponse};
 pub use error::{Error, Result};
 pub use host_api::{config, kv, log, now_ms, progress};
+pub use prompt::{Message, Prompt, PromptPlugin, Prompts};
+pub use resource::{Body, Resource, ResourcePlugin, Resources};
 pub use schemars::{self, JsonSchema};
 pub use serde::{self, Deserialize, Serialize};
 pub use serde_json::{self, Value, json};
@@ -104,9 +122,10 @@ pub use tool::{Context, Output, Tool, ToolPlugin, Tools};
 /// Everything a plugin usually needs: `use switchyard_plugin_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Content, Context, Deserialize, Error, JsonSchema, Output, Result, Serialize, Skill,
-        SkillPlugin, Tool, ToolPlugin, Tools, Value, config, export_skills, export_tools, http,
-        json, kv, log, progress, serde_json,
+        Body, Content, Context, Deserialize, Error, JsonSchema, Message, Output, Prompt,
+        PromptPlugin, Prompts, Resource, ResourcePlugin, Resources, Result, Serialize, Skill,
+        SkillPlugin, Tool, ToolPlugin, Tools, Value, config, export_prompts, export_resources,
+        export_skills, export_tools, http, json, kv, log, progress, serde_json,
     };
     pub use crate::{
         HttpRequest, HttpResponse,

@@ -167,6 +167,7 @@ pub fn route_label(path: &str) -> &'static str {
             ["plugins", "from-path"] => "/api/v1/plugins/from-path",
             ["plugins", _] => "/api/v1/plugins/{name}",
             ["plugins", _, "grants"] => "/api/v1/plugins/{name}/grants",
+            ["plugins", _, "install"] => "/api/v1/plugins/{name}/install",
             ["plugins", _, "config", _] => "/api/v1/plugins/{name}/config/{key}",
             ["plugins", _, "secrets", _] => "/api/v1/plugins/{name}/secrets/{secret}",
             ["tools"] => "/api/v1/tools",

@@ -392,6 +392,20 @@ fn print_offer(contents: &Contents) {
     if let Some(c) = &contents.channel {
         println!("  channel {}: {}", c.name, c.description);
     }
+    for p in &contents.prompts {
+        println!(
+            "  prompt {}/{}: {}",
+            p.plugin,
+            p.name,
+            p.description.as_deref().unwrap_or("")
+        );
+    }
+    for r in &contents.resources {
+        println!("  resource {}: {}", r.uri, r.name);
+    }
+    for t in &contents.templates {
+        println!("  resource {}: {}", t.uri_template, t.name);
+    }
 }
 
 async fn list(config: &Config, json: bool) -> anyhow::Result<()> {
@@ -449,6 +463,8 @@ async fn inspect(config: &Config, name: &str, json: bool) -> anyhow::Result<()> 
             "config": installed.state.config, "secrets_set": secrets_set,
             "tools": contents.as_ref().map(|c| &c.tools), "skills": contents.as_ref().map(|c| &c.skills),
             "channel": contents.as_ref().and_then(|c| c.channel.as_ref()).map(|c| serde_json::json!({"name": c.name, "description": c.description})),
+            "prompts": contents.as_ref().map(|c| &c.prompts), "resources": contents.as_ref().map(|c| &c.resources),
+            "resource_templates": contents.as_ref().map(|c| &c.templates),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -502,6 +518,20 @@ async fn inspect(config: &Config, name: &str, json: bool) -> anyhow::Result<()> 
         }
         if let Some(c) = &contents.channel {
             println!("\nchannel {}: {}", c.name, c.description);
+        }
+        for p in &contents.prompts {
+            println!(
+                "\nprompt {}/{}: {}",
+                p.plugin,
+                p.name,
+                p.description.as_deref().unwrap_or("")
+            );
+        }
+        for r in &contents.resources {
+            println!("\nresource {}: {}", r.uri, r.name);
+        }
+        for t in &contents.templates {
+            println!("\nresource template {}: {}", t.uri_template, t.name);
         }
     }
     Ok(())

@@ -51,7 +51,7 @@ pub enum ScaffoldError {
     Exists(PathBuf),
     /// No template exists for this kind in this language.
     #[error(
-        "there is no {1} template for {0} plugins yet (there are: tool in every language; channel and skill in Rust): start from a tool plugin and see docs/plugins.md"
+        "there is no {1} template for {0} plugins yet (there are: tool in every language; channel, skill, prompt and resource in Rust): start from a tool plugin and see docs/plugins.md"
     )]
     NoTemplate(Kind, Lang),
     /// Writing failed.
@@ -106,6 +106,16 @@ pub fn new(parent: &Path, name: &str, kind: Kind, lang: Lang) -> Result<PathBuf,
         (Lang::Rust, Kind::Channel) => (
             include_str!("templates/channel.plugin.toml.tpl"),
             include_str!("templates/channel.lib.rs.tpl"),
+            "src/lib.rs",
+        ),
+        (Lang::Rust, Kind::Prompt) => (
+            include_str!("templates/prompt.plugin.toml.tpl"),
+            include_str!("templates/prompt.lib.rs.tpl"),
+            "src/lib.rs",
+        ),
+        (Lang::Rust, Kind::Resource) => (
+            include_str!("templates/resource.plugin.toml.tpl"),
+            include_str!("templates/resource.lib.rs.tpl"),
             "src/lib.rs",
         ),
         (Lang::Python, Kind::Tool) => (

@@ -237,6 +237,70 @@ async fn mcp_sees(alice: &Client, who: &str, plugin: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_guest_built_with_the_sdk() {
     exercise("guest-rust").await;
+    // The SDK's prompt and resource kinds, exported from the same crate.
+    let server = server().await;
+    let up = server
+        .admin
+        .upload("?grant=true", package_bytes("guest-rust"))
+        .await;
+    assert_eq!(up.status, 201, "{}", up.text);
+    assert_eq!(
+        up.body["plugin"]["kinds"],
+        json!(["tool", "prompt", "resource"])
+    );
+    let m = Mcp::open(&server.admin).await;
+    let prompts = m.rpc("prompts/list", json!({})).await;
+    assert!(
+        prompts.to_string().contains("guest-rust__summarize"),
+        "{prompts}"
+    );
+    let got = m
+        .rpc(
+            "prompts/get",
+            json!({ "name": "guest-rust__summarize", "arguments": { "topic": "WIT" } }),
+        )
+        .await;
+    assert_eq!(
+        got["result"]["messages"][0]["content"]["text"], "Summarize WIT in 50 words.",
+        "{got}"
+    );
+    let missing = m
+        .rpc(
+            "prompts/get",
+            json!({ "name": "guest-rust__summarize", "arguments": {} }),
+        )
+        .await;
+    assert!(
+        missing["error"].is_object(),
+        "a required argument: {missing}"
+    );
+    let about = m
+        .rpc("resources/read", json!({ "uri": "guest://about" }))
+        .await;
+    assert_eq!(
+        about["result"]["contents"][0]["text"], "The Rust guest fixture.",
+        "{about}"
+    );
+    let word = m
+        .rpc(
+            "resources/read",
+            json!({ "uri": "guest://words/switchyard" }),
+        )
+        .await;
+    assert_eq!(
+        word["result"]["contents"][0]["text"], "switchyard has 10 letters",
+        "{word}"
+    );
+    let templates = m.rpc("resources/templates/list", json!({})).await;
+    assert!(
+        templates.to_string().contains("guest://words/{word}"),
+        "{templates}"
+    );
+    let none = m
+        .rpc("resources/read", json!({ "uri": "guest://nothing" }))
+        .await;
+    assert!(none["error"].is_object(), "{none}");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

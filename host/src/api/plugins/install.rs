@@ -23,6 +23,7 @@ pub struct InstallQuery {
     pub grant: bool,
     /// Seconds to wait for the component to compile before answering 202
     /// (0-600, default 10).
+    #[param(minimum = 0, maximum = 600)]
     pub wait: Option<u64>,
 }
 

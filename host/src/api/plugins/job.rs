@@ -29,6 +29,7 @@ const DEFAULT_WAIT_SECS: u64 = 10;
 pub struct WaitQuery {
     /// Seconds to wait for the component to compile before answering 202
     /// (0-600, default 10).
+    #[param(minimum = 0, maximum = 600)]
     pub wait: Option<u64>,
 }
 

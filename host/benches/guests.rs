@@ -1,0 +1,113 @@
+//! Guest languages side by side: for the same `word_count` tool written in Rust
+//! (the SDK), Python (componentize-py), JavaScript (jco) and C (wit-bindgen c),
+//! and the component built against the frozen 0.1.0 contract, the component's
+//! size, its compile time on install (no cache), its load time from the
+//! artifact cache, and a fresh instance + first call (p50 and p95 of 300), next
+//! to the trivial `echo` tool as the floor in the same run.
+//!
+//! Needs the packages from `scripts/build-plugins`. Run (release host):
+//! `cargo bench -p switchyard --bench guests`.
+
+#![allow(missing_docs)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchyard::runtime::{CallLimits, PluginEnv, Runtime, RuntimeOptions, tool};
+
+const GUESTS: &[(&str, &str)] = &[
+    ("echo (floor)", "echo"),
+    ("Rust (SDK)", "guest-rust"),
+    ("Rust, WIT 0.1.0 frozen", "guest-wit-0-1-0"),
+    ("C", "guest-c"),
+    ("JavaScript", "guest-js"),
+    ("Python", "guest-python"),
+];
+
+fn component_bytes(name: &str) -> Vec<u8> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join(format!("packages/{name}/{name}.wasm"));
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "| guest | component | compile (install, no cache) | load from cache | fresh instance + first call p50 / p95 |"
+    );
+    println!("|---|---|---|---|---|");
+    for (label, name) in GUESTS {
+        let bytes = component_bytes(name);
+        let cold = Runtime::new(RuntimeOptions::default()).unwrap();
+        let started = Instant::now();
+        cold.compile(&bytes).unwrap();
+        let compile = started.elapsed();
+        let cache = tempfile::TempDir::new().unwrap();
+        let cached = Runtime::new(RuntimeOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        cached.compile(&bytes).unwrap();
+        let started = Instant::now();
+        let component = cached.compile(&bytes).unwrap();
+        let load = started.elapsed();
+        let limits = CallLimits {
+            memory_bytes: 64 << 20,
+            ..CallLimits::default()
+        };
+        let loaded = cached
+            .load(&component, Arc::new(PluginEnv::deny_all(name)), limits)
+            .unwrap();
+        let (tool_name, args) = if *name == "echo" {
+            ("echo", r#"{"text":"one two three"}"#)
+        } else {
+            ("word_count", r#"{"text":"one two three"}"#)
+        };
+        let context = || tool::CallContext {
+            request_id: "bench".into(),
+            caller: None,
+        };
+        let mut calls: Vec<Duration> = rt.block_on(async {
+            for _ in 0..20 {
+                cached
+                    .call_tool(&loaded, tool_name, args, context())
+                    .await
+                    .unwrap();
+            }
+            let mut out = Vec::new();
+            for _ in 0..300 {
+                let started = Instant::now();
+                cached
+                    .call_tool(&loaded, tool_name, args, context())
+                    .await
+                    .unwrap();
+                out.push(started.elapsed());
+            }
+            out
+        });
+        calls.sort();
+        println!(
+            "| {label} | {:.2} MB | {:.0} ms | {:.2} ms | {:.1} / {:.1} µs |",
+            bytes.len() as f64 / 1e6,
+            ms(compile),
+            ms(load),
+            percentile(&calls, 0.5).as_secs_f64() * 1e6,
+            percentile(&calls, 0.95).as_secs_f64() * 1e6,
+        );
+    }
+}
