@@ -10,10 +10,15 @@
 
 #![allow(missing_docs)]
 
-use std::path::PathBuf;
+mod common;
+
+use common::component_bytes;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchyard::runtime::{CallLimits, PluginEnv, Runtime, RuntimeOptions, tool};
+use switchyard::config::Config;
+use switchyard::runtime::{CallLimits, KvStore, PluginEnv, Runtime, RuntimeOptions, tool};
+use switchyard::store::{SqlKv, Store};
 
 const GUESTS: &[(&str, &str)] = &[
     ("echo (floor)", "echo"),
@@ -23,15 +28,6 @@ const GUESTS: &[(&str, &str)] = &[
     ("JavaScript", "guest-js"),
     ("Python", "guest-python"),
 ];
-
-fn component_bytes(name: &str) -> Vec<u8> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join(format!("packages/{name}/{name}.wasm"));
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -46,6 +42,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let data = tempfile::TempDir::new().unwrap();
+    let store = rt
+        .block_on(Store::open(&Config::new(data.path()).database_url()))
+        .unwrap();
+    let kv: Arc<dyn KvStore> = Arc::new(SqlKv::new(store));
     println!(
         "| guest | component | compile (install, no cache) | load from cache | fresh instance + first call p50 / p95 |"
     );
@@ -70,9 +71,9 @@ fn main() {
             memory_bytes: 64 << 20,
             ..CallLimits::default()
         };
-        let loaded = cached
-            .load(&component, Arc::new(PluginEnv::deny_all(name)), limits)
-            .unwrap();
+        let mut env = PluginEnv::deny_all(name);
+        env.kv = Some(kv.clone());
+        let loaded = cached.load(&component, Arc::new(env), limits).unwrap();
         let (tool_name, args) = if *name == "echo" {
             ("echo", r#"{"text":"one two three"}"#)
         } else {

@@ -11,8 +11,11 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
+use common::component_bytes;
+
 use criterion::{Criterion, criterion_group};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard::runtime::{CallLimits, PluginEnv, Runtime, RuntimeOptions, tool};
@@ -20,15 +23,6 @@ use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-fn component_bytes(name: &str) -> Vec<u8> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join(format!("packages/{name}/{name}.wasm"));
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
-}
 
 fn context() -> tool::CallContext {
     tool::CallContext {

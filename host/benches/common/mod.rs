@@ -27,6 +27,13 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
+/// The component of package `name` built by `scripts/build-plugins`.
+pub fn component_bytes(name: &str) -> Vec<u8> {
+    let path = target_dir().join(format!("packages/{name}/{name}.wasm"));
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-plugins first", path.display()))
+}
+
 pub fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()

@@ -392,20 +392,21 @@ fn print_offer(contents: &Contents) {
     if let Some(c) = &contents.channel {
         println!("  channel {}: {}", c.name, c.description);
     }
-    for p in &contents.prompts {
-        println!(
-            "  prompt {}/{}: {}",
-            p.plugin,
-            p.name,
-            p.description.as_deref().unwrap_or("")
-        );
+    for line in mcp_offer(contents) {
+        println!("  {line}");
     }
-    for r in &contents.resources {
-        println!("  resource {}: {}", r.uri, r.name);
-    }
-    for t in &contents.templates {
-        println!("  resource {}: {}", t.uri_template, t.name);
-    }
+}
+
+/// One line per prompt, resource and resource template.
+fn mcp_offer(contents: &Contents) -> Vec<String> {
+    let prompts = contents.prompts.iter().map(|p| {
+        let description = p.description.as_deref().unwrap_or("");
+        format!("prompt {}/{}: {description}", p.plugin, p.name)
+    });
+    let resources = (contents.resources.iter()).map(|r| format!("resource {}: {}", r.uri, r.name));
+    let templates = (contents.templates.iter())
+        .map(|t| format!("resource template {}: {}", t.uri_template, t.name));
+    prompts.chain(resources).chain(templates).collect()
 }
 
 async fn list(config: &Config, json: bool) -> anyhow::Result<()> {
@@ -519,19 +520,8 @@ async fn inspect(config: &Config, name: &str, json: bool) -> anyhow::Result<()> 
         if let Some(c) = &contents.channel {
             println!("\nchannel {}: {}", c.name, c.description);
         }
-        for p in &contents.prompts {
-            println!(
-                "\nprompt {}/{}: {}",
-                p.plugin,
-                p.name,
-                p.description.as_deref().unwrap_or("")
-            );
-        }
-        for r in &contents.resources {
-            println!("\nresource {}: {}", r.uri, r.name);
-        }
-        for t in &contents.templates {
-            println!("\nresource template {}: {}", t.uri_template, t.name);
+        for line in mcp_offer(&contents) {
+            println!("\n{line}");
         }
     }
     Ok(())

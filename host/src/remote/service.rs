@@ -403,6 +403,11 @@ impl Remotes {
         patch: ServerPatch,
     ) -> Result<Server, RemoteError> {
         let mut row = self.row(caller, id).await?;
+        if patch.url.is_some() && patch.command.is_some() {
+            return Err(RemoteError::Invalid(
+                "give either `url` (streamable HTTP) or `command` (stdio), not both".into(),
+            ));
+        }
         if let Some(url) = patch.url {
             row.url = Some(url);
             row.command = None;

@@ -190,6 +190,14 @@ async fn an_external_server_lends_its_tools_to_mcp_and_agent_tasks(backend: Back
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let both = admin
+        .patch(
+            &format!("/api/v1/mcp-servers/{id}"),
+            json!({ "url": "x".repeat(5000), "command": ["true"] }),
+        )
+        .await;
+    assert!(both.status == 400 || both.status == 422, "{}", both.text);
+    assert!(both.text.contains("not both"), "{}", both.text);
     assert!(
         um.tool_names()
             .await
