@@ -1,6 +1,6 @@
 //! Guest languages side by side: for the same `word_count` tool written in Rust
 //! (the SDK), Python (componentize-py), JavaScript (jco) and C (wit-bindgen c),
-//! and the component built against the frozen 0.1.0 contract, the component's
+//! the component's
 //! size, its compile time on install (no cache), its load time from the
 //! artifact cache, and a fresh instance + first call (p50 and p95 of 300), next
 //! to the trivial `echo` tool as the floor in the same run.
@@ -23,7 +23,6 @@ use switchyard::store::{SqlKv, Store};
 const GUESTS: &[(&str, &str)] = &[
     ("echo (floor)", "echo"),
     ("Rust (SDK)", "guest-rust"),
-    ("Rust, WIT 0.1.0 frozen", "guest-wit-0-1-0"),
     ("C", "guest-c"),
     ("JavaScript", "guest-js"),
     ("Python", "guest-python"),
@@ -81,7 +80,7 @@ fn main() {
         };
         let context = || tool::CallContext {
             request_id: "bench".into(),
-            caller: None,
+            caller: Some("bench".into()),
         };
         let mut calls: Vec<Duration> = rt.block_on(async {
             for _ in 0..20 {
