@@ -379,6 +379,18 @@ async fn a_large_component_installs_in_the_background() {
     let server = Server::start_with(Backend::Sqlite, |c| c.cache_dir = dir).await;
     let admin = &server.admin;
     let bytes = package_bytes("guest-python");
+    let bad = admin.upload("?wait=601", bytes.clone()).await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.text.contains("wait must be 0-600"), "{}", bad.text);
+    let anonymous = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/plugins/guest-python/install",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
     let r = admin.upload("?grant=true&wait=0", bytes.clone()).await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.body["state"], "compiling", "{}", r.text);
