@@ -98,13 +98,13 @@ pub struct Session {
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     /// Title (generated from the first message when absent).
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\x00]*$")]
     pub title: Option<String>,
     /// Start from this agent profile (yours or a shared one); your default profile when absent.
     #[schema(max_length = 64)]
     pub agent_id: Option<String>,
     /// System prompt (the profile's when absent).
-    #[schema(max_length = 65536)]
+    #[schema(max_length = 65536, pattern = "^[^\\x00]*$")]
     pub instructions: Option<String>,
     /// Provider override.
     pub provider: Option<ProviderName>,
@@ -123,10 +123,10 @@ pub struct NewSession {
 #[serde(deny_unknown_fields)]
 pub struct SessionPatch {
     /// New title.
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\x00]*$")]
     pub title: Option<String>,
     /// New system prompt.
-    #[schema(max_length = 65536)]
+    #[schema(max_length = 65536, pattern = "^[^\\x00]*$")]
     pub instructions: Option<String>,
     /// Provider override (`null` clears it).
     #[serde(default, deserialize_with = "some")]
