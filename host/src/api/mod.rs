@@ -257,10 +257,37 @@ pub fn json_body<T: DeserializeOwned + Send>()
                     "invalid JSON body: expected a JSON object",
                 )));
             }
-            serde_json::from_slice::<T>(&bytes).map_err(|e| {
+            let value = serde_json::from_slice::<T>(&bytes).map_err(|e| {
                 warp::reject::custom(ApiError::bad_request(format!("invalid JSON body: {e}")))
-            })
+            })?;
+            if holds_nul(&bytes) {
+                return Err(warp::reject::custom(ApiError::bad_request(NUL_REFUSED)));
+            }
+            Ok(value)
         })
+}
+
+/// Why a body holding U+0000 is refused: no text column of the store (in
+/// PostgreSQL) can hold it, so it is refused everywhere, on every backend.
+const NUL_REFUSED: &str =
+    "invalid JSON body: text cannot contain the NUL character (\\u0000); remove it and send again";
+
+/// Whether JSON text (already parsed) holds the escape `\u0000` in a string or
+/// a key. Backslashes occur only in strings, each starting a two-byte escape
+/// (or a `\uXXXX` one), so skipping pairs is exact.
+fn holds_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1..i + 6) == Some(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// A query string parsed into `T`, with a clear 400 on bad input.
@@ -543,4 +570,19 @@ pub async fn health(s: Arc<Services>) -> Result<warp::reply::Response, Rejection
         StatusCode::SERVICE_UNAVAILABLE
     };
     Ok(reply(status, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_nul;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(holds_nul(br#"{"a":"x\u0000"}"#));
+        assert!(holds_nul(br#"{"\u0000":1}"#));
+        assert!(holds_nul(br#"{"a":"\\\u0000"}"#));
+        assert!(!holds_nul(br#"{"a":"\\u0000"}"#));
+        assert!(holds_nul(br#"{"a":"\u00001"}"#));
+        assert!(!holds_nul(br#"{"a":"\u0001 \n \" u0000"}"#));
+    }
 }

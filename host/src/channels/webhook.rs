@@ -232,8 +232,16 @@ impl Channels {
                 || m.conversation_key.len() > MAX_CONVERSATION_KEY
                 || m.reply_target.len() > MAX_TARGET
                 || delivery_key.is_some_and(|k| k.is_empty() || k.len() > MAX_TARGET)
+                || [
+                    Some(m.conversation_key.as_str()),
+                    Some(&m.reply_target),
+                    delivery_key,
+                ]
+                .iter()
+                .flatten()
+                .any(|k| k.contains('\0'))
             {
-                tracing::warn!(channel = %row.id, "a channel message with an empty or oversized key was dropped");
+                tracing::warn!(channel = %row.id, "a channel message with an empty, oversized or NUL-holding key was dropped");
                 continue;
             }
             let inbound = Inbound {

@@ -266,7 +266,9 @@ pub fn session_view(row: &SessionRow) -> Session {
 
 /// A title from the first words of a message.
 pub fn title_from(text: &str) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
+    let words = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty());
     let mut title = String::new();
     for w in words {
         if title.chars().count() + w.chars().count() + 1 > 60 {

@@ -8,9 +8,76 @@ use warp::Filter;
 
 crate::on_both_backends!(
     malformed_requests_get_clear_errors,
+    text_with_nul_is_refused_everywhere,
     hostile_packages_leave_nothing_behind,
     url_installs_check_reachability_and_sha256
 );
+
+/// U+0000 cannot be stored in a PostgreSQL text column: every JSON body holding
+/// it is refused with the same 400 on both backends (never a 500), nothing is
+/// written, and an escaped backslash before `u0000` is ordinary text.
+async fn text_with_nul_is_refused_everywhere(backend: Backend) {
+    let server = Server::start(backend).await;
+    let admin = &server.admin;
+    let session = admin.post("/api/v1/sessions", json!({})).await;
+    assert_eq!(session.status, 201, "{}", session.body);
+    let messages = format!(
+        "/api/v1/sessions/{}/messages",
+        session.body["id"].as_str().unwrap()
+    );
+    for (path, body) in [
+        (
+            "/api/v1/agents",
+            json!({"name": "a1", "instructions": "x\u{0}y"}),
+        ),
+        (
+            "/api/v1/agents",
+            json!({"name": "a2", "description": "x\u{0}"}),
+        ),
+        ("/api/v1/tokens", json!({"name": "t\u{0}x"})),
+        ("/api/v1/sessions", json!({"title": "\u{0}"})),
+        (messages.as_str(), json!({"content": "hi\u{0}there"})),
+        (
+            "/api/v1/mcp-servers",
+            json!({"name": "m1", "url": "http://127.0.0.1:1/\u{0}"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"username": "bob", "password": "pass\u{0}word1"}),
+        ),
+    ] {
+        let r = admin.post(path, body.clone()).await;
+        assert_eq!(r.status, 400, "{path} {body}: {}", r.body);
+        assert_eq!(r.code(), "invalid_request");
+        assert!(
+            r.body["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(
+        admin.get("/api/v1/agents").await.body["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let sessions = admin.get("/api/v1/sessions").await;
+    assert_eq!(
+        sessions.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        sessions.body
+    );
+    let literal = admin
+        .post(
+            "/api/v1/agents",
+            json!({"name": "a3", "instructions": "a \\u0000 b"}),
+        )
+        .await;
+    assert_eq!(literal.status, 201, "{}", literal.body);
+    assert_eq!(literal.body["instructions"], "a \\u0000 b");
+    server.stop().await;
+}
 
 async fn malformed_requests_get_clear_errors(backend: Backend) {
     let server = Server::start(backend).await;
