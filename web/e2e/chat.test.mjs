@@ -133,6 +133,9 @@ test('a crashed server shows reconnecting, then the stream resumes', async () =>
   server.llm.push({ text: 'ready', chunks: 1 })
   await say(page, 'Warm up')
   await page.getByTestId('assistant-text').getByText('ready').waitFor()
+  // Crash only once the turn is committed as done: a task still running at the
+  // crash is (rightly) run again after the restart and would take the next script.
+  await page.getByTestId('turn').last().getByTestId('status').getByText('completed').waitFor()
   await server.crash()
   page.allow(/ERR_CONNECTION_REFUSED|ws-tickets|WebSocket/)
   await page.getByTestId('reconnecting').waitFor()
