@@ -3,6 +3,8 @@
 //! call flow for every plugin kind, outside the repository.
 
 mod common;
+#[path = "cli/scaffolds.rs"]
+mod scaffolds;
 
 use serde_json::Value;
 use std::io::Write;
@@ -772,110 +774,4 @@ fn schedules_are_created_previewed_paused_listed_and_deleted() {
     assert!(ok(switchyard(data.path(), &["schedule", "runs", "nightly"])).contains("No runs yet"));
     assert!(ok(switchyard(data.path(), &["schedule", "delete", "nightly"])).contains("Deleted"));
     assert!(ok(switchyard(data.path(), &["schedule", "list"])).contains("No schedules yet"));
-}
-
-/// `plugin new --lang` in every language gives a folder whose `test.sh` builds
-/// it with that language's tool, installs it and calls it; a missing toolchain
-/// is named with the command that installs it.
-#[test]
-fn every_language_scaffold_builds_and_passes_its_test() {
-    let work = TempDir::new().unwrap();
-    let d = work.path().join("data");
-    let bin = Path::new(env!("CARGO_BIN_EXE_switchyard"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = std::env::join_paths(
-        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    let target = common::target_dir().join("scaffold-target");
-    for lang in ["rust", "python", "js", "c"] {
-        let name = format!("hello-{lang}");
-        ok(switchyard(
-            &d,
-            &[
-                "plugin",
-                "new",
-                &name,
-                "--lang",
-                lang,
-                "--dir",
-                work.path().to_str().unwrap(),
-            ],
-        ));
-        let dir = work.path().join(&name);
-        assert!(dir.join("wit/plugin.wit").is_file(), "{lang}");
-        assert!(
-            !dir.join("wit/frozen").exists(),
-            "{lang}: only the newest contract"
-        );
-        let test = Command::new(dir.join("test.sh"))
-            .env("PATH", &path)
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&test.stdout);
-        assert!(
-            test.status.success() && out.contains(&format!("ok: {name}/greet answers")),
-            "{lang}: {out}{}",
-            String::from_utf8_lossy(&test.stderr)
-        );
-    }
-    let bare = run(
-        &d,
-        &[
-            "plugin",
-            "build",
-            work.path().join("hello-python").to_str().unwrap(),
-        ],
-        None,
-        &[
-            ("PATH", "/nonexistent"),
-            ("SWITCHYARD_GUEST_TOOLS", "/nonexistent"),
-        ],
-    );
-    assert!(
-        stderr(&bare)
-            .contains("`componentize-py` was not found: pip install componentize-py==0.25.1"),
-        "{}",
-        stderr(&bare)
-    );
-    let bare = run(
-        &d,
-        &[
-            "plugin",
-            "build",
-            work.path().join("hello-js").to_str().unwrap(),
-        ],
-        None,
-        &[
-            ("PATH", "/nonexistent"),
-            ("SWITCHYARD_GUEST_TOOLS", "/nonexistent"),
-        ],
-    );
-    assert!(
-        stderr(&bare).contains("@bytecodealliance/jco@1.34.0"),
-        "{}",
-        stderr(&bare)
-    );
-    let none = switchyard(
-        &d,
-        &[
-            "plugin",
-            "new",
-            "chan",
-            "--lang",
-            "python",
-            "--kind",
-            "channel",
-            "--dir",
-            work.path().to_str().unwrap(),
-        ],
-    );
-    assert!(
-        stderr(&none).contains("no Python template for channel plugins"),
-        "{}",
-        stderr(&none)
-    );
 }

@@ -49,11 +49,6 @@ pub enum ScaffoldError {
     /// The target directory exists and is not empty.
     #[error("`{0}` already exists and is not empty: pick another name or remove it")]
     Exists(PathBuf),
-    /// No template exists for this kind in this language.
-    #[error(
-        "there is no {1} template for {0} plugins yet (there are: tool in every language; channel, skill, prompt and resource in Rust): start from a tool plugin and see docs/plugins.md"
-    )]
-    NoTemplate(Kind, Lang),
     /// Writing failed.
     #[error("writing `{path}`: {reason}")]
     Io {
@@ -90,59 +85,18 @@ pub fn new(parent: &Path, name: &str, kind: Kind, lang: Lang) -> Result<PathBuf,
     };
     let mut files: Vec<(String, Vec<u8>)> = vec![(
         ".gitignore".into(),
-        b"/target\n/dist\n__pycache__/\n".to_vec(),
+        b"/target\n/dist\n/switchyard-data\n__pycache__/\n".to_vec(),
     )];
-    let (manifest, source, path) = match (lang, kind) {
-        (Lang::Rust, Kind::Tool) => (
-            include_str!("templates/tool.plugin.toml.tpl"),
-            include_str!("templates/tool.lib.rs.tpl"),
-            "src/lib.rs",
-        ),
-        (Lang::Rust, Kind::Skill) => (
-            include_str!("templates/skill.plugin.toml.tpl"),
-            include_str!("templates/skill.lib.rs.tpl"),
-            "src/lib.rs",
-        ),
-        (Lang::Rust, Kind::Channel) => (
-            include_str!("templates/channel.plugin.toml.tpl"),
-            include_str!("templates/channel.lib.rs.tpl"),
-            "src/lib.rs",
-        ),
-        (Lang::Rust, Kind::Prompt) => (
-            include_str!("templates/prompt.plugin.toml.tpl"),
-            include_str!("templates/prompt.lib.rs.tpl"),
-            "src/lib.rs",
-        ),
-        (Lang::Rust, Kind::Resource) => (
-            include_str!("templates/resource.plugin.toml.tpl"),
-            include_str!("templates/resource.lib.rs.tpl"),
-            "src/lib.rs",
-        ),
-        (Lang::Python, Kind::Tool) => (
-            include_str!("templates/tool.plugin.toml.tpl"),
-            include_str!("templates/tool.app.py.tpl"),
-            "app.py",
-        ),
-        (Lang::Js, Kind::Tool) => (
-            include_str!("templates/tool.plugin.toml.tpl"),
-            include_str!("templates/tool.app.js.tpl"),
-            "app.js",
-        ),
-        (Lang::C, Kind::Tool) => (
-            include_str!("templates/tool.plugin.toml.tpl"),
-            include_str!("templates/tool.c.tpl"),
-            "tool.c",
-        ),
-        _ => return Err(ScaffoldError::NoTemplate(kind, lang)),
-    };
-    files.push(("plugin.toml".into(), fill(manifest).into()));
+    let (source, path) = source(lang, kind);
+    files.push(("plugin.toml".into(), fill(manifest(kind)).into()));
     files.push((path.into(), fill(source).into()));
-    if kind == Kind::Tool {
-        files.push((
-            "test.sh".into(),
-            fill(include_str!("templates/test.sh.tpl")).into(),
-        ));
-    }
+    let test = match kind {
+        Kind::Tool => include_str!("templates/test.sh.tpl").to_string(),
+        _ => {
+            include_str!("templates/test-inspect.sh.tpl").replace("{{expect}}", expect(lang, kind))
+        }
+    };
+    files.push(("test.sh".into(), fill(&test).into()));
     if lang == Lang::Rust {
         files.push((
             "Cargo.toml".into(),
@@ -157,16 +111,16 @@ pub fn new(parent: &Path, name: &str, kind: Kind, lang: Lang) -> Result<PathBuf,
                 files.push((format!("sdk/{path}"), file.data.into_owned()));
             }
         }
+        if kind == Kind::Skill {
+            files.push((
+                "src/SKILL.md".into(),
+                fill(include_str!("templates/skill.SKILL.md.tpl")).into(),
+            ));
+        }
     } else {
         files.push((
             "README.md".into(),
             fill(include_str!("templates/README.guest.md.tpl")).into(),
-        ));
-    }
-    if kind == Kind::Skill {
-        files.push((
-            "src/SKILL.md".into(),
-            fill(include_str!("templates/skill.SKILL.md.tpl")).into(),
         ));
     }
     for path in Wit::iter() {
@@ -191,4 +145,55 @@ pub fn new(parent: &Path, name: &str, kind: Kind, lang: Lang) -> Result<PathBuf,
         }
     }
     Ok(dir)
+}
+
+/// The manifest template of a kind (the same in every language).
+fn manifest(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tool => include_str!("templates/tool.plugin.toml.tpl"),
+        Kind::Channel => include_str!("templates/channel.plugin.toml.tpl"),
+        Kind::Skill => include_str!("templates/skill.plugin.toml.tpl"),
+        Kind::Prompt => include_str!("templates/prompt.plugin.toml.tpl"),
+        Kind::Resource => include_str!("templates/resource.plugin.toml.tpl"),
+    }
+}
+
+/// The source template of a kind in a language, and where it goes.
+fn source(lang: Lang, kind: Kind) -> (&'static str, &'static str) {
+    match (lang, kind) {
+        (Lang::Rust, Kind::Tool) => (include_str!("templates/tool.lib.rs.tpl"), "src/lib.rs"),
+        (Lang::Rust, Kind::Channel) => (include_str!("templates/channel.lib.rs.tpl"), "src/lib.rs"),
+        (Lang::Rust, Kind::Skill) => (include_str!("templates/skill.lib.rs.tpl"), "src/lib.rs"),
+        (Lang::Rust, Kind::Prompt) => (include_str!("templates/prompt.lib.rs.tpl"), "src/lib.rs"),
+        (Lang::Rust, Kind::Resource) => {
+            (include_str!("templates/resource.lib.rs.tpl"), "src/lib.rs")
+        }
+        (Lang::Python, Kind::Tool) => (include_str!("templates/tool.app.py.tpl"), "app.py"),
+        (Lang::Python, Kind::Channel) => (include_str!("templates/channel.app.py.tpl"), "app.py"),
+        (Lang::Python, Kind::Skill) => (include_str!("templates/skill.app.py.tpl"), "app.py"),
+        (Lang::Python, Kind::Prompt) => (include_str!("templates/prompt.app.py.tpl"), "app.py"),
+        (Lang::Python, Kind::Resource) => (include_str!("templates/resource.app.py.tpl"), "app.py"),
+        (Lang::Js, Kind::Tool) => (include_str!("templates/tool.app.js.tpl"), "app.js"),
+        (Lang::Js, Kind::Channel) => (include_str!("templates/channel.app.js.tpl"), "app.js"),
+        (Lang::Js, Kind::Skill) => (include_str!("templates/skill.app.js.tpl"), "app.js"),
+        (Lang::Js, Kind::Prompt) => (include_str!("templates/prompt.app.js.tpl"), "app.js"),
+        (Lang::Js, Kind::Resource) => (include_str!("templates/resource.app.js.tpl"), "app.js"),
+        (Lang::C, Kind::Tool) => (include_str!("templates/tool.c.tpl"), "tool.c"),
+        (Lang::C, Kind::Channel) => (include_str!("templates/channel.c.tpl"), "channel.c"),
+        (Lang::C, Kind::Skill) => (include_str!("templates/skill.c.tpl"), "skill.c"),
+        (Lang::C, Kind::Prompt) => (include_str!("templates/prompt.c.tpl"), "prompt.c"),
+        (Lang::C, Kind::Resource) => (include_str!("templates/resource.c.tpl"), "resource.c"),
+    }
+}
+
+/// What `plugin inspect` prints for the scaffold of a kind (its test.sh looks for it).
+fn expect(lang: Lang, kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tool => "tool {{name}}/greet",
+        Kind::Channel if lang == Lang::C => "channel {{name}}: Plain-text webhook channel",
+        Kind::Channel => "channel {{name}}: JSON webhook channel",
+        Kind::Skill => "skill {{name}}: Explains what this skill does",
+        Kind::Prompt => "prompt {{name}}/brief: Ask for a short brief on a topic",
+        Kind::Resource => "resource {{name}}://readme: readme",
+    }
 }

@@ -4,7 +4,7 @@ A switchyard {{kind}} plugin in {{lang}}.
 
 ```sh
 switchyard plugin build .                 # builds dist/{{name}}/ ({{tool}})
-./test.sh                                 # builds, installs into a scratch data dir, calls greet
+./test.sh                                 # builds, installs into a scratch data dir and tries it
 switchyard plugin install dist/{{name}}   # installs it into ./switchyard-data
 ```
 

@@ -4,6 +4,7 @@ A switchyard {{kind}} plugin.
 
 ```sh
 switchyard plugin build .                 # builds dist/{{name}}/ (needs: rustup target add wasm32-wasip2)
+./test.sh                                 # builds, installs into a scratch data dir and tries it
 switchyard plugin install dist/{{name}}   # installs it into ./switchyard-data
 switchyard plugin inspect {{name}}
 ```

@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")"
 data="$(mktemp -d)"
 trap 'rm -rf "$data"' EXIT
-switchyard plugin build .
+switchyard --data-dir "$data" plugin build .
 switchyard --data-dir "$data" plugin install dist/{{name}} --grant
 out="$(switchyard --data-dir "$data" tool call {{name}}/greet '{"name": "Ada"}')"
 echo "$out"

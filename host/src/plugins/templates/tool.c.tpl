@@ -18,8 +18,8 @@ bool exports_switchyard_plugin_tool_call_tool(tool_plugin_string_t *name, tool_p
                                               exports_switchyard_plugin_tool_call_context_t *context,
                                               exports_switchyard_plugin_tool_tool_output_t *ret,
                                               exports_switchyard_plugin_tool_error_t *err) {
-  // The host checked the arguments against the schema: {"name": "<string>"}.
-  char *args = strndup((const char *)arguments->ptr, arguments->len);
+  memset(ret, 0, sizeof *ret); // the generated caller does not clear it
+  char *args = strndup((const char *)arguments->ptr, arguments->len); // as the schema says: {"name": "…"}
   char *start = strchr(strstr(args, "\"name\"") + 6, '"') + 1, *end = strchr(start, '"');
   char text[300];
   bool ok = end > start && snprintf(text, sizeof text, "Hello, %.*s!", (int)(end - start), start) > 0;
