@@ -3,7 +3,9 @@
 //! the component's
 //! size, its compile time on install (no cache), its load time from the
 //! artifact cache, and a fresh instance + first call (p50 and p95 of 300), next
-//! to the trivial `echo` tool as the floor in the same run.
+//! to the trivial `echo` tool as the floor in the same run. The Rust tool built
+//! with plain wit-bindgen against the frozen `@0.1.0` contract runs too (its
+//! `word_count` also counts calls in the local operator's key-value space).
 //!
 //! Needs the packages from `scripts/build-plugins`. Run (release host):
 //! `cargo bench -p switchyard --bench guests`.
@@ -17,12 +19,15 @@ use common::component_bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard::config::Config;
-use switchyard::runtime::{CallLimits, KvStore, PluginEnv, Runtime, RuntimeOptions, tool};
-use switchyard::store::{SqlKv, Store};
+use switchyard::runtime::{
+    CallHooks, CallLimits, KvNamespace, KvStore, PluginEnv, Runtime, RuntimeOptions, tool,
+};
+use switchyard::store::{PluginRow, SqlKv, Store};
 
 const GUESTS: &[(&str, &str)] = &[
     ("echo (floor)", "echo"),
     ("Rust (SDK)", "guest-rust"),
+    ("Rust (wit-bindgen, frozen 0.1.0 WIT)", "guest-wit-0-1-0"),
     ("C", "guest-c"),
     ("JavaScript", "guest-js"),
     ("Python", "guest-python"),
@@ -45,6 +50,21 @@ fn main() {
     let store = rt
         .block_on(Store::open(&Config::new(data.path()).database_url()))
         .unwrap();
+    for (_, name) in GUESTS {
+        // Key-value rows belong to an installed plugin: register each one.
+        let row = PluginRow {
+            name: name.to_string(),
+            version: "0.1.0".into(),
+            owner_id: None,
+            enabled: true,
+            granted: "{}".into(),
+            config: "{}".into(),
+            installed_at: 0,
+            updated_at: 0,
+            revision: 0,
+        };
+        rt.block_on(store.put_plugin(&row)).unwrap();
+    }
     let kv: Arc<dyn KvStore> = Arc::new(SqlKv::new(store));
     println!(
         "| guest | component | compile (install, no cache) | load from cache | fresh instance + first call p50 / p95 |"
@@ -82,20 +102,24 @@ fn main() {
             request_id: "bench".into(),
             caller: Some("bench".into()),
         };
+        let call = || async {
+            let hooks = CallHooks {
+                kv: Some(KvNamespace::Local),
+                ..CallHooks::default()
+            };
+            let (output, _) = cached
+                .call_tool_traced(&loaded, tool_name, args, context(), hooks)
+                .await;
+            output.unwrap();
+        };
         let mut calls: Vec<Duration> = rt.block_on(async {
             for _ in 0..20 {
-                cached
-                    .call_tool(&loaded, tool_name, args, context())
-                    .await
-                    .unwrap();
+                call().await;
             }
             let mut out = Vec::new();
             for _ in 0..300 {
                 let started = Instant::now();
-                cached
-                    .call_tool(&loaded, tool_name, args, context())
-                    .await
-                    .unwrap();
+                call().await;
                 out.push(started.elapsed());
             }
             out
