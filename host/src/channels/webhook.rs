@@ -231,15 +231,10 @@ impl Channels {
             if m.conversation_key.is_empty()
                 || m.conversation_key.len() > MAX_CONVERSATION_KEY
                 || m.reply_target.len() > MAX_TARGET
-                || delivery_key.is_some_and(|k| k.is_empty() || k.len() > MAX_TARGET)
-                || [
-                    Some(m.conversation_key.as_str()),
-                    Some(&m.reply_target),
-                    delivery_key,
-                ]
-                .iter()
-                .flatten()
-                .any(|k| k.contains('\0'))
+                || delivery_key
+                    .is_some_and(|k| k.is_empty() || k.len() > MAX_TARGET || k.contains('\0'))
+                || m.conversation_key.contains('\0')
+                || m.reply_target.contains('\0')
             {
                 tracing::warn!(channel = %row.id, "a channel message with an empty, oversized or NUL-holding key was dropped");
                 continue;

@@ -533,6 +533,19 @@ async fn the_generic_webhook_signs_both_ways(backend: Backend) {
             .status,
         202
     );
+    // A key holding NUL cannot be stored (PostgreSQL text): that message is
+    // dropped on every backend while the webhook is still answered.
+    let nul = br#"{"conversation":"ticket\u0000-7","text":"hello","id":"evt-2"}"#;
+    let anon = server.anon();
+    let req = anon
+        .request(reqwest::Method::POST, "/api/v1/channels/webhook/webhook")
+        .header(
+            "x-signature",
+            format!("sha256={}", sign("generic-secret", nul)),
+        )
+        .body(nul.to_vec());
+    let dropped = anon.send(req).await;
+    assert_eq!(dropped.status, 202, "{}", dropped.body);
     let tasks = webhook_tasks(&server.admin).await;
     assert_eq!(tasks.len(), 1);
     let posts = rx.wait_posts(1).await;
